@@ -1,0 +1,157 @@
+"""Rectified flow, as pure functions (DESIGN.md §3).
+
+``x_s = (1 - s) x0 + s e``; the network predicts the velocity ``e - x0``;
+``s = 1`` is noise, ``s = 0`` is data; sampling integrates the ODE from 1 to 0.
+
+Per-frame conditioning: a boolean ``known`` mask over the leading frame axes
+of ``x`` (``[B, F]`` for videos, ``[B, V, T]`` for grids). Known frames stay
+clean (``x_s = x0`` there) and carry no loss.
+
+A velocity function has the signature ``velocity(x, s, known) -> v`` with
+``x`` and ``v`` of one shape, ``s [B]`` and ``known`` the frame mask.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+VelocityFn = Callable[[Tensor, Tensor, Tensor], Tensor]
+TIMESTEP_SAMPLERS = ("logit_normal", "uniform")
+
+
+def expand_like(a: Tensor, x: Tensor) -> Tensor:
+    """Append singleton axes to ``a`` until it broadcasts against ``x`` from the left."""
+    return a.reshape(*a.shape, *([1] * (x.ndim - a.ndim)))
+
+
+def interpolate(x0: Tensor, noise: Tensor, s: Tensor) -> Tensor:
+    """``x_s = (1 - s) x0 + s e``; ``s [B]`` broadcasts over the rest."""
+    s = expand_like(s, x0).to(x0.dtype)
+    return (1 - s) * x0 + s * noise
+
+
+def velocity_target(x0: Tensor, noise: Tensor) -> Tensor:
+    """``d x_s / d s = e - x0``."""
+    return noise - x0
+
+
+def condition_frames(x: Tensor, x_known: Tensor, known: Tensor) -> Tensor:
+    """Known frames of ``x`` replaced by the clean ``x_known``; ``known`` is the frame mask."""
+    return torch.where(expand_like(known, x), x_known, x)
+
+
+def noisy_input(x0: Tensor, noise: Tensor, s: Tensor, known: Tensor) -> Tensor:
+    """``x_s`` with known frames left clean (= ``x0``)."""
+    return condition_frames(interpolate(x0, noise, s), x0, known)
+
+
+def sample_timesteps(
+    n: int,
+    kind: str = "logit_normal",
+    *,
+    generator: torch.Generator | None = None,
+    device=None,
+    mean: float = 0.0,
+    std: float = 1.0,
+) -> Tensor:
+    """``[n]`` training times in (0, 1): ``logit_normal`` (SD3) or ``uniform``."""
+    if kind == "logit_normal":
+        z = torch.randn(n, generator=generator, device=device) * std + mean
+        return torch.sigmoid(z)
+    if kind == "uniform":
+        return torch.rand(n, generator=generator, device=device)
+    raise ValueError(f"kind must be one of {TIMESTEP_SAMPLERS}, got {kind!r}")
+
+
+def masked_mse(pred: Tensor, target: Tensor, known: Tensor, weight: Tensor | None = None) -> Tensor:
+    """Mean squared error over the frames that are *not* known.
+
+    ``weight`` (optional, broadcastable to ``pred``, e.g. a per-pixel validity
+    mask for warped pseudo-4D grids) further weights pixels. Returns a scalar;
+    0 if every frame is known.
+    """
+    w = (~expand_like(known, pred)).to(pred.dtype).expand_as(pred)
+    if weight is not None:
+        w = w * weight.to(pred.dtype)
+    err = (pred.float() - target.float()).square() * w
+    return err.sum() / w.sum().clamp_min(1.0)
+
+
+def flow_loss(
+    velocity: VelocityFn,
+    x0: Tensor,
+    known: Tensor,
+    *,
+    s: Tensor | None = None,
+    noise: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    timestep_sampler: str = "logit_normal",
+    weight: Tensor | None = None,
+) -> Tensor:
+    """One rectified-flow training loss: noise the unknown frames, predict, masked MSE."""
+    if s is None:
+        s = sample_timesteps(x0.shape[0], timestep_sampler, generator=generator, device=x0.device)
+    if noise is None:
+        noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+    x_s = noisy_input(x0, noise, s, known)
+    pred = velocity(x_s, s, known)
+    return masked_mse(pred, velocity_target(x0, noise), known, weight)
+
+
+def shift_time(s: Tensor, shift: float) -> Tensor:
+    """SD3 schedule shift ``s' = shift s / (1 + (shift - 1) s)``; ``shift > 1`` favours high noise."""
+    return shift * s / (1 + (shift - 1) * s)
+
+
+def sampling_times(steps: int, shift: float = 1.0, device=None) -> Tensor:
+    """``[steps + 1]`` times from 1 down to 0, shifted."""
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    if not (shift > 0 and math.isfinite(shift)):
+        raise ValueError(f"shift must be > 0, got {shift}")
+    return shift_time(
+        torch.linspace(1.0, 0.0, steps + 1, device=device, dtype=torch.float64), shift
+    )
+
+
+@torch.no_grad()
+def euler_sample(
+    velocity: VelocityFn,
+    noise: Tensor,
+    *,
+    steps: int,
+    shift: float = 1.0,
+    x_known: Tensor | None = None,
+    known: Tensor | None = None,
+    guidance_scale: float = 1.0,
+) -> Tensor:
+    """Integrate ``dx/ds = v`` from ``s = 1`` (``noise``) to ``s = 0`` with Euler steps.
+
+    Known frames (``known`` mask, values from ``x_known``) are re-imposed clean
+    before every step and at the end, so they come out unchanged. With
+    ``guidance_scale != 1`` classifier-free guidance mixes in an unconditional
+    pass: every frame marked unknown, the known frames noised to the current
+    ``s`` with the same initial noise.
+    """
+    B = noise.shape[0]
+    if known is None:
+        known = torch.zeros(noise.shape[:2], dtype=torch.bool, device=noise.device)
+        x_known = noise
+    if x_known is None:
+        raise ValueError("x_known must be given with known")
+    times = sampling_times(steps, shift, noise.device)
+    x = condition_frames(noise, x_known, known)
+    for s_now, s_next in zip(times[:-1], times[1:], strict=True):
+        s = torch.full((B,), float(s_now), device=noise.device)
+        v = velocity(x, s, known)
+        if guidance_scale != 1.0:
+            x_uncond = condition_frames(x, interpolate(x_known, noise, s), known)
+            v_uncond = velocity(x_uncond, s, torch.zeros_like(known))
+            v = v_uncond + guidance_scale * (v - v_uncond)
+        x = x + float(s_next - s_now) * v
+        x = condition_frames(x, x_known, known)
+    return x

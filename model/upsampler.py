@@ -1,0 +1,109 @@
+"""Diffusion upsampler: low-resolution videos to ``scale`` x larger ones (72x128 -> 288x512).
+
+A DiT over the frames of one video (full spatio-temporal attention, large
+patches) whose input is the noisy high-resolution frames concatenated on
+channels with the bilinearly upsampled low-resolution frames. The condition is
+noise-augmented, ``cond = (1 - a) up(low) + a e'``, and the level ``a`` is
+embedded and added to the timestep condition, so one model copes with the
+imperfect low-resolution frames a base model generates.
+
+``Upsampler(cfg)(x, s, cond, aug) -> velocity``
+
+* ``x``    float ``[B, F, 3, H, W]`` noisy high-res frames (``H = scale * h``);
+* ``s``    float ``[B]`` flow time;
+* ``cond`` float ``[B, F, 3, H, W]`` augmented, upsampled low-res frames;
+* ``aug``  float ``[B]`` augmentation level ``a`` in [0, 1).
+
+At generation every fixed-view video ``grid[v, :]`` of a grid is one video
+(``model.generate.upsample``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+from fourreal.grid import MODE_INDEX
+from model.config import UpsamplerConfig
+from model.dit import DiT
+from model.flow import flow_loss
+from model.layers import TimestepEmbedder
+
+
+def upsample_frames(low: Tensor, scale: int) -> Tensor:
+    """Bilinear: ``low [B, F, C, h, w]`` -> ``[B, F, C, scale h, scale w]``."""
+    B = low.shape[0]
+    x = rearrange(low, "b f c h w -> (b f) c h w")
+    x = F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)
+    return rearrange(x, "(b f) c h w -> b f c h w", b=B)
+
+
+def downsample_frames(high: Tensor, scale: int) -> Tensor:
+    """Area average: ``high [B, F, C, H, W]`` -> ``[B, F, C, H / scale, W / scale]``."""
+    B = high.shape[0]
+    x = F.avg_pool2d(rearrange(high, "b f c h w -> (b f) c h w"), scale)
+    return rearrange(x, "(b f) c h w -> b f c h w", b=B)
+
+
+def augment_condition(cond: Tensor, level: Tensor, noise: Tensor) -> Tensor:
+    """``(1 - a) cond + a noise`` with ``level [B]``."""
+    a = level.reshape(-1, *([1] * (cond.ndim - 1))).to(cond.dtype)
+    return (1 - a) * cond + a * noise
+
+
+class Upsampler(nn.Module):
+    """Video-aware diffusion upsampler conditioned on upsampled low-res frames."""
+
+    def __init__(self, cfg: UpsamplerConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.net = DiT(cfg.dit())
+        self.aug_embedder = TimestepEmbedder(cfg.dim)
+        self.initialize_weights()
+
+    def initialize_weights(self) -> None:
+        # The DiT initialises itself; the augmentation embedder like its timestep embedder.
+        nn.init.normal_(self.aug_embedder.mlp[0].weight, std=0.02)
+        nn.init.normal_(self.aug_embedder.mlp[2].weight, std=0.02)
+        nn.init.zeros_(self.aug_embedder.mlp[0].bias)
+        nn.init.zeros_(self.aug_embedder.mlp[2].bias)
+
+    def forward(self, x: Tensor, s: Tensor, cond: Tensor, aug: Tensor) -> Tensor:
+        """``x, cond [B, F, 3, H, W]``, ``s, aug [B]`` -> velocity ``[B, F, 3, H, W]``."""
+        B, Fr = x.shape[:2]
+        known = torch.zeros(B, Fr, dtype=torch.bool, device=x.device)  # all frames predicted
+        context = torch.full((B,), MODE_INDEX["dynamic"], device=x.device)
+        inp = torch.cat([x, cond.to(x.dtype)], dim=2)  # (B, F, 6, H, W)
+        return self.net(inp, s, context, known, cond_extra=self.aug_embedder(aug))
+
+    def velocity_fn(self, cond: Tensor, aug: Tensor):
+        """A ``velocity(x, s, known)`` closure for ``model.flow.euler_sample``."""
+        return lambda x, s, known: self(x, s, cond, aug)
+
+
+def upsampler_loss(
+    model: Upsampler,
+    high: Tensor,
+    *,
+    low: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    timestep_sampler: str = "logit_normal",
+) -> Tensor:
+    """Training loss on high-res clips ``high [B, F, 3, H, W]`` (low-res made by area pooling)."""
+    scale = model.cfg.scale
+    B = high.shape[0]
+    if low is None:
+        low = downsample_frames(high, scale)  # (B, F, 3, H/s, W/s)
+    aug = torch.rand(B, generator=generator, device=high.device) * model.cfg.max_aug
+    aug_noise = torch.randn(high.shape, generator=generator, device=high.device, dtype=high.dtype)
+    cond = augment_condition(upsample_frames(low, scale), aug, aug_noise)
+    known = torch.zeros(high.shape[:2], dtype=torch.bool, device=high.device)
+    return flow_loss(
+        model.velocity_fn(cond, aug),
+        high,
+        known,
+        generator=generator,
+        timestep_sampler=timestep_sampler,
+    )
