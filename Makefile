@@ -1,0 +1,32 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.fourreal-installed
+
+.PHONY: demo test lint format install bench clean-data
+
+$(STAMP): pyproject.toml scripts/install.sh
+	bash scripts/install.sh
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/fourreal demo
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q tests
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: $(STAMP)
+	for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+clean-data:
+	rm -rf data

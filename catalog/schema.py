@@ -1,0 +1,144 @@
+"""Every catalog table's pyarrow schema, declared once.
+
+Writers, readers, DuckDB views and tests all import from here. Parquet part
+files under ``<catalog>/<table>/`` are the source of truth; DuckDB only
+views them.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+TS = pa.timestamp("us", tz="UTC")
+
+SOURCES = pa.schema(
+    [
+        ("source_id", pa.string()),  # sha256 of the bytes (or of the uri when unreadable)
+        ("kind", pa.string()),  # glb | gltf | objaverse | video
+        ("uri", pa.string()),  # path relative to the data root, or absolute, or objaverse uid
+        ("sha256", pa.string()),  # content hash; null when the file could not be read
+        ("bytes", pa.int64()),
+        ("license", pa.string()),
+        ("meta_json", pa.string()),  # probed metadata (frames, fps, size, animations, faces...)
+        ("status", pa.string()),  # ok | failed
+        ("error", pa.string()),
+        ("run_id", pa.string()),
+        ("created_at", TS),
+    ]
+)
+
+SAMPLES = pa.schema(
+    [
+        ("sample_id", pa.string()),  # sha256(source sha256 + recipe + recipe_version + params)
+        ("kind", pa.string()),  # grid_objaverse | grid_pseudo4d | clip
+        ("source_id", pa.string()),
+        ("recipe", pa.string()),  # e.g. render_gltf, pseudo4d_affine, clip
+        ("recipe_version", pa.string()),
+        ("params_json", pa.string()),
+        ("mode", pa.string()),  # dynamic | freeze_time for clips; null for grids
+        ("v", pa.int32()),
+        ("t", pa.int32()),
+        ("h", pa.int32()),
+        ("w", pa.int32()),
+        ("path", pa.string()),  # relative to the data root
+        ("sha256", pa.string()),
+        ("status", pa.string()),  # ok | failed
+        ("error", pa.string()),
+        ("run_id", pa.string()),
+        ("created_at", TS),
+    ]
+)
+
+DATASETS = pa.schema(
+    [
+        ("dataset_id", pa.string()),  # sha256 of name + content hash
+        ("name", pa.string()),
+        ("content_hash", pa.string()),  # sha256 of the sorted sample ids
+        ("query", pa.string()),  # the SQL predicate that selected the samples
+        ("num_samples", pa.int64()),
+        ("sample_ids", pa.list_(pa.string())),
+        ("split", pa.string()),  # train | heldout | all
+        ("run_id", pa.string()),
+        ("created_at", TS),
+    ]
+)
+
+RUNS = pa.schema(
+    [
+        ("run_id", pa.string()),  # the Prefect flow-run id (or a uuid outside Prefect)
+        ("flow", pa.string()),
+        ("parameters_json", pa.string()),
+        ("git_commit", pa.string()),
+        ("git_dirty", pa.bool_()),
+        ("packages_json", pa.string()),
+        ("host", pa.string()),
+        ("started_at", TS),
+        ("ended_at", TS),
+        ("status", pa.string()),  # running | completed | failed
+        ("error", pa.string()),
+        ("inputs_json", pa.string()),  # ids this run read (datasets, checkpoints, sources)
+        ("outputs_json", pa.string()),  # ids this run wrote
+    ]
+)
+
+CHECKPOINTS = pa.schema(
+    [
+        ("checkpoint_id", pa.string()),
+        ("stage", pa.string()),  # base | sync | upsampler
+        ("path", pa.string()),
+        ("sha256", pa.string()),
+        ("step", pa.int64()),
+        ("dataset_id", pa.string()),
+        ("parent_checkpoint_id", pa.string()),
+        ("run_id", pa.string()),
+        ("config_json", pa.string()),
+        ("metrics_json", pa.string()),
+        ("created_at", TS),
+    ]
+)
+
+EVALUATIONS = pa.schema(
+    [
+        ("evaluation_id", pa.string()),
+        ("checkpoint_id", pa.string()),
+        ("dataset_id", pa.string()),
+        ("metric", pa.string()),
+        ("value", pa.float64()),
+        ("details_json", pa.string()),
+        ("run_id", pa.string()),
+        ("created_at", TS),
+    ]
+)
+
+METRICS = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("stage", pa.string()),
+        ("step", pa.int64()),
+        ("name", pa.string()),
+        ("value", pa.float64()),
+        ("created_at", TS),
+    ]
+)
+
+TABLES: dict[str, pa.Schema] = {
+    "sources": SOURCES,
+    "samples": SAMPLES,
+    "datasets": DATASETS,
+    "runs": RUNS,
+    "checkpoints": CHECKPOINTS,
+    "evaluations": EVALUATIONS,
+    "metrics": METRICS,
+}
+
+# Append-only tables where a later row with the same key supersedes an earlier
+# one (a run is written when it starts and again when it ends; a sample that
+# failed may later succeed). The views expose the latest row per key.
+PRIMARY_KEYS: dict[str, str] = {
+    "sources": "source_id",
+    "samples": "sample_id",
+    "datasets": "dataset_id",
+    "runs": "run_id",
+    "checkpoints": "checkpoint_id",
+    "evaluations": "evaluation_id",
+}

@@ -1,0 +1,25 @@
+"""The ``fourreal`` command line."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+from fourreal.commands import COMMAND_MODULES
+from fourreal.env import configure_environment
+
+configure_environment()
+
+app = typer.Typer(
+    help="fourreal: 4D video diffusion pipeline (datasets, catalog, training, generation).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+for _module in COMMAND_MODULES:
+    importlib.import_module(_module).register(app)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,8 @@
+"""CLI command groups; each module defines ``register(app)``.
+
+``fourreal.cli`` imports every module listed in ``COMMAND_MODULES``.
+"""
+
+COMMAND_MODULES = [
+    "fourreal.commands.catalog",
+]

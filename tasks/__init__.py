@@ -1,0 +1,1 @@
+"""Prefect tasks and their plain-Python work functions (testable without Prefect)."""
