@@ -9,7 +9,9 @@ App. A), drawn per sample:
 * 7.5%   regular-interval interpolation: every k-th frame known;
 * 7.5%   extension: the first m frames known, the last ones predicted.
 
-A sample never has every frame known (it would carry no loss).
+These weights, as DESIGN.md quotes them, sum to 1.05; they are used
+normalised (57.1%, 28.6%, 7.1%, 7.1%), which keeps their ratios. A sample
+never has every frame known (it would carry no loss).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ def sample_known_mask(
     if frames < 1:
         raise ValueError(f"frames must be >= 1, got {frames}")
     probs = torch.tensor([p for _, p in RECIPE])
+    probs = probs / probs.sum()  # the quoted recipe sums to 1.05
     strategy = torch.multinomial(probs, batch, replacement=True, generator=generator)  # (batch,)
     known = torch.zeros(batch, frames, dtype=torch.bool)
     for b in range(batch):
