@@ -5,4 +5,5 @@
 
 COMMAND_MODULES = [
     "fourreal.commands.catalog",
+    "fourreal.commands.pseudo4d",
 ]
