@@ -1,0 +1,254 @@
+"""Flows ``generate`` (a grid from a checkpoint and two videos) and ``evaluate``.
+
+from flows.generate import GenerateParams, generate
+out = generate(GenerateParams(checkpoint="<sync checkpoint id>", sample_id="<grid sample>"))
+out["mosaic"], out["contact_sheet"]   # paths of the mp4 mosaic and the PNG
+
+from flows.generate import EvaluateParams, evaluate
+evaluate(EvaluateParams(checkpoints=["<id>", "<id>"], dataset="<held-out snapshot>"))
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from pydantic import Field, model_validator
+
+from catalog.store import Catalog
+from flows.common import recorded_run
+from fourreal.config import FlowParams, Seed, output_path
+
+Steps = Field(25, ge=1, le=1000, description="Euler sampling steps of the grid")
+
+
+class GenerateParams(FlowParams):
+    """One grid from a sync checkpoint, conditioned on grid[0, :] and grid[:, 0]."""
+
+    checkpoint: str = Field(..., min_length=1, description="Sync checkpoint: catalog id or path")
+    upsampler: str | None = Field(
+        None, description="Upsampler checkpoint (id or path); its low resolution must match"
+    )
+    sample_id: str | None = Field(
+        None, description="Catalog grid sample: its grid[0, :] and grid[:, 0] condition"
+    )
+    fixed_view_video: str | None = Field(None, description="Video file that becomes grid[0, :]")
+    freeze_time_video: str | None = Field(None, description="Video file that becomes grid[:, 0]")
+    views: int | None = Field(None, ge=2, le=64, description="V (default: the sample's, else 8)")
+    times: int | None = Field(None, ge=2, le=256, description="T (default: the sample's, else 8)")
+    height: int | None = Field(None, gt=0, le=4096, description="Height (default: checkpoint's)")
+    width: int | None = Field(None, gt=0, le=4096, description="Width (default: checkpoint's)")
+    steps: int = Steps
+    upsampler_steps: int = Field(20, ge=1, le=1000, description="Euler steps of the upsampler")
+    seed: Seed = 0
+    fps: int = Field(8, ge=1, le=120, description="Frame rate of the mp4s (and of video times)")
+    out_dir: str | None = Field(
+        None, description="Output folder inside the data root (default generated/<id>)"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        videos = (self.fixed_view_video, self.freeze_time_video)
+        if self.sample_id and any(videos):
+            raise ValueError("sample_id: give a sample id or the two video files, not both")
+        if not self.sample_id:
+            for name, value in zip(("fixed_view_video", "freeze_time_video"), videos, strict=True):
+                if not value:
+                    raise ValueError(f"{name}: required when no sample_id is given")
+                if not Path(value).expanduser().is_file():
+                    raise ValueError(f"{name}: no file at {value!r}")
+        if self.out_dir is not None:
+            output_path(self.out_dir, "out_dir")
+        return self
+
+
+@flow(name="generate", log_prints=True)
+def generate(params: GenerateParams) -> dict:
+    """Generate a grid, write npz / mp4 / PNG outputs, record them in the catalog."""
+    from tasks.generate import (
+        generate_grids,
+        generation_id,
+        input_digest,
+        load_checkpoints,
+        load_inputs,
+        register_outputs,
+        save_outputs,
+    )
+
+    logger = get_run_logger()
+    catalog = Catalog()
+    with recorded_run("generate", params, catalog) as rec:
+        model, cfg, ckpt, up, (h, w) = load_checkpoints(
+            catalog, params.checkpoint, params.upsampler, params.height, params.width
+        )
+        rec.add_input("checkpoints", ckpt["checkpoint_id"])
+        if up is not None:
+            rec.add_input("checkpoints", up[2]["checkpoint_id"])
+        inputs = load_inputs(catalog, params.model_dump(), h, w)
+        if params.sample_id:
+            rec.add_input("samples", params.sample_id)
+        V, T = len(inputs.freeze_time), len(inputs.fixed_view)
+        lineage = {
+            "checkpoint_id": ckpt["checkpoint_id"],
+            "upsampler_checkpoint_id": up[2]["checkpoint_id"] if up else None,
+            "inputs": inputs.ids,
+            "input_sha256": input_digest(inputs),
+            "steps": params.steps,
+            "upsampler_steps": params.upsampler_steps if up else None,
+            "seed": params.seed,
+            "shape": [V, T, h, w],
+        }
+        gid = generation_id(ckpt["sha256"], lineage)
+        folder = output_path(params.out_dir or f"generated/{gid[:16]}", "out_dir")
+        logger.info(
+            "generating a %dx%d grid at %dx%d (sync=%s) into %s", V, T, h, w, cfg.sync, folder
+        )
+        grid, high = generate_grids(
+            model, up[0] if up else None, inputs, params.steps, params.upsampler_steps, params.seed
+        )
+        outs = save_outputs(folder, grid, inputs.times, params.fps, high)
+        rows = register_outputs(catalog, outs, grid, high, ckpt["sha256"], lineage, rec.run_id)
+        for row in rows:
+            rec.add_output("samples", row["sample_id"])
+    result = {
+        "sample_ids": [r["sample_id"] for r in rows],
+        "folder": str(outs.folder),
+        "grid": str(outs.grid),
+        "grid_high": str(outs.grid_high) if outs.grid_high else None,
+        "mosaic": str(outs.mosaic),
+        "views": [str(p) for p in outs.views],
+        "contact_sheet": str(outs.contact_sheet),
+        "warnings": inputs.warnings,
+        "run_id": rec.run_id,
+    }
+    create_markdown_artifact(
+        key="generated-grid",
+        markdown=_generate_markdown(result, lineage),
+        description=f"Generated grid {result['sample_ids'][0][:16]}",
+    )
+    logger.info("mosaic: %s", result["mosaic"])
+    logger.info("contact sheet: %s", result["contact_sheet"])
+    return result
+
+
+def _generate_markdown(result: dict, lineage: dict) -> str:
+    V, T, h, w = lineage["shape"]
+    lines = [
+        f"# Generated grid {result['sample_ids'][0][:16]}",
+        "",
+        f"V x T = {V} x {T} at {h}x{w}; checkpoint `{lineage['checkpoint_id']}`; "
+        f"steps {lineage['steps']}, seed {lineage['seed']}",
+        "",
+        "| output | path |",
+        "|---|---|",
+        f"| grid npz | `{result['grid']}` |",
+    ]
+    if result["grid_high"]:
+        lines.append(f"| upsampled grid npz | `{result['grid_high']}` |")
+    lines += [
+        f"| mosaic mp4 | `{result['mosaic']}` |",
+        f"| fixed-view mp4s | `{Path(result['views'][0]).parent}` ({len(result['views'])}) |",
+        f"| contact sheet | `{result['contact_sheet']}` |",
+    ]
+    if result["warnings"]:
+        lines += ["", "Warnings:", *(f"- {w}" for w in result["warnings"])]
+    return "\n".join(lines)
+
+
+WeightPath = Field(
+    None, description="Local weight file/folder (default <data root>/weights/<metric>)"
+)
+
+
+class EvaluateParams(FlowParams):
+    """Sync checkpoints scored on a held-out snapshot of rendered grids."""
+
+    checkpoints: list[str] = Field(..., min_length=1, description="Sync checkpoint ids or paths")
+    dataset: str = Field(..., min_length=1, description="Held-out dataset snapshot (id or name)")
+    allow_non_heldout: bool = Field(
+        False, description="Accept a snapshot whose split is not heldout"
+    )
+    max_samples: int | None = Field(None, ge=1, description="Evaluate at most this many grids")
+    steps: int = Steps
+    seed: Seed = 0
+    detector: Literal["sift", "orb"] = Field(
+        "sift", description="Features of the consistency score"
+    )
+    min_side: int = Field(
+        256, ge=32, le=2048, description="Frames upscaled to this short side for features"
+    )
+    lpips_weights: str | None = WeightPath
+    fid_weights: str | None = WeightPath
+    fvd_weights: str | None = WeightPath
+    clip_weights: str | None = WeightPath
+    dust3r_weights: str | None = WeightPath
+
+    def weights(self) -> dict[str, str | None]:
+        return {m: getattr(self, f"{m}_weights") for m in ("lpips", "fid", "fvd", "clip", "dust3r")}
+
+
+@flow(name="evaluate", log_prints=True)
+def evaluate(params: EvaluateParams) -> dict:
+    """Generate every held-out grid with every checkpoint; PSNR, SSIM, consistency; catalog rows."""
+    from tasks.evaluate import (
+        comparison_table,
+        evaluate_checkpoint,
+        evaluation_rows,
+        format_table,
+        load_evaluation_set,
+        reference_consistency,
+        write_evaluations,
+    )
+    from tasks.metrics import learned_metrics_status
+
+    logger = get_run_logger()
+    catalog = Catalog()
+    _, skipped = learned_metrics_status(params.weights())
+    for line in skipped:
+        logger.warning(line)
+    with recorded_run("evaluate", params, catalog) as rec:
+        ds, grids = load_evaluation_set(
+            catalog, params.dataset, params.allow_non_heldout, params.max_samples
+        )
+        rec.add_input("datasets", ds["dataset_id"])
+        logger.info(
+            "evaluating %d checkpoints on %d grids of %s",
+            len(params.checkpoints),
+            len(grids),
+            ds["name"],
+        )
+        fitted, written = None, []
+        for ref in params.checkpoints:
+            ckpt, _, means, details, fitted = evaluate_checkpoint(
+                catalog, ref, ds, grids, params.steps, params.seed, params.detector,
+                params.min_side, params.weights(),
+            )  # fmt: skip
+            rec.add_input("checkpoints", ckpt["checkpoint_id"])
+            rows = evaluation_rows(
+                ckpt["checkpoint_id"], ds["dataset_id"], means, details, rec.run_id
+            )
+            write_evaluations(catalog, rows)
+            for row in rows:
+                rec.add_output("evaluations", row["evaluation_id"])
+            written.append(
+                {"checkpoint_id": ckpt["checkpoint_id"], "sync": details["sync"], **means}
+            )
+        reference = reference_consistency(fitted, params.detector, params.min_side)
+    table = comparison_table(catalog, ds["dataset_id"], reference)
+    create_table_artifact(
+        key="evaluation-comparison",
+        table=table,
+        description=f"Checkpoints on held-out snapshot {ds['name']} ({ds['dataset_id'][:12]}); "
+        + "; ".join(skipped),
+    )
+    logger.info("comparison on %s:\n%s", ds["name"], format_table(table))
+    return {
+        "dataset_id": ds["dataset_id"],
+        "results": written,
+        "reference": reference,
+        "table": table,
+        "skipped": skipped,
+        "run_id": rec.run_id,
+    }
