@@ -6,4 +6,5 @@
 COMMAND_MODULES = [
     "fourreal.commands.catalog",
     "fourreal.commands.pseudo4d",
+    "fourreal.commands.train",
 ]

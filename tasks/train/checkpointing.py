@@ -1,0 +1,244 @@
+"""Training checkpoints: everything a run needs to resume, without a single pickle.
+
+One checkpoint is one folder ``<run>/checkpoints/step_00000100/``::
+
+    model.safetensors + model.json    the weights + sidecar (model.checkpoint.save_model):
+                                      kind, config, sha256, extra (step, dataset ids,
+                                      parent checkpoint, run id, metrics)
+    ema.safetensors + ema.json        EMA weights in the same format (load_model works)
+    optimizer.safetensors             AdamW moments, one tensor per (param, slot)
+    rng.safetensors                   torch / numpy generator states as tensors
+    state.json                        step, phase, data position, optimizer scalars and
+                                      param groups, python RNG state, engine config
+
+The folder is assembled under a ``.tmp-`` name and renamed into place, so a
+folder named ``step_*`` is always complete. ``keep_latest`` prunes older
+folders. The ``checkpoints`` catalog row points at ``model.safetensors``.
+Every tensor file is checked to be safetensors before it is read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import secrets
+import shutil
+import struct
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from fourreal.io import TMP_PREFIX, atomic_path, atomic_write_text
+from model.checkpoint import save_model
+
+MODEL_FILE = "model.safetensors"
+EMA_FILE = "ema.safetensors"
+OPTIM_FILE = "optimizer.safetensors"
+RNG_FILE = "rng.safetensors"
+STATE_FILE = "state.json"
+STEP_DIR = re.compile(r"^step_(\d{8})$")
+MAX_HEADER = 100 * 1024 * 1024
+
+
+def step_dir_name(step: int) -> str:
+    return f"step_{step:08d}"
+
+
+def check_safetensors(path: str | os.PathLike, field: str = "checkpoint") -> None:
+    """``ValueError`` unless ``path`` is a well-formed safetensors file (read without unpickling)."""
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise ValueError(f"{field}: {path} is not a safetensors file (too short)")
+        (n,) = struct.unpack("<Q", head)
+        if n < 2 or n > MAX_HEADER or 8 + n > size:
+            raise ValueError(f"{field}: {path} is not a safetensors file (bad header length)")
+        header = f.read(n)
+    try:
+        meta = json.loads(header)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ValueError(f"{field}: {path} is not a safetensors file (header not JSON)") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{field}: {path} is not a safetensors file (header not an object)")
+
+
+def load_tensors(path: str | os.PathLike, field: str = "checkpoint") -> dict[str, torch.Tensor]:
+    check_safetensors(path, field)
+    return load_file(str(path))
+
+
+# ---------------------------------------------------------------- optimizer
+def optimizer_state(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split ``opt.state_dict()`` into tensors (safetensors) and JSON-able scalars."""
+    sd = opt.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict] = {}
+    for idx, slots in sd["state"].items():
+        for name, value in slots.items():
+            if torch.is_tensor(value):
+                tensors[f"{idx}.{name}"] = value.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(idx), {})[name] = value
+    groups = [
+        {k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()}
+        for g in sd["param_groups"]
+    ]
+    return tensors, {"scalars": scalars, "param_groups": groups}
+
+
+def load_optimizer_state(
+    opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict
+) -> None:
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        idx, name = key.split(".", 1)
+        state.setdefault(int(idx), {})[name] = value
+    for idx, slots in meta["scalars"].items():
+        state.setdefault(int(idx), {}).update(slots)
+    groups = [
+        {k: (tuple(v) if k == "betas" else v) for k, v in g.items()} for g in meta["param_groups"]
+    ]
+    opt.load_state_dict({"state": state, "param_groups": groups})
+
+
+# ---------------------------------------------------------------- RNG
+def rng_state() -> tuple[dict[str, torch.Tensor], dict]:
+    """Global generator states: torch (CPU, CUDA) and numpy as tensors, python's as JSON."""
+    tensors = {"torch_cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"torch_cuda{i}"] = s
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    tensors["numpy_keys"] = torch.from_numpy(np.asarray(keys, dtype=np.int64))
+    version, internal, gauss = random.getstate()
+    meta = {
+        "numpy": {"name": name, "pos": int(pos), "has_gauss": int(has_gauss), "cached": cached},
+        "python": {"version": version, "internal": list(internal), "gauss": gauss},
+    }
+    return tensors, meta
+
+
+def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    torch.set_rng_state(tensors["torch_cpu"])
+    cuda = [tensors[k] for k in sorted(tensors) if k.startswith("torch_cuda")]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+    n = meta["numpy"]
+    keys = tensors["numpy_keys"].numpy().astype(np.uint32)
+    np.random.set_state((n["name"], keys, n["pos"], n["has_gauss"], n["cached"]))
+    p = meta["python"]
+    random.setstate((p["version"], tuple(p["internal"]), p["gauss"]))
+
+
+# ---------------------------------------------------------------- save / load
+def save_checkpoint(
+    run_dir: Path,
+    *,
+    step: int,
+    model: nn.Module,
+    config,
+    ema_tensors: dict[str, torch.Tensor] | None,
+    optimizer: torch.optim.Optimizer | None,
+    state: dict,
+    extra: dict,
+) -> Path:
+    """Write the checkpoint folder for ``step`` atomically; returns its ``model.safetensors``."""
+    ckpt_root = run_dir / "checkpoints"
+    ckpt_root.mkdir(parents=True, exist_ok=True)
+    final = ckpt_root / step_dir_name(step)
+    tmp = ckpt_root / f"{TMP_PREFIX}{final.name}-{secrets.token_hex(4)}"
+    tmp.mkdir()
+    try:
+        save_model(tmp / MODEL_FILE, model, config, extra)
+        if ema_tensors is not None:
+            with swapped_weights(model, ema_tensors):
+                save_model(tmp / EMA_FILE, model, config, {**extra, "ema": True})
+        opt_meta = None
+        if optimizer is not None:
+            opt_tensors, opt_meta = optimizer_state(optimizer)
+            _save(tmp / OPTIM_FILE, opt_tensors)
+        rng_tensors, rng_meta = rng_state()
+        _save(tmp / RNG_FILE, rng_tensors)
+        full = {**state, "step": step, "optimizer": opt_meta, "rng": rng_meta, "extra": extra}
+        atomic_write_text(tmp / STATE_FILE, json.dumps(full, indent=1, sort_keys=True) + "\n")
+        if final.exists():  # a re-run of the same step (e.g. after a crash past the rename)
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final / MODEL_FILE
+
+
+def _save(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    with atomic_path(path, suffix=".safetensors") as t:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(t))
+
+
+class swapped_weights:  # noqa: N801 (used as a context manager)
+    """Temporarily copy ``tensors`` (a subset of the state dict) into ``model``."""
+
+    def __init__(self, model: nn.Module, tensors: dict[str, torch.Tensor]):
+        self.model, self.tensors = model, tensors
+
+    def __enter__(self):
+        params = dict(self.model.named_parameters())
+        self.saved = {k: params[k].detach().clone() for k in self.tensors}
+        with torch.no_grad():
+            for k, v in self.tensors.items():
+                params[k].copy_(v)
+        return self.model
+
+    def __exit__(self, *exc):
+        params = dict(self.model.named_parameters())
+        with torch.no_grad():
+            for k, v in self.saved.items():
+                params[k].copy_(v)
+        return False
+
+
+def list_checkpoints(run_dir: Path) -> list[Path]:
+    """Complete checkpoint folders of a run, oldest first."""
+    root = run_dir / "checkpoints"
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if p.is_dir() and STEP_DIR.match(p.name)]
+    return sorted(found, key=lambda p: int(STEP_DIR.match(p.name).group(1)))
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    found = list_checkpoints(run_dir)
+    return found[-1] if found else None
+
+
+def keep_latest(run_dir: Path, k: int) -> list[Path]:
+    """Delete all but the newest ``k`` checkpoint folders (and stale temporaries)."""
+    removed = []
+    for p in list_checkpoints(run_dir)[:-k] if k > 0 else []:
+        shutil.rmtree(p, ignore_errors=True)
+        removed.append(p)
+    root = run_dir / "checkpoints"
+    if root.is_dir():
+        for p in root.glob(f"{TMP_PREFIX}*"):
+            shutil.rmtree(p, ignore_errors=True)
+    return removed
+
+
+def load_checkpoint_state(ckpt: Path) -> dict:
+    """Everything but the weights of a checkpoint folder, tensor files checked and loaded."""
+    state = json.loads((ckpt / STATE_FILE).read_text())
+    state["model_tensors"] = load_tensors(ckpt / MODEL_FILE, "resume")
+    state["ema_tensors"] = (
+        load_tensors(ckpt / EMA_FILE, "resume") if (ckpt / EMA_FILE).exists() else None
+    )
+    state["optimizer_tensors"] = (
+        load_tensors(ckpt / OPTIM_FILE, "resume") if (ckpt / OPTIM_FILE).exists() else {}
+    )
+    state["rng_tensors"] = load_tensors(ckpt / RNG_FILE, "resume")
+    return state

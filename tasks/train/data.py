@@ -1,0 +1,380 @@
+"""Training data from an immutable dataset snapshot of the catalog (DESIGN.md §4).
+
+``resolve_snapshot`` turns a snapshot id or name into checked sample
+references, failing before any step runs when the snapshot is unknown or
+empty, or a sample failed, is missing from the catalog or from disk, or is of
+a kind the stage cannot use.
+
+``StreamDataset`` is indexed by a *stream index* ``k`` (0, 1, 2, ...), not by
+a sample: epoch ``k // N`` is a seeded permutation of the ``N`` samples and
+``k`` picks position ``k % N`` of it; every random choice of an item (which
+clip of a grid, which frames are known) comes from a generator seeded by
+``(seed, k)``. Item ``k`` is therefore a pure function of ``(snapshot, seed,
+k)``: a resumed run that starts its sampler at the first unconsumed ``k``
+sees exactly the samples the uninterrupted run would have seen, and DDP rank
+``r`` of ``w`` reads ``k = j w + r`` (disjoint streams).
+
+Items (float frames in [-1, 1], channels first; fourreal.grid):
+
+* ``base``      ``x [F, 3, H, W]``, ``context`` (MODE_INDEX), ``known [F]`` (4Real recipe);
+* ``sync``      ``x [V, T, 3, H, W]``, ``known [V, T]``, ``weight [V, T, 1, H, W]``
+  (pixel validity of warped pseudo-4D grids, ones otherwise);
+* ``upsampler`` ``x [F, 3, H, W]`` at the high resolution.
+
+Grids feed clip stages as freeze-time (``grid[:, t]``) or fixed-view
+(``grid[v, :]``) clips. Content hashes are checked the first time a process
+reads a sample. npz files are loaded with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from catalog.datasets import dataset_samples, get_dataset
+from catalog.store import Catalog
+from fourreal.grid import MODE_INDEX
+from fourreal.io import sha256_file
+from fourreal.paths import data_root
+from model.masking import grid_condition_mask, sample_known_mask
+
+GRID_KINDS = ("grid_objaverse", "grid_pseudo4d")
+CLIP_KIND = "clip"
+# npz array holding the frames, per sample kind (renderers/, tasks/pseudo4d*, tasks/clips.py).
+ARRAY_KEYS: dict[str, tuple[str, ...]] = {
+    "grid_objaverse": ("rgb",),
+    "grid_pseudo4d": ("grid",),
+    "clip": ("frames",),
+}
+VALID_KEYS = ("valid",)  # optional per-pixel validity [V, T, H, W] of pseudo-4D grids
+STAGES = ("base", "sync", "upsampler")
+MAX_ASPECT_DISTORTION = 0.25
+CACHE_SAMPLES = 8
+
+
+@dataclass(frozen=True)
+class SampleRef:
+    """One checked sample of a snapshot."""
+
+    sample_id: str
+    kind: str
+    mode: str | None
+    v: int
+    t: int
+    h: int
+    w: int
+    path: str  # absolute
+    sha256: str
+
+    @property
+    def is_grid(self) -> bool:
+        return self.kind in GRID_KINDS
+
+    @property
+    def frames(self) -> int:
+        """Frames of a clip (clips are stored with v = 1, t = F)."""
+        return self.t
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    dataset_id: str
+    name: str
+    samples: tuple[SampleRef, ...]
+
+
+def _few(items: list[str], n: int = 3) -> str:
+    return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
+
+
+def resolve_snapshot(
+    catalog: Catalog, ref: str, *, kinds: tuple[str, ...], field: str = "dataset"
+) -> Snapshot:
+    """Check a snapshot and its samples; ``ValueError`` naming ``field`` on any problem."""
+    try:
+        ds = get_dataset(catalog, ref)
+    except ValueError:
+        raise ValueError(f"{field}: no dataset snapshot with id or name {ref!r}") from None
+    ids = list(ds["sample_ids"] or [])
+    if not ids:
+        raise ValueError(f"{field}: snapshot {ds['name']!r} ({ds['dataset_id']}) is empty")
+    rows = {r["sample_id"]: r for r in dataset_samples(catalog, ds["dataset_id"])}
+    if missing := [i for i in ids if i not in rows]:
+        raise ValueError(f"{field}: samples not in the catalog: {_few(missing)}")
+    if failed := [f"{i[:12]} ({rows[i]['error']})" for i in ids if rows[i]["status"] != "ok"]:
+        raise ValueError(f"{field}: snapshot has failed samples: {_few(failed)}")
+    if wrong := sorted({rows[i]["kind"] for i in ids} - set(kinds)):
+        raise ValueError(f"{field}: sample kinds {wrong} cannot be used here; expected {kinds}")
+    root = data_root()
+    refs, absent = [], []
+    for i in ids:
+        r = rows[i]
+        p = Path(r["path"] or "")
+        p = p if p.is_absolute() else root / p
+        if not r["path"] or not p.is_file():
+            absent.append(f"{i[:12]} ({p})")
+            continue
+        refs.append(
+            SampleRef(
+                sample_id=i,
+                kind=r["kind"],
+                mode=r["mode"],
+                v=int(r["v"] or 1),
+                t=int(r["t"] or 1),
+                h=int(r["h"]),
+                w=int(r["w"]),
+                path=str(p),
+                sha256=r["sha256"],
+            )
+        )
+    if absent:
+        raise ValueError(f"{field}: sample files missing on disk: {_few(absent)}")
+    return Snapshot(dataset_id=ds["dataset_id"], name=ds["name"], samples=tuple(refs))
+
+
+# ---------------------------------------------------------------- item spec
+@dataclass(frozen=True, kw_only=True)
+class ItemSpec:
+    """What a stage needs from one sample."""
+
+    stage: str
+    """base | sync | upsampler."""
+    height: int
+    """Training frame height (frames are resized to it)."""
+    width: int
+    """Training frame width."""
+    frames: int = 8
+    """Clip length F for the clip stages (ignored by sync, which takes whole grids)."""
+    seed: int = 0
+    """Order and per-item randomness."""
+    grid_condition_prob: float = 0.5
+    """sync: probability of the inference pattern (``grid[0, :]`` and ``grid[:, 0]`` known);
+    otherwise the base masking recipe over the V T frames."""
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise ValueError(f"stage must be one of {STAGES}, got {self.stage!r}")
+        for name in ("height", "width", "frames"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+def check_fits(snapshot: Snapshot, spec: ItemSpec, *, max_frames: int, field: str) -> None:
+    """``ValueError`` naming ``field`` when a sample's resolution or V/T does not fit the stage."""
+    target = spec.width / spec.height
+    for s in snapshot.samples:
+        name = f"{field}: sample {s.sample_id[:12]} ({s.kind} V={s.v} T={s.t} {s.h}x{s.w})"
+        if s.h < spec.height or s.w < spec.width:
+            raise ValueError(
+                f"{name} is smaller than the training resolution {spec.height}x{spec.width}"
+            )
+        if abs((s.w / s.h) / target - 1.0) > MAX_ASPECT_DISTORTION:
+            raise ValueError(
+                f"{name} has aspect {s.w / s.h:.3f}, the preset {target:.3f}: "
+                f"resizing would distort it more than {MAX_ASPECT_DISTORTION:.0%}"
+            )
+        if spec.stage == "sync":
+            if not s.is_grid:
+                raise ValueError(f"{name} is not a grid")
+            if s.v < 2 or s.t < 2 or s.v > max_frames or s.t > max_frames:
+                raise ValueError(f"{name}: V and T must be in [2, max_frames={max_frames}]")
+            first = snapshot.samples[0]
+            if (s.v, s.t) != (first.v, first.t):
+                raise ValueError(
+                    f"{name}: every grid of a snapshot must share V, T "
+                    f"(first sample has V={first.v} T={first.t})"
+                )
+        else:
+            if spec.frames > max_frames:
+                raise ValueError(f"frames: {spec.frames} exceeds max_frames {max_frames}")
+            longest = max(s.v, s.t) if s.is_grid else s.frames
+            if longest < spec.frames:
+                raise ValueError(f"{name} has fewer than frames={spec.frames} frames")
+            if not s.is_grid and s.mode not in MODE_INDEX:
+                raise ValueError(f"{name} has mode {s.mode!r}, not one of {list(MODE_INDEX)}")
+
+
+# ---------------------------------------------------------------- loading
+def _seed(*parts: int) -> int:
+    h = hashlib.sha256(b"/".join(str(p).encode() for p in parts)).digest()
+    return int.from_bytes(h[:8], "little") & ((1 << 63) - 1)
+
+
+def resize_frames(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``x [..., C, h, w]`` -> ``[..., C, height, width]`` (antialiased bilinear)."""
+    if x.shape[-2:] == (height, width):
+        return x
+    lead = x.shape[:-3]
+    flat = x.reshape(-1, *x.shape[-3:])
+    out = F.interpolate(flat, size=(height, width), mode="bilinear", antialias=True)
+    return out.reshape(*lead, *out.shape[-3:])
+
+
+def load_sample(ref: SampleRef) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(frames uint8, validity or None)``: ``[V, T, H, W, 3]`` for grids, ``[F, H, W, 3]`` clips."""
+    with np.load(ref.path, allow_pickle=False) as z:
+        key = next((k for k in ARRAY_KEYS[ref.kind] if k in z.files), None)
+        if key is None:
+            raise ValueError(
+                f"sample {ref.sample_id[:12]}: {ref.path} has none of {ARRAY_KEYS[ref.kind]} "
+                f"(arrays: {z.files})"
+            )
+        arr = z[key]
+        valid_key = next((k for k in VALID_KEYS if k in z.files), None)
+        valid = z[valid_key] if valid_key and ref.kind == "grid_pseudo4d" else None
+    want = 5 if ref.is_grid else 4
+    if arr.dtype != np.uint8 or arr.ndim != want or arr.shape[-1] != 3:
+        raise ValueError(f"sample {ref.sample_id[:12]}: {key} is {arr.dtype} {arr.shape}")
+    return arr, valid
+
+
+class StreamDataset(Dataset):
+    """Map-style dataset over stream indices ``k`` (see the module docstring)."""
+
+    def __init__(self, samples: tuple[SampleRef, ...], spec: ItemSpec, verify: bool = True):
+        if not samples:
+            raise ValueError("samples: empty")
+        self.samples = samples
+        self.spec = spec
+        self.verify = verify
+        self._verified: set[str] = set()
+        self._cache: OrderedDict[str, tuple] = OrderedDict()
+        self._orders: dict[int, list[int]] = {}
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def _order(self, epoch: int) -> list[int]:
+        if epoch not in self._orders:
+            if len(self._orders) > 4:
+                self._orders.clear()
+            gen = torch.Generator().manual_seed(_seed(self.spec.seed, "order", epoch))
+            self._orders[epoch] = torch.randperm(len(self.samples), generator=gen).tolist()
+        return self._orders[epoch]
+
+    def sample_index(self, k: int) -> int:
+        """Which sample stream index ``k`` reads."""
+        n = len(self.samples)
+        return self._order(k // n)[k % n]
+
+    def _read(self, ref: SampleRef) -> tuple[np.ndarray, np.ndarray | None]:
+        if ref.sample_id in self._cache:
+            self._cache.move_to_end(ref.sample_id)
+            return self._cache[ref.sample_id]
+        if self.verify and ref.sample_id not in self._verified:
+            digest = sha256_file(ref.path)
+            if digest != ref.sha256:
+                raise ValueError(
+                    f"sample {ref.sample_id[:12]}: sha256 mismatch for {ref.path} "
+                    f"(catalog {str(ref.sha256)[:12]}, file {digest[:12]})"
+                )
+            self._verified.add(ref.sample_id)
+        out = load_sample(ref)
+        self._cache[ref.sample_id] = out
+        if len(self._cache) > CACHE_SAMPLES:
+            self._cache.popitem(last=False)
+        return out
+
+    def __getitem__(self, k: int) -> dict:
+        idx = self.sample_index(k)
+        ref = self.samples[idx]
+        arr, valid = self._read(ref)
+        gen = torch.Generator().manual_seed(_seed(self.spec.seed, "item", k))
+        if self.spec.stage == "sync":
+            item = self._grid_item(arr, valid, gen)
+        else:
+            item = self._clip_item(ref, arr, gen)
+        item["sample"] = torch.tensor(idx)
+        item["k"] = torch.tensor(k)
+        return item
+
+    # -- stages
+    def _to_model(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 ``[..., h, w, 3]`` -> float ``[..., 3, H, W]`` in [-1, 1] at the stage size."""
+        x = torch.from_numpy(np.ascontiguousarray(frames)).movedim(-1, -3).float()
+        x = resize_frames(x, self.spec.height, self.spec.width)
+        return (x / 127.5 - 1.0).clamp_(-1.0, 1.0)
+
+    def _clip_item(self, ref: SampleRef, arr: np.ndarray, gen: torch.Generator) -> dict:
+        n = self.spec.frames
+        if ref.is_grid:
+            V, T = arr.shape[:2]
+            modes = [m for m, ok in (("freeze_time", V >= n), ("dynamic", T >= n)) if ok]
+            mode = modes[int(torch.randint(len(modes), (1,), generator=gen))]
+            if mode == "freeze_time":  # grid[:, t]: the camera moves, time stands still
+                t = int(torch.randint(T, (1,), generator=gen))
+                v0 = int(torch.randint(V - n + 1, (1,), generator=gen))
+                clip = arr[v0 : v0 + n, t]
+            else:  # grid[v, :]: the camera stands, time runs
+                v = int(torch.randint(V, (1,), generator=gen))
+                t0 = int(torch.randint(T - n + 1, (1,), generator=gen))
+                clip = arr[v, t0 : t0 + n]
+        else:
+            mode = ref.mode
+            f0 = int(torch.randint(arr.shape[0] - n + 1, (1,), generator=gen))
+            clip = arr[f0 : f0 + n]
+        item = {"x": self._to_model(clip)}  # (F, 3, H, W)
+        if self.spec.stage == "base":
+            item["context"] = torch.tensor(MODE_INDEX[mode])
+            item["known"] = sample_known_mask(1, n, gen)[0]  # (F,)
+        return item
+
+    def _grid_item(self, arr: np.ndarray, valid: np.ndarray | None, gen) -> dict:
+        V, T = arr.shape[:2]
+        x = self._to_model(arr)  # (V, T, 3, H, W)
+        if float(torch.rand(1, generator=gen)) < self.spec.grid_condition_prob:
+            known = grid_condition_mask(1, V, T)[0]
+        else:
+            known = sample_known_mask(1, V * T, gen)[0].reshape(V, T)
+        if valid is None:
+            weight = torch.ones(V, T, 1, self.spec.height, self.spec.width)
+        else:
+            w = torch.from_numpy(np.asarray(valid, dtype=np.float32))[:, :, None]  # (V, T, 1, h, w)
+            weight = (resize_frames(w, self.spec.height, self.spec.width) > 0.5).float()
+        return {"x": x, "known": known, "weight": weight}
+
+
+class StreamSampler(Sampler[int]):
+    """Stream indices ``j world + rank`` for ``j`` in ``[start, stop)``: one rank's share."""
+
+    def __init__(self, start: int, stop: int, rank: int = 0, world: int = 1):
+        if not 0 <= rank < world:
+            raise ValueError(f"rank {rank} not in [0, {world})")
+        self.start, self.stop, self.rank, self.world = start, stop, rank, world
+
+    def __iter__(self):
+        return iter(range(self.start * self.world + self.rank, self.stop * self.world, self.world))
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+
+def make_loader(
+    dataset: StreamDataset,
+    start: int,
+    stop: int,
+    *,
+    batch_size: int,
+    rank: int = 0,
+    world: int = 1,
+    workers: int = 0,
+    pin_memory: bool = False,
+) -> DataLoader:
+    """Batches of this rank's samples ``[start, stop)`` (counted per rank), in stream order."""
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=StreamSampler(start, stop, rank, world),
+        num_workers=workers,
+        pin_memory=pin_memory,
+        drop_last=False,
+        persistent_workers=False,
+        prefetch_factor=4 if workers > 0 else None,
+    )

@@ -1,0 +1,212 @@
+"""Typed parameters of the training flows: one pydantic model per flow.
+
+The Prefect UI renders these as forms (descriptions, bounds, Literals); bad
+values fail at construction with a message naming the field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from fourreal.config import FlowParams, Preset, RayAddress, Seed
+
+SyncKind = Literal["hard", "soft", "sequential"]
+Precision = Literal["auto", "fp32", "bf16"]
+Device = Literal["auto", "cpu", "cuda"]
+RUN_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+# Settings that do not change the numbers a run produces (left out of the run name).
+NOT_IN_RUN_NAME = {"loader_workers", "checkpoint_every", "keep_last", "log_every", "resume",
+                   "run_name", "ray_address", "device"}  # fmt: skip
+
+
+def check_sync_phases(p) -> None:
+    """A dataset for every sync phase that has steps; some steps unless ``sequential``."""
+    if not (p.pseudo4d_dataset or p.objaverse_dataset):
+        raise ValueError("pseudo4d_dataset, objaverse_dataset: at least one is required")
+    for name in ("pseudo4d", "objaverse"):
+        if getattr(p, f"{name}_steps") > 0 and not getattr(p, f"{name}_dataset"):
+            raise ValueError(f"{name}_dataset: required when {name}_steps > 0")
+    if not (p.pseudo4d_steps or p.objaverse_steps) and p.sync != "sequential":
+        raise ValueError("pseudo4d_steps, objaverse_steps: at least one must be > 0")
+
+
+class TrainCommon(FlowParams):
+    """Settings every training stage shares."""
+
+    preset: Preset = Field(
+        "tiny", description="Model size preset: tiny (CPU tests) | small | paper"
+    )
+    batch_size: int = Field(2, ge=1, le=4096, description="Samples per micro-batch per worker")
+    grad_accum: int = Field(1, ge=1, le=1024, description="Micro-batches per optimiser step")
+    lr: float = Field(1e-4, gt=0.0, le=1.0, description="Peak learning rate (AdamW)")
+    weight_decay: float = Field(0.0, ge=0.0, le=1.0, description="AdamW weight decay")
+    warmup_steps: int = Field(
+        0, ge=0, le=1_000_000, description="Linear warmup steps before the cosine decay"
+    )
+    grad_clip: float = Field(1.0, ge=0.0, le=1e6, description="Max gradient norm (0 = off)")
+    ema_decay: float = Field(0.999, ge=0.0, lt=1.0, description="EMA decay of the trained weights")
+    precision: Precision = Field("auto", description="auto = bf16 autocast on GPU, fp32 on CPU")
+    grad_checkpointing: bool = Field(
+        False, description="Recompute activations in backward (less memory)"
+    )
+    compile: bool = Field(False, description="torch.compile the model")
+    seed: Seed = 0
+    loader_workers: int = Field(2, ge=0, le=64, description="DataLoader processes per worker")
+    workers: int = Field(
+        1,
+        ge=1,
+        le=4096,
+        description="Training workers (DDP ranks); more than 1, "
+        "or a ray_address, runs Ray Train's TorchTrainer",
+    )
+    device: Device = Field("auto", description="auto = CUDA when available, else CPU")
+    ray_address: RayAddress = None
+    checkpoint_every: int = Field(100, ge=1, le=10_000_000, description="Steps between checkpoints")
+    keep_last: int = Field(3, ge=1, le=1000, description="Checkpoint folders kept on disk")
+    log_every: int = Field(10, ge=1, le=1_000_000, description="Steps between logged metrics")
+    run_name: str | None = Field(
+        None,
+        pattern=RUN_NAME,
+        description="Run folder under "
+        "<data>/runs/train/<stage>/; empty = derived from the settings, "
+        "so running the same settings again resumes",
+    )
+    resume: bool = Field(True, description="Continue from the run folder's latest checkpoint")
+
+    def derived_run_name(self, stage: str) -> str:
+        if self.run_name:
+            return self.run_name
+        keep = {k: v for k, v in self.model_dump(mode="json").items() if k not in NOT_IN_RUN_NAME}
+        digest = hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:12]
+        return f"{stage}-{self.preset}-{digest}"
+
+
+class TrainBaseParams(TrainCommon):
+    """Stage 1: the base video model on clips of both modes, with random masking."""
+
+    dataset: str = Field(
+        ...,
+        min_length=1,
+        description="Dataset snapshot (id or name): clips "
+        "and/or grids (sliced into freeze-time and fixed-view clips)",
+    )
+    steps: int = Field(1000, ge=1, le=10_000_000, description="Steps at the preset's resolution")
+    low_res_steps: int = Field(
+        0,
+        ge=0,
+        le=10_000_000,
+        description="Steps first at half the "
+        "resolution (progressive resolution: 36x64 then 72x128)",
+    )
+    frames: int = Field(8, ge=2, le=64, description="Frames per training clip")
+
+
+class TrainSyncParams(TrainCommon):
+    """Stage 2: synchronisation layers over the frozen base, pseudo-4D then Objaverse grids."""
+
+    parent_checkpoint: str = Field(..., min_length=1, description="Base checkpoint (id or path)")
+    sync: SyncKind = Field("soft", description="hard | soft | sequential (baseline, no weights)")
+    pseudo4d_dataset: str | None = Field(None, description="Phase 1 snapshot of pseudo-4D grids")
+    pseudo4d_steps: int = Field(
+        20000, ge=0, le=10_000_000, description="Phase 1 steps (paper: 20k)"
+    )
+    objaverse_dataset: str | None = Field(None, description="Phase 2 snapshot of Objaverse grids")
+    objaverse_steps: int = Field(
+        3000, ge=0, le=10_000_000, description="Phase 2 steps (paper: 3k; longer hurts real scenes)"
+    )
+    grid_condition_prob: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Share of grids trained "
+        "with the inference pattern (grid[0,:], grid[:,0] known)",
+    )
+
+    @model_validator(mode="after")
+    def _phases(self):
+        check_sync_phases(self)
+        return self
+
+
+class TrainUpsamplerParams(TrainCommon):
+    """Stage 3: the upsampler on high-resolution clips with low-resolution conditions."""
+
+    dataset: str = Field(
+        ...,
+        min_length=1,
+        description="Dataset snapshot (id or name) of clips "
+        "and/or grids at (at least) the upsampler's output resolution",
+    )
+    steps: int = Field(1000, ge=1, le=10_000_000, description="Training steps")
+    frames: int = Field(8, ge=2, le=64, description="Frames per training clip")
+
+
+class TrainAllParams(FlowParams):
+    """The three stages in a row: base -> sync (from that base) and upsampler."""
+
+    preset: Preset = Field("tiny", description="Model size preset for all stages")
+    clips_dataset: str = Field(..., min_length=1, description="Base snapshot (clips and/or grids)")
+    pseudo4d_dataset: str | None = Field(
+        None, description="Sync phase 1 snapshot (pseudo-4D grids)"
+    )
+    objaverse_dataset: str | None = Field(
+        None, description="Sync phase 2 snapshot (Objaverse grids)"
+    )
+    upsampler_dataset: str | None = Field(
+        None, description="Upsampler snapshot; empty = clips_dataset"
+    )
+    base_steps: int = Field(1000, ge=1, le=10_000_000, description="Base steps at full resolution")
+    base_low_res_steps: int = Field(
+        0, ge=0, le=10_000_000, description="Base steps at half resolution first"
+    )
+    pseudo4d_steps: int = Field(20000, ge=0, le=10_000_000, description="Sync phase 1 steps")
+    objaverse_steps: int = Field(3000, ge=0, le=10_000_000, description="Sync phase 2 steps")
+    upsampler_steps: int = Field(
+        1000, ge=0, le=10_000_000, description="Upsampler steps (0 = skip)"
+    )
+    sync: SyncKind = Field("soft", description="hard | soft | sequential")
+    frames: int = Field(8, ge=2, le=64, description="Frames per clip (base and upsampler)")
+    batch_size: int = Field(2, ge=1, le=4096, description="Samples per micro-batch per worker")
+    lr: float = Field(1e-4, gt=0.0, le=1.0, description="Peak learning rate")
+    precision: Precision = Field("auto", description="auto = bf16 on GPU, fp32 on CPU")
+    seed: Seed = 0
+    workers: int = Field(1, ge=1, le=4096, description="Training workers (DDP ranks)")
+    loader_workers: int = Field(2, ge=0, le=64, description="DataLoader processes per worker")
+    device: Device = Field("auto", description="auto = CUDA when available, else CPU")
+    ray_address: RayAddress = None
+    checkpoint_every: int = Field(100, ge=1, le=10_000_000, description="Steps between checkpoints")
+    log_every: int = Field(10, ge=1, le=1_000_000, description="Steps between logged metrics")
+
+    def _common(self) -> dict:
+        keys = ("preset", "batch_size", "lr", "precision", "seed", "workers", "loader_workers",
+                "device", "ray_address", "checkpoint_every", "log_every")  # fmt: skip
+        return {k: getattr(self, k) for k in keys}
+
+    def base(self) -> TrainBaseParams:
+        return TrainBaseParams(**self._common(), dataset=self.clips_dataset, steps=self.base_steps,
+                               low_res_steps=self.base_low_res_steps, frames=self.frames)  # fmt: skip
+
+    def sync_params(self, parent_checkpoint: str) -> TrainSyncParams:
+        return TrainSyncParams(
+            **self._common(), parent_checkpoint=parent_checkpoint, sync=self.sync,
+            pseudo4d_dataset=self.pseudo4d_dataset, pseudo4d_steps=self.pseudo4d_steps,
+            objaverse_dataset=self.objaverse_dataset, objaverse_steps=self.objaverse_steps,
+        )  # fmt: skip
+
+    def upsampler(self) -> TrainUpsamplerParams | None:
+        if not self.upsampler_steps:
+            return None
+        return TrainUpsamplerParams(**self._common(), steps=self.upsampler_steps, frames=self.frames,
+                                    dataset=self.upsampler_dataset or self.clips_dataset)  # fmt: skip
+
+    @model_validator(mode="after")
+    def _sync_data(self):
+        check_sync_phases(self)
+        return self
+
+
+STAGE_PARAMS = {"base": TrainBaseParams, "sync": TrainSyncParams, "upsampler": TrainUpsamplerParams}
