@@ -4,6 +4,7 @@
 """
 
 COMMAND_MODULES = [
+    "fourreal.commands.render",
     "fourreal.commands.catalog",
     "fourreal.commands.pseudo4d",
     "fourreal.commands.train",

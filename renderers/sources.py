@@ -1,0 +1,140 @@
+"""Where objects come from: a local folder/glob of glTF files, or Objaverse.
+
+The Objaverse selection is a pure function over the annotations table
+(``{uid: metadata}`` as ``objaverse.load_annotations()`` returns it, or a
+list of records with a ``uid``), so it is testable without a network.
+Downloads go through the ``objaverse`` package into a configurable cache
+folder; offline, they fail fast with :class:`ObjaverseUnavailable`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import urllib.error
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+GLTF_SUFFIXES = (".glb", ".gltf")
+DEFAULT_CACHE = Path("~/.objaverse").expanduser()
+OBJAVERSE_SUBDIR = "hf-objaverse-v1"  # the package's own versioned layout
+
+
+class ObjaverseUnavailable(RuntimeError):
+    """Objaverse annotations or objects could not be fetched (offline, or not cached)."""
+
+
+def local_sources(pattern: str | os.PathLike) -> list[Path]:
+    """``.glb``/``.gltf`` files of a folder (recursively) or a glob pattern, sorted."""
+    p = Path(pattern).expanduser()
+    if p.is_dir():
+        files = [f for f in p.rglob("*") if f.suffix.lower() in GLTF_SUFFIXES]
+    elif p.is_file():
+        files = [p]
+    else:
+        files = [Path(f) for f in glob.glob(str(p), recursive=True)]
+    files = [f.resolve() for f in files if f.is_file() and f.suffix.lower() in GLTF_SUFFIXES]
+    return sorted(set(files))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Selection:
+    """Which annotated Objaverse objects to take."""
+
+    min_animations: int = 1
+    """Keep objects with at least this many animations (animationCount)."""
+    max_faces: int | None = 200_000
+    """Drop objects with more faces than this (faceCount); None = no cap."""
+    licenses: tuple[str, ...] | None = None
+    """Licence identifiers to keep (e.g. 'by', 'by-sa', 'cc0'); None = any."""
+    uids: tuple[str, ...] | None = None
+    """Only these uids (a curated subset); None = all."""
+    limit: int | None = None
+    """At most this many, after sorting by uid."""
+
+    def __post_init__(self):
+        if self.min_animations < 0:
+            raise ValueError(f"min_animations: {self.min_animations} must be >= 0")
+        if self.max_faces is not None and self.max_faces < 1:
+            raise ValueError(f"max_faces: {self.max_faces} must be >= 1")
+        if self.limit is not None and self.limit < 0:
+            raise ValueError(f"limit: {self.limit} must be >= 0")
+
+
+def _records(annotations) -> Iterator[tuple[str, Mapping]]:
+    if isinstance(annotations, Mapping):
+        yield from annotations.items()
+        return
+    if hasattr(annotations, "to_pylist"):  # pyarrow table
+        annotations = annotations.to_pylist()
+    for row in annotations:
+        yield row["uid"], row
+
+
+def _licence(row: Mapping) -> str | None:
+    lic = row.get("license")
+    if isinstance(lic, Mapping):  # some dumps nest {"label": ...}
+        lic = lic.get("label") or lic.get("slug")
+    return None if lic is None else str(lic).lower()
+
+
+def select_objaverse(annotations, selection: Selection) -> list[str]:
+    """uids of the annotated objects ``selection`` keeps, sorted."""
+    wanted = None if selection.uids is None else set(selection.uids)
+    licences = None if selection.licenses is None else {x.lower() for x in selection.licenses}
+    out = []
+    for uid, row in _records(annotations):
+        if wanted is not None and uid not in wanted:
+            continue
+        if int(row.get("animationCount") or 0) < selection.min_animations:
+            continue
+        faces = row.get("faceCount")
+        if selection.max_faces is not None and (faces is None or int(faces) > selection.max_faces):
+            continue
+        if licences is not None and _licence(row) not in licences:
+            continue
+        out.append(uid)
+    out.sort()
+    return out if selection.limit is None else out[: selection.limit]
+
+
+@contextlib.contextmanager
+def _objaverse_at(cache_dir: str | os.PathLike | None) -> Iterator[object]:
+    """The objaverse module with its cache moved to ``cache_dir`` for the duration."""
+    import objaverse
+
+    root = Path(cache_dir).expanduser() if cache_dir else DEFAULT_CACHE
+    old = objaverse._VERSIONED_PATH  # BASE_PATH does nothing in 0.1.7 (STACK.md #8)
+    objaverse._VERSIONED_PATH = str(root / OBJAVERSE_SUBDIR)
+    try:
+        yield objaverse
+    except (urllib.error.URLError, OSError, EOFError) as e:
+        raise ObjaverseUnavailable(
+            f"objaverse download failed ({type(e).__name__}: {e}). Offline? Objaverse needs "
+            f"huggingface.co, or a cache already holding the files under "
+            f"{root / OBJAVERSE_SUBDIR} (object-paths.json.gz, metadata/, glbs/)"
+        ) from None
+    finally:
+        objaverse._VERSIONED_PATH = old
+
+
+def objaverse_annotations(
+    uids: Sequence[str] | None = None, cache_dir: str | os.PathLike | None = None
+) -> dict[str, dict]:
+    """Annotations ``{uid: metadata}`` (all 800k when ``uids`` is None: ~160 downloads)."""
+    with _objaverse_at(cache_dir) as objaverse:
+        return objaverse.load_annotations(None if uids is None else list(uids))
+
+
+def load_objaverse_objects(
+    uids: Iterable[str], cache_dir: str | os.PathLike | None = None, processes: int = 1
+) -> dict[str, Path]:
+    """Local paths of the uids' GLBs, downloading the missing ones into ``cache_dir``."""
+    uids = list(uids)
+    if not uids:
+        return {}
+    with _objaverse_at(cache_dir) as objaverse:
+        found = objaverse.load_objects(uids, download_processes=processes)
+    return {uid: Path(p) for uid, p in found.items()}
