@@ -36,6 +36,8 @@ Sampling (``model.flow``, ``model.generate``)
     euler_sample(velocity_fn, noise, steps=, shift=, x_known=, known=, guidance_scale=)
     generate_grid(model, fixed_view_video [T,3,H,W], freeze_time_video [V,3,H,W],
                   steps=50, seed=0, shift=1.0, guidance_scale=1.0) -> [V,T,3,H,W]
+    generate_long_grid(model, fixed_view_video [T_long,3,H,W], freeze_time_video [V,3,H,W],
+                       window=T, ...) -> [V,T_long,3,H,W] (autoregressive in time)
     upsample(upsampler, grid [V,T,3,h,w], steps=20, seed=0, aug_level=0.05) -> [V,T,3,4h,4w]
 
 Checkpoints (``model.checkpoint``): safetensors + JSON sidecar, atomic
@@ -58,7 +60,7 @@ from model.config import (
 from model.dit import DiT
 from model.flow import euler_sample, flow_loss, masked_mse, sample_timesteps
 from model.fourd import FourDModel, build_fourd
-from model.generate import generate_grid, upsample
+from model.generate import generate_grid, generate_long_grid, upsample
 from model.masking import grid_condition_mask, sample_known_mask
 from model.upsampler import Upsampler, upsampler_loss
 
@@ -76,6 +78,7 @@ __all__ = [
     "flow_loss",
     "fourd_preset",
     "generate_grid",
+    "generate_long_grid",
     "grid_condition_mask",
     "load_model",
     "masked_mse",

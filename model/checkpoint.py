@@ -14,7 +14,8 @@ import os
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+from safetensors.torch import save_file
 from torch import nn
 
 from fourreal.io import atomic_path, atomic_write_text, sha256_file
@@ -82,6 +83,11 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
     if meta.get("format") != FORMAT_VERSION:
         raise ValueError(f"format {meta.get('format')} is not {FORMAT_VERSION}")
     config = config_from_dict(meta["kind"], meta["config"])
-    model = build_model(config).to(device)
-    model.load_state_dict(load_file(str(path), device=str(device)), strict=True)
+    with torch.device("meta"):  # no random init of weights about to be overwritten
+        model = build_model(config)
+    # assign=True adopts the loaded tensors and keeps each parameter's requires_grad;
+    # one fresh (aligned) allocation per tensor keeps outputs bitwise equal to the saved model
+    with safe_open(str(path), framework="pt", device=str(device)) as f:
+        state = {k: f.get_tensor(k).clone() for k in f.keys()}  # noqa: SIM118
+    model.load_state_dict(state, strict=True, assign=True)
     return model, config, meta["extra"]

@@ -4,6 +4,10 @@
 returns ``[V, T, 3, H, W]`` with ``grid[0, :]`` and ``grid[:, 0]`` equal to the
 given frames bit for bit. ``upsample(upsampler, grid)`` returns
 ``[V, T, 3, scale H, scale W]``, every fixed-view video upsampled as one video.
+``generate_long_grid`` extends a grid in time autoregressively: windows of
+``window`` times overlapping by one, each conditioned on its first generated
+freeze-time video and on the given fixed-view frames (the cross pattern the
+4D model is trained on).
 
 All randomness comes from ``seed``: the same call gives the same result.
 """
@@ -19,7 +23,7 @@ from model.fourd import FourDModel
 from model.masking import grid_condition_mask
 from model.upsampler import Upsampler, augment_condition, upsample_frames
 
-__all__ = ["generate_grid", "upsample"]
+__all__ = ["generate_grid", "generate_long_grid", "upsample"]
 
 
 def _device(module: torch.nn.Module) -> torch.device:
@@ -79,6 +83,50 @@ def generate_grid(
     grid = grid.to(fixed_view_video.device, fixed_view_video.dtype)
     # The sampler re-imposes the known frames; write the caller's tensors back bit for bit.
     grid[:, 0] = freeze_time_video
+    grid[0, :] = fixed_view_video
+    return grid
+
+
+@torch.no_grad()
+def generate_long_grid(
+    model: FourDModel,
+    fixed_view_video: Tensor,
+    freeze_time_video: Tensor,
+    *,
+    window: int,
+    steps: int = 50,
+    seed: int = 0,
+    shift: float = 1.0,
+    guidance_scale: float = 1.0,
+) -> Tensor:
+    """``[V, T_long, 3, H, W]`` from ``grid[0, :]`` (``[T_long, 3, H, W]``) and ``grid[:, 0]``.
+
+    Window ``i`` covers times ``[t0, t0 + window)`` with ``t0 = i (window - 1)``
+    and is generated with seed ``seed + i``; its first column is the last
+    column of the previous window, so the windows chain in time.
+    """
+    if window < 2:
+        raise ValueError(f"window must be >= 2, got {window}")
+    T_long = fixed_view_video.shape[0]
+    grid = torch.empty(
+        freeze_time_video.shape[0],
+        T_long,
+        *fixed_view_video.shape[1:],
+        dtype=fixed_view_video.dtype,
+        device=fixed_view_video.device,
+    )  # (V, T_long, 3, H, W)
+    grid[:, 0] = freeze_time_video
+    for i, t0 in enumerate(range(0, max(T_long - 1, 1), window - 1)):
+        t1 = min(t0 + window, T_long)
+        grid[:, t0:t1] = generate_grid(
+            model,
+            fixed_view_video[t0:t1],
+            grid[:, t0],
+            steps=steps,
+            seed=seed + i,
+            shift=shift,
+            guidance_scale=guidance_scale,
+        )
     grid[0, :] = fixed_view_video
     return grid
 

@@ -7,7 +7,7 @@ import torch
 
 from model.config import fourd_preset, upsampler_preset
 from model.fourd import FourDModel
-from model.generate import generate_grid, upsample
+from model.generate import generate_grid, generate_long_grid, upsample
 from model.upsampler import Upsampler
 
 V, T, H, W = 3, 4, 16, 32
@@ -75,3 +75,15 @@ def test_upsample_grid(randomize):
     torch.testing.assert_close(chunked, high, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="aug_level"):
         upsample(upsampler, low, aug_level=1.0)
+
+
+def test_generate_long_grid_chains_windows(fourd, conditioning):
+    fixed_view, freeze_time = conditioning
+    long_view = torch.cat([fixed_view, fixed_view.flip(0)[1:]])  # T_long = 7
+    grid = generate_long_grid(fourd, long_view, freeze_time, window=T, steps=2, seed=3)
+    assert grid.shape == (V, 7, 3, H, W) and torch.isfinite(grid).all()
+    assert torch.equal(grid[0, :], long_view) and torch.equal(grid[:, 0], freeze_time)
+    first = generate_grid(fourd, long_view[:T], freeze_time, steps=2, seed=3)
+    assert torch.equal(grid[:, :T], first)  # window 0; window 1 starts from its last column
+    second = generate_grid(fourd, long_view[T - 1 :], first[:, -1], steps=2, seed=4)
+    assert torch.equal(grid[:, T - 1 :], second)
