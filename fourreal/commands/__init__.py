@@ -6,6 +6,8 @@
 COMMAND_MODULES = [
     "fourreal.commands.render",
     "fourreal.commands.catalog",
+    "fourreal.commands.generate",
+    "fourreal.commands.deploy",
     "fourreal.commands.pseudo4d",
     "fourreal.commands.train",
 ]
