@@ -12,6 +12,10 @@ Outputs (one folder per generation, every file written atomically)::
     grid_x4.npz         the same at the upsampler's resolution (with an upsampler)
     mosaic.mp4          H.264, frame t tiles the V views of grid[:, t]
     views/view_VV.mp4   one H.264 per fixed-view video grid[v, :]
+
+The videos and the sheet are enlarged by an integer factor (nearest
+neighbour) so tiny grids stay visible and survive 4:2:0 chroma subsampling;
+the npz files hold the exact pixels.
     contact_sheet.png   V rows x T columns, conditioning frames framed in orange
 
 Each grid written is a ``samples`` row (kind ``grid_generated``, recipe
@@ -47,6 +51,7 @@ RECIPE_VERSION = "1"
 GRID_KEYS = ("rgb", "grid")  # Objaverse grids store "rgb", pseudo-4D grids "grid"
 COND_COLOUR = (255, 140, 0)  # frame colour of conditioning frames on the contact sheet
 MOSAIC_MIN_WIDTH = 512
+VIEW_MIN_WIDTH = 256
 
 FIND_SAMPLE = "SELECT * FROM samples WHERE sample_id = ?"
 
@@ -311,6 +316,12 @@ def _zoom(h: int, w: int, min_width: int) -> int:
     return max(1, math.ceil(min_width / w)) if w < min_width else 1
 
 
+def enlarge(frames: np.ndarray, min_width: int) -> np.ndarray:
+    """Nearest-neighbour enlargement of ``[..., H, W, 3]`` by an integer factor to ``>= min_width``."""
+    k = _zoom(*frames.shape[-3:-1], min_width)
+    return frames.repeat(k, axis=-3).repeat(k, axis=-2) if k > 1 else frames
+
+
 def mosaic_frames(rgb: np.ndarray, min_width: int = MOSAIC_MIN_WIDTH, gap: int = 2) -> np.ndarray:
     """``[T, H', W', 3]``: frame t tiles the V views of ``grid[:, t]`` (rows of views)."""
     V, T, H, W = check_disk_grid(rgb)
@@ -320,8 +331,7 @@ def mosaic_frames(rgb: np.ndarray, min_width: int = MOSAIC_MIN_WIDTH, gap: int =
     for v in range(V):
         r, c = divmod(v, cols)
         out[:, r * (H + gap) : r * (H + gap) + H, c * (W + gap) : c * (W + gap) + W] = rgb[v]
-    k = _zoom(*out.shape[1:3], min_width)
-    return out.repeat(k, axis=1).repeat(k, axis=2) if k > 1 else out
+    return enlarge(out, min_width)
 
 
 def contact_sheet(rgb: np.ndarray, min_cell_width: int = 96) -> np.ndarray:
