@@ -85,8 +85,9 @@ class GltfBuilder:
             normalized=normalized or None,
         )
         if bounds:
-            acc.min = a.min(0).astype(float).tolist()
-            acc.max = a.max(0).astype(float).tolist()
+            finite = np.where(np.isfinite(a), a, 0)  # JSON has no NaN (bad-input tests)
+            acc.min = finite.min(0).astype(float).tolist()
+            acc.max = finite.max(0).astype(float).tolist()
         self.gltf.accessors.append(acc)
         return len(self.gltf.accessors) - 1
 
