@@ -163,9 +163,14 @@ def warp_frames(frames: np.ndarray, affine: np.ndarray, backend: str = "torch") 
         flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
         for vi in range(v):
             for ti in range(t):
-                out[vi, ti] = cv2.warpAffine(
-                    frames[ti], affine[vi], (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE
-                )
+                cv2.warpAffine(
+                    frames[ti],
+                    affine[vi],
+                    (w, h),
+                    dst=out[vi, ti],
+                    flags=flags,
+                    borderMode=cv2.BORDER_REPLICATE,
+                )  # in place, no copy
         return out
     if backend != "torch":
         raise ValueError(f"backend: expected one of {WARP_BACKENDS}, got {backend!r}")

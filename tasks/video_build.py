@@ -25,9 +25,9 @@ from catalog.ids import canonical_json, sample_id
 from fourreal.grid import MODES
 from fourreal.io import save_npz_atomic, sha256_bytes, sha256_file
 from fourreal.paths import data_root, relative_to_root
-from tasks.clips import ClipError, crop_resize, plan_clips
+from tasks.clips import ClipError, decode_clip, plan_clips
 from tasks.pseudo4d import AffineBounds, make_grid
-from tasks.video import VideoError, VideoMeta, decode_frames, probe_video
+from tasks.video import VideoError, VideoMeta, probe_video
 
 VIDEO_SUFFIXES = frozenset(
     {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".y4m", ".mpg", ".mpeg", ".ts", ".flv"}
@@ -284,10 +284,10 @@ def process_source(
 def _make_samples(
     path: Path, meta: VideoMeta, sha: str, mode: str, spec: SourceSpec, job: VideoJob, todo: list
 ) -> list[dict]:
-    """Decode every needed frame once, then cut, warp and write each clip."""
+    """Decode every needed frame once (scaled and cropped), then warp and write each clip."""
     wanted = sorted({i for plan, _, _ in todo for i in plan.frame_indices})
     try:
-        decoded = decode_frames(path, wanted, meta)
+        decoded = decode_clip(path, wanted, meta, job.height, job.width)
     except VideoError as e:
         return [
             _sample_row(job, sid, sha, params, {}, mode, job.times, None, None, str(e))
@@ -298,7 +298,7 @@ def _make_samples(
     rows = []
     for plan, params, sid in todo:
         indices = np.asarray(plan.frame_indices, np.int64)
-        frames = crop_resize(decoded[[where[i] for i in plan.frame_indices]], job.height, job.width)
+        frames = decoded[[where[i] for i in plan.frame_indices]]
         derived = {"frame_indices": indices.tolist(), "clip_fps": plan.fps(meta.fps)}
         final = out_dir / sid[:2] / f"{sid}.npz"
         if job.kind == "grid_pseudo4d":
@@ -361,7 +361,7 @@ def grid_from_video(
     sha = sha256_file(path)
     meta = probe_video(path)
     plan = plan_clips(meta.frames, meta.fps, times, fps, stride, start=start)[0]
-    frames = crop_resize(decode_frames(path, plan.frame_indices, meta), height, width)
+    frames = decode_clip(path, plan.frame_indices, meta, height, width)
     grid, cam = make_grid(frames, views, bounds or AffineBounds(), clip_rng(seed, sha, 0), backend)
     return {
         "grid": grid,

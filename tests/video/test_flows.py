@@ -13,10 +13,10 @@ from pydantic import ValidationError
 from catalog.store import Catalog
 from fourreal.io import sha256_file
 from fourreal.paths import data_root
-from tasks.clips import crop_resize
+from tasks.clips import decode_clip
 from tasks.pseudo4d import warp_frames
 from tasks.synthetic_video import BAD_INPUT_REASONS, write_bad_inputs
-from tasks.video import decode_frames, probe_video
+from tasks.video import probe_video
 from tasks.video_build import discover_sources, grid_from_video
 
 SAMPLES_OF_RUN = "SELECT * FROM samples WHERE run_id = ? ORDER BY sample_id"
@@ -131,8 +131,8 @@ def test_flow_sample_equals_cli_export(first_build, corpus):
         for key in ("grid", "frames", "affine", "frame_indices"):
             assert np.array_equal(d[key], export[key]), key
         meta = probe_video(corpus / "wide_72x128.mp4")
-        decoded = decode_frames(corpus / "wide_72x128.mp4", d["frame_indices"], meta)
-        assert np.array_equal(d["frames"], crop_resize(decoded, 32, 64))
+        clip = decode_clip(corpus / "wide_72x128.mp4", d["frame_indices"], meta, 32, 64)
+        assert np.array_equal(d["frames"], clip)
 
 
 def test_rerun_skips_what_exists_and_redoes_what_is_missing(first_build, pseudo4d_params):
