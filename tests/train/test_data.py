@@ -1,0 +1,107 @@
+"""The snapshot dataset: seeded order, rank shares, grid slicing, hash checks, checkpoint files."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from catalog.datasets import dataset_samples
+from fourreal.grid import MODE_INDEX, to_model
+from tasks.train.checkpointing import (
+    check_safetensors,
+    load_optimizer_state,
+    optimizer_state,
+)
+from tasks.train.data import ItemSpec, StreamDataset, StreamSampler, load_sample, resolve_snapshot
+
+
+def _grid_dataset(train_catalog, train_data, **spec):
+    snap = resolve_snapshot(train_catalog, train_data["objaverse"], kinds=("grid_objaverse",))
+    return StreamDataset(snap.samples, ItemSpec(height=16, width=32, seed=3, **spec))
+
+
+def test_order_is_a_seeded_function_of_the_stream_index(train_catalog, train_data):
+    a = _grid_dataset(train_catalog, train_data, stage="base", frames=4)
+    b = _grid_dataset(train_catalog, train_data, stage="base", frames=4)
+    n = len(a)
+    first_epoch = [a.sample_index(k) for k in range(n)]
+    assert sorted(first_epoch) == list(range(n))  # a permutation per epoch
+    for k in (0, 5, 7):
+        x, y = a[k], b[k]
+        assert all(torch.equal(x[key], y[key]) for key in x)
+    assert list(StreamSampler(2, 5, rank=1, world=2)) == [5, 7, 9]
+    assert list(StreamSampler(0, 3, rank=0, world=2)) == [0, 2, 4]
+
+
+def test_grids_become_freeze_time_or_fixed_view_clips(train_catalog, train_data):
+    ds = _grid_dataset(train_catalog, train_data, stage="base", frames=4)
+    modes = set()
+    for k in range(12):
+        item = ds[k]
+        grid = to_model(load_sample(ds.samples[int(item["sample"])])[0])  # (V, T, 3, H, W)
+        clip = item["x"]  # (4, 3, 16, 32), already at 16x32
+        freeze = [t for t in range(4) if torch.allclose(clip, grid[:, t], atol=1e-6)]
+        fixed = [v for v in range(4) if torch.allclose(clip, grid[v, :], atol=1e-6)]
+        mode = int(item["context"])
+        assert freeze if mode == MODE_INDEX["freeze_time"] else fixed, (k, mode)
+        assert not item["known"].all()
+        modes.add(mode)
+    assert modes == {0, 1}
+
+
+def test_sync_items_are_whole_grids_with_masks(train_catalog, train_data):
+    snap = resolve_snapshot(train_catalog, train_data["pseudo4d"], kinds=("grid_pseudo4d",))
+    ds = StreamDataset(snap.samples, ItemSpec(stage="sync", height=8, width=16, seed=0))
+    item = ds[0]
+    assert item["x"].shape == (4, 4, 3, 8, 16) and item["known"].shape == (4, 4)
+    assert item["weight"].shape == (4, 4, 1, 8, 16)
+    assert -1.0 <= item["x"].min() and item["x"].max() <= 1.0
+    patterns = {tuple(ds[k]["known"].flatten().tolist()) for k in range(10)}
+    inference = torch.zeros(4, 4, dtype=torch.bool)
+    inference[0, :] = inference[:, 0] = True
+    assert tuple(inference.flatten().tolist()) in patterns and len(patterns) > 1
+
+
+def test_content_hash_checked_on_first_touch(train_catalog, train_data, tmp_path):
+    snap = resolve_snapshot(train_catalog, train_data["objaverse"], kinds=("grid_objaverse",))
+    ref = snap.samples[0]
+    backup = tmp_path / "backup.npz"
+    shutil.copy(ref.path, backup)
+    try:
+        with np.load(ref.path) as z:
+            rgb = z["rgb"].copy()
+        rgb[0, 0, 0, 0] ^= 1
+        np.savez(ref.path, rgb=rgb)
+        ds = StreamDataset((ref,), ItemSpec(stage="sync", height=16, width=32))
+        with pytest.raises(ValueError, match="sha256 mismatch"):
+            ds[0]
+    finally:
+        shutil.copy(backup, ref.path)
+    assert dataset_samples(train_catalog, train_data["objaverse"])[0]["status"] == "ok"
+
+
+def test_optimizer_state_round_trips_through_safetensors(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    torch.manual_seed(0)
+    net = torch.nn.Linear(4, 3)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-2, betas=(0.8, 0.95))
+    for _ in range(3):
+        net(torch.randn(5, 4)).square().mean().backward()
+        opt.step()
+    tensors, meta = optimizer_state(opt)
+    save_file(tensors, str(tmp_path / "o.safetensors"))
+    check_safetensors(tmp_path / "o.safetensors")
+    fresh = torch.optim.AdamW(net.parameters(), lr=1.0)
+    load_optimizer_state(fresh, load_file(str(tmp_path / "o.safetensors")), meta)
+    a, b = opt.state_dict(), fresh.state_dict()
+    assert a["param_groups"] == b["param_groups"]
+    for i in a["state"]:
+        for k in a["state"][i]:
+            assert torch.equal(a["state"][i][k], b["state"][i][k])
+    (tmp_path / "bad.safetensors").write_bytes(b"\x80\x04\x95" + b"\x00" * 40)
+    with pytest.raises(ValueError, match="not a safetensors file"):
+        check_safetensors(tmp_path / "bad.safetensors")
