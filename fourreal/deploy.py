@@ -84,6 +84,8 @@ class StackConfig:
     """How often workers ask the server for scheduled runs."""
     startup_timeout: float = 180.0
     """Seconds to wait for the server to answer ``/api/health`` (slow under load)."""
+    demo_corpus: bool = False
+    """Write the synthetic demo videos to ``<data>/corpus/demo`` (for ``build_clips/demo``)."""
 
     def __post_init__(self):
         if self.host not in LOOPBACK:
@@ -395,6 +397,16 @@ def start_worker(
     return _spawn(f"worker-{pool}-{index}", cmd, worker_env, logs / f"{name}.log")
 
 
+def ensure_demo_corpus(root: Path | None = None) -> Path:
+    """The synthetic demo corpus the ``*/demo`` deployments read; written once."""
+    from tasks.synthetic_video import make_demo_corpus
+
+    folder = (root or data_root()) / "corpus" / "demo"
+    if not any(folder.glob("*.mp4")):
+        make_demo_corpus(folder)
+    return folder
+
+
 def up(cfg: StackConfig | None = None, log=print) -> StackState:
     """Start the stack; on any failure stop what was started and re-raise."""
     cfg = cfg or StackConfig()
@@ -412,6 +424,8 @@ def up(cfg: StackConfig | None = None, log=print) -> StackState:
         api_url=cfg.api_url, ui_url=cfg.ui_url, prefect_home=str(home), data_root=str(root)
     )
     env = stack_env(cfg.api_url, home, root)
+    if cfg.demo_corpus:
+        log(f"demo corpus: {ensure_demo_corpus(root)}")
     try:
         server = start_server(cfg, env, logs)
         state.processes.append(server)

@@ -17,6 +17,9 @@ def up(
     gpu_workers: int = typer.Option(1, min=0, help="Process workers polling the gpu pool"),
     deploy: bool = typer.Option(True, help="Run `prefect --no-prompt deploy --all`"),
     poll_seconds: float = typer.Option(10.0, min=0.5, help="Worker poll interval"),
+    demo_corpus: bool = typer.Option(
+        False, help="Write the synthetic demo videos for the */demo deployments"
+    ),
 ) -> None:
     """Start a Prefect server, work pools, deployments and workers (all local)."""
     from fourreal.deploy import StackConfig
@@ -29,6 +32,7 @@ def up(
             workers={"cpu": cpu_workers, "gpu": gpu_workers},
             deploy=deploy,
             poll_seconds=poll_seconds,
+            demo_corpus=demo_corpus,
         )
         state = stack_up(cfg, log=console.print)
     except (ValueError, RuntimeError, TimeoutError) as e:
