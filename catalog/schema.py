@@ -24,6 +24,7 @@ SOURCES = pa.schema(
         ("error", pa.string()),
         ("run_id", pa.string()),
         ("created_at", TS),
+        ("supersedes", pa.bool_()),  # this row replaces an earlier one with the same key
     ]
 )
 
@@ -46,6 +47,7 @@ SAMPLES = pa.schema(
         ("error", pa.string()),
         ("run_id", pa.string()),
         ("created_at", TS),
+        ("supersedes", pa.bool_()),  # this row replaces an earlier one with the same key
     ]
 )
 
@@ -60,6 +62,7 @@ DATASETS = pa.schema(
         ("split", pa.string()),  # train | heldout | all
         ("run_id", pa.string()),
         ("created_at", TS),
+        ("supersedes", pa.bool_()),  # this row replaces an earlier one with the same key
     ]
 )
 
@@ -78,6 +81,7 @@ RUNS = pa.schema(
         ("error", pa.string()),
         ("inputs_json", pa.string()),  # ids this run read (datasets, checkpoints, sources)
         ("outputs_json", pa.string()),  # ids this run wrote
+        ("supersedes", pa.bool_()),  # this row replaces an earlier one with the same key
     ]
 )
 
@@ -94,6 +98,7 @@ CHECKPOINTS = pa.schema(
         ("config_json", pa.string()),
         ("metrics_json", pa.string()),
         ("created_at", TS),
+        ("supersedes", pa.bool_()),  # this row replaces an earlier one with the same key
     ]
 )
 
@@ -107,6 +112,7 @@ EVALUATIONS = pa.schema(
         ("details_json", pa.string()),
         ("run_id", pa.string()),
         ("created_at", TS),
+        ("supersedes", pa.bool_()),  # this row replaces an earlier one with the same key
     ]
 )
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from catalog.schema import PRIMARY_KEYS, TABLES
@@ -59,11 +60,19 @@ class Catalog:
         if not all((self.dir / name / EMPTY_PART).exists() for name in TABLES):
             self.init()
 
-    def append(self, table: str, rows: Iterable[Mapping[str, Any]] | pa.Table) -> Path:
+    def append(
+        self,
+        table: str,
+        rows: Iterable[Mapping[str, Any]] | pa.Table,
+        *,
+        keys_are_new: bool = False,
+    ) -> Path:
         """Append rows as one new part file; returns its path.
 
         Missing columns become null; ``created_at`` defaults to now. Rows are
         validated against the declared schema before anything is written.
+        Rows whose key already exists are marked ``supersedes``; a bulk loader
+        that knows its keys are new may skip that lookup (``keys_are_new``).
         """
         schema = _schema(table)
         self._ensure()
@@ -83,12 +92,34 @@ class Catalog:
             data = pa.Table.from_pylist(filled, schema=schema)
         if data.num_rows == 0:
             raise ValueError(f"{table}: nothing to append")
+        if (key := PRIMARY_KEYS.get(table)) is not None and not keys_are_new:
+            data = self._mark_superseding(table, key, data)
         # time_ns first so that lexical order of file names is write order.
         name = f"part-{time.time_ns():020d}-{secrets.token_hex(4)}.parquet"
         final = self.dir / table / name
         with atomic_path(final) as tmp:
             pq.write_table(data, tmp, compression="zstd")
         return final
+
+    def _mark_superseding(self, table: str, key: str, data: pa.Table) -> pa.Table:
+        """Set ``supersedes`` on rows whose key already has a row in the table."""
+        keys = data.column(key)
+        con = duckdb.connect(":memory:")
+        try:
+            con.register("batch", data.select([key]))
+            (distinct,) = con.execute(f'SELECT count(DISTINCT "{key}") FROM batch').fetchall()[0]
+            if distinct != data.num_rows:
+                raise ValueError(f"{table}: duplicate {key} values in one append")
+            existing = con.sql(
+                f'SELECT b."{key}" FROM batch b SEMI JOIN '
+                f"read_parquet('{self.part_glob(table)}', union_by_name = true) p "
+                f'ON p."{key}" = b."{key}"'
+            ).to_arrow_table()
+        finally:
+            con.close()
+        flags = pc.is_in(keys, value_set=existing.column(0))
+        idx = data.schema.get_field_index("supersedes")
+        return data.set_column(idx, "supersedes", flags)
 
     # ---- reading ---------------------------------------------------------
     def part_glob(self, table: str) -> str:
@@ -99,12 +130,18 @@ class Catalog:
         """SQL of the view: all parts, latest row per primary key."""
         src = f"read_parquet('{self.part_glob(table)}', union_by_name = true, filename = '_part')"
         key = PRIMARY_KEYS.get(table)
-        cols = ", ".join(f'"{c}"' for c in TABLES[table].names)
+        cols = ", ".join(f'cur."{c}"' for c in TABLES[table].names)
         if key is None:
-            return f"SELECT {cols} FROM {src}"
+            return f"SELECT {cols} FROM {src} AS cur"
+        # A row is current unless a later part holds a superseding row with its
+        # key. Only the (few) superseding rows are grouped, so the view costs
+        # about one scan and user filters are pushed into it.
         return (
-            f"SELECT {cols} FROM {src} "
-            f'QUALIFY row_number() OVER (PARTITION BY "{key}" ORDER BY _part DESC) = 1'
+            f'WITH newest AS (SELECT "{key}", max(_part) AS last_part FROM {src} '
+            f'WHERE supersedes GROUP BY "{key}") '
+            f"SELECT {cols} FROM {src} AS cur "
+            f'LEFT JOIN newest ON newest."{key}" = cur."{key}" '
+            "WHERE newest.last_part IS NULL OR cur._part >= newest.last_part"
         )
 
     def _create_views(self, con: duckdb.DuckDBPyConnection) -> None:

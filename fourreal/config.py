@@ -30,9 +30,12 @@ RayAddress = Annotated[
     ),
 ]
 
-# Patch size of each model preset; H and W must be multiples of it. Kept in
-# sync with model.config by tests/test_config.py.
-PATCH_SIZE: dict[str, int] = {"tiny": 4, "small": 8, "paper": 8}
+
+def patch_size(preset: str) -> int:
+    """Patch size of a model preset (read from model.config, the one source)."""
+    from model.config import base_preset
+
+    return base_preset(preset).patch_size
 
 
 class FlowParams(BaseModel):
@@ -52,7 +55,7 @@ class GridSizeMixin(BaseModel):
 
     @model_validator(mode="after")
     def _divisible_by_patch(self):
-        p = PATCH_SIZE[self.preset]
+        p = patch_size(self.preset)
         for name in ("height", "width"):
             value = getattr(self, name)
             if value % p:

@@ -1,0 +1,48 @@
+"""Flow ``snapshot_dataset``: freeze the ok samples matching a predicate."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_table_artifact
+from pydantic import Field
+
+from catalog.datasets import create_dataset
+from catalog.store import Catalog
+from flows.common import recorded_run
+from fourreal.config import FlowParams
+
+
+class SnapshotParams(FlowParams):
+    name: str = Field(
+        "default",
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Dataset name (a new snapshot "
+        "gets a new id; the name resolves to the latest snapshot)",
+    )
+    where: str = Field(
+        "true",
+        min_length=1,
+        description="SQL predicate over the samples view, e.g. kind = 'grid_pseudo4d' AND h = 72",
+    )
+    split: Literal["train", "heldout", "all"] = Field("all", description="Split recorded with it")
+
+
+@flow(name="snapshot_dataset", log_prints=True)
+def snapshot_dataset(params: SnapshotParams = SnapshotParams()) -> dict:
+    """Create (or find, if identical) an immutable dataset snapshot."""
+    logger = get_run_logger()
+    catalog = Catalog()
+    with recorded_run("snapshot_dataset", params, catalog) as rec:
+        row = create_dataset(catalog, params.name, params.where, params.split, rec.run_id)
+        rec.add_output("datasets", row["dataset_id"])
+    logger.info(
+        "dataset %s: %d samples (id %s)", row["name"], row["num_samples"], row["dataset_id"]
+    )
+    create_table_artifact(
+        key="dataset-snapshot",
+        table=[{k: row[k] for k in ("name", "dataset_id", "num_samples", "split", "query")}],
+        description=f"Dataset snapshot {row['name']}",
+    )
+    return {k: row[k] for k in ("dataset_id", "name", "num_samples", "content_hash", "split")}

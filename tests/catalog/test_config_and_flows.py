@@ -1,0 +1,82 @@
+"""Parameter validation names the field; the snapshot flow records its run under Prefect."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from fourreal.config import FlowParams, GridSizeMixin, output_path
+
+
+class GridParams(FlowParams, GridSizeMixin):
+    pass
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        (dict(views=1), "views"),
+        (dict(times=0), "times"),
+        (dict(height=-8), "height"),
+        (dict(width=130), "width"),
+        (dict(height=70, preset="small"), "height"),
+        (dict(preset="huge"), "preset"),
+        (dict(colour="red"), "colour"),
+    ],
+)
+def test_bad_values_fail_naming_the_field(kwargs, field):
+    with pytest.raises(ValidationError) as err:
+        GridParams(**kwargs)
+    assert field in str(err.value)
+
+
+def test_good_values_pass_and_patch_comes_from_model_presets():
+    from model.config import base_preset
+
+    p = GridParams(views=4, times=4, height=72, width=128, preset="small")
+    assert p.height % base_preset("small").patch_size == 0
+
+
+def test_output_paths_outside_the_data_root_are_refused(data_home):
+    assert output_path("grids/a.npz", "out") == data_home / "grids" / "a.npz"
+    with pytest.raises(ValueError, match="out: .*outside the data root"):
+        output_path("/etc/passwd", "out")
+    with pytest.raises(ValueError, match="outside the data root"):
+        output_path("../../escape", "out")
+
+
+def test_snapshot_flow_writes_run_and_dataset(prefect_harness, data_home):
+    from catalog.store import Catalog
+    from flows.dataset import SnapshotParams, snapshot_dataset
+
+    cat = Catalog()
+    cat.append(
+        "samples",
+        [
+            dict(
+                sample_id=f"flowtest{i}", kind="clip", status="ok", recipe="clip", path=f"x{i}.npz"
+            )
+            for i in range(3)
+        ],
+    )
+    out = snapshot_dataset(SnapshotParams(name="flowtest", where="sample_id LIKE 'flowtest%'"))
+    assert out["num_samples"] == 3
+    ds = cat.rows("SELECT * FROM datasets WHERE dataset_id = ?", [out["dataset_id"]])[0]
+    run = cat.rows("SELECT * FROM runs WHERE run_id = ?", [ds["run_id"]])[0]
+    assert run["flow"] == "snapshot_dataset" and run["status"] == "completed"
+    assert out["dataset_id"] in run["outputs_json"]
+    assert run["git_commit"] is None or len(run["git_commit"]) == 40
+    with pytest.raises(ValidationError, match="name"):
+        SnapshotParams(name="no spaces allowed")
+
+
+def test_failed_flow_records_failed_run(prefect_harness):
+    from catalog.store import Catalog
+    from flows.dataset import SnapshotParams, snapshot_dataset
+
+    with pytest.raises(ValueError, match="no ok samples"):
+        snapshot_dataset(SnapshotParams(name="empty", where="kind = 'nothing'"))
+    rows = Catalog().rows(
+        "SELECT status, error FROM runs WHERE flow = 'snapshot_dataset' AND status = 'failed'"
+    )
+    assert rows and "no ok samples" in rows[0]["error"]
