@@ -44,6 +44,7 @@ Reading a cache entry costs a task run (~tens of ms): cache one task per
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections.abc import Iterable, Mapping
@@ -51,7 +52,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prefect.cache_policies import INPUTS, TASK_SOURCE, CachePolicy
+from prefect.cache_policies import TASK_SOURCE, CachePolicy
+from prefect.utilities.hashing import hash_objects
 
 from fourreal.paths import data_root
 
@@ -91,7 +93,14 @@ def content_hash(value: Any) -> str:
             h.update(content_hash(item).encode())
         return h.hexdigest()
     if not isinstance(value, str | os.PathLike):
-        h.update(repr(value).encode())
+        inner = getattr(value, "path", None)
+        if isinstance(inner, str | os.PathLike):  # e.g. a SourceSpec: its file's bytes + the rest
+            h.update(content_hash(inner).encode())
+            rest = _as_dict(value)
+            rest.pop("path", None)
+            h.update(repr(sorted(rest.items())).encode())
+        else:
+            h.update(repr(value).encode())
         return h.hexdigest()
     p = Path(value)
     if p.is_file():
@@ -104,6 +113,40 @@ def content_hash(value: Any) -> str:
         return h.hexdigest()
     h.update(b"missing:" + str(p).encode())
     return h.hexdigest()
+
+
+def _as_dict(value: Any) -> dict:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if hasattr(value, "model_dump"):
+        return value.model_dump()
+    if isinstance(value, Mapping):
+        return dict(value)
+    return {"value": value}
+
+
+@dataclass
+class InputsExcept(CachePolicy):
+    """Like Prefect's ``INPUTS``, minus parameters (``"done"``) or fields (``"job.run_id"``)."""
+
+    exclude: tuple[str, ...] = ()
+
+    def compute_key(
+        self,
+        task_ctx: Any,
+        inputs: dict[str, Any],
+        flow_parameters: dict[str, Any],
+        **kwargs: Any,
+    ) -> str | None:
+        data = {}
+        for name, value in sorted(inputs.items()):
+            if name in self.exclude:
+                continue
+            fields = [e.split(".", 1)[1] for e in self.exclude if e.startswith(f"{name}.")]
+            if fields:
+                value = {k: v for k, v in _as_dict(value).items() if k not in fields}
+            data[name] = value
+        return hash_objects(data, raise_on_failure=True)
 
 
 @dataclass
@@ -149,17 +192,18 @@ class Recipe(CachePolicy):
 
 
 def dataset_cache_policy(
-    recipe: str, version: str | int, content: Iterable[str] = ()
+    recipe: str, version: str | int, content: Iterable[str] = (), exclude: Iterable[str] = ()
 ) -> CachePolicy:
-    """INPUTS (minus ``content``) + content hashes of ``content`` + source + recipe."""
+    """Inputs (minus ``content`` and ``exclude``) + bytes of ``content`` + source + recipe.
+
+    ``exclude`` names inputs that do not change the result: where it runs
+    (``ray_address``, ``num_cpus``) or run bookkeeping (``job.run_id``).
+    """
     if not recipe:
         raise ValueError("recipe: a cache policy needs the recipe name")
-    content = tuple(content)
-    inputs = INPUTS
-    for name in content:
-        inputs = inputs - name
+    content, exclude = tuple(content), tuple(exclude)
     return (
-        inputs
+        InputsExcept(exclude=content + exclude)
         + ContentHashes(params=content)
         + TASK_SOURCE
         + Recipe(name=recipe, version=str(version))
@@ -188,11 +232,16 @@ def cached_task_options(
     recipe: str,
     version: str | int,
     content: Iterable[str] = (),
+    exclude: Iterable[str] = (),
     serializer: str = "json",
 ) -> dict:
-    """Keyword arguments for ``@task(...)`` that make a task cached across runs."""
+    """Keyword arguments for ``@task(...)`` that make a task cached across runs.
+
+    ``serializer``: ``"json"`` for rows and paths; ``"pickle"`` when the task
+    returns dataclasses (results stay under the data root, written by us).
+    """
     return {
-        "cache_policy": dataset_cache_policy(recipe, version, content),
+        "cache_policy": dataset_cache_policy(recipe, version, content, exclude),
         "result_storage": result_storage(),
         "result_serializer": serializer,
         "persist_result": True,

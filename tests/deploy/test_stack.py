@@ -66,6 +66,12 @@ def test_dataset_build_chains_snapshot_and_training_then_noop_rebuild(stack):
     first = stack.wait_run(api.run_deployment(build["id"])["id"])
     # 2. its completion event starts the snapshot; the snapshot's event the training
     snap_run = stack.wait_run(stack.wait_nth_run(snap["id"], 1)["id"])
+    stack.wait_for(
+        "fourreal.dataset.built from snapshot_dataset (flows/dataset.py must call "
+        "flows.events.emit_for_snapshot after create_dataset)",
+        lambda: api.events("fourreal.dataset.built"),
+        timeout=60,
+    )
     train_run = stack.wait_run(stack.wait_nth_run(train["id"], 1)["id"], timeout=420)
 
     catalog = Catalog(stack.home / "catalog")
