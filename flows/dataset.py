@@ -11,6 +11,7 @@ from pydantic import Field
 from catalog.datasets import create_dataset
 from catalog.store import Catalog
 from flows.common import recorded_run
+from flows.events import emit_for_snapshot
 from fourreal.config import FlowParams
 
 
@@ -37,6 +38,7 @@ def snapshot_dataset(params: SnapshotParams = SnapshotParams()) -> dict:
     with recorded_run("snapshot_dataset", params, catalog) as rec:
         row = create_dataset(catalog, params.name, params.where, params.split, rec.run_id)
         rec.add_output("datasets", row["dataset_id"])
+    emit_for_snapshot(row, new=row["run_id"] == rec.run_id)  # fourreal.dataset.built
     logger.info(
         "dataset %s: %d samples (id %s)", row["name"], row["num_samples"], row["dataset_id"]
     )
