@@ -68,12 +68,12 @@ class RenderPool:
         self._starting[actor.ready.remote()] = actor
 
     def wait_ready(self) -> list[int]:
-        """Block until every worker is up; their pids."""
+        """Block until every (idle) worker is up; their pids."""
         ray = self._ray
-        pids = ray.get(list(self._starting))
+        ray.get(list(self._starting))
         self._idle += list(self._starting.values())
         self._starting.clear()
-        return pids
+        return ray.get([actor.ready.remote() for actor in self._idle])
 
     def close(self) -> None:
         for actor in self._idle + list(self._starting.values()):
