@@ -24,6 +24,7 @@ from renderers.errors import GltfError
 from renderers.gltf_io import GltfFile
 
 TRIANGLES, TRIANGLE_STRIP, TRIANGLE_FAN = 4, 5, 6
+DENSE_SKIN_MAX = 8_000_000  # vertices x joints below which skinning is one matmul (64 MB)
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,6 +77,11 @@ class _Draw:
     skin: int | None
     primitives: list[tuple[int, _Primitive]]
     default_weights: np.ndarray  # (K,) node.weights, else mesh.weights, else zeros
+    # all primitives skinned: their joints/weights stacked, so one skinning pass per pose
+    joints: np.ndarray | None = None  # (sum N, S)
+    weights: np.ndarray | None = None  # (sum N, S)
+    splits: np.ndarray | None = None  # vertex offsets between primitives
+    dense: np.ndarray | None = None  # (sum N, J) weights as a matrix, when small enough
 
 
 @dataclass(eq=False)
@@ -148,13 +154,28 @@ class AnimatedAsset:
             if draw.skin is not None:
                 joint_nodes, ibm = self._skins[draw.skin]
                 joint_mats = world[joint_nodes] @ ibm  # (J, 4, 4)
-            for pi, prim in draw.primitives:
-                pos, nrm = _morph(prim, w)
-                if draw.skin is not None and prim.joints is not None:
-                    pos, nrm = _skin(pos, nrm, prim.joints, prim.weights, joint_mats)
-                else:
-                    pos, nrm = _rigid(pos, nrm, world[draw.node])
-                if nrm is None:
+            morphed = [_morph(prim, w) for _, prim in draw.primitives]
+            if draw.joints is not None:  # one skinning pass over all primitives
+                pos = np.concatenate([m[0] for m in morphed])
+                has_n = all(m[1] is not None for m in morphed)
+                nrm = np.concatenate([m[1] for m in morphed]) if has_n else None
+                pos, nrm = _skin(pos, nrm, draw.joints, draw.weights, joint_mats, draw.dense)
+                morphed = list(
+                    zip(
+                        np.split(pos, draw.splits),
+                        np.split(nrm, draw.splits) if has_n else [None] * len(morphed),
+                        strict=True,
+                    )
+                )
+            else:
+                morphed = [
+                    _skin(p, n, prim.joints, prim.weights, joint_mats)
+                    if draw.skin is not None and prim.joints is not None
+                    else _rigid(p, n, world[draw.node])
+                    for (_, prim), (p, n) in zip(draw.primitives, morphed, strict=True)
+                ]
+            for (pi, prim), (pos, nrm) in zip(draw.primitives, morphed, strict=True):
+                if nrm is None or prim.normals is None:
                     nrm = vertex_normals(pos, prim.faces)
                 out.append(
                     PosedPrimitive(
@@ -181,17 +202,26 @@ def _morph(prim: _Primitive, w: np.ndarray):
     return pos, nrm
 
 
-def _skin(pos, nrm, joints, weights, joint_mats):
-    """Linear-blend skinning: ``p' = sum_k w_k * (world(joint_k) @ IBM_k) @ p``."""
-    blend = np.zeros((len(pos), 3, 4))
+def _blend(joints, weights, joint_mats, dense=None) -> np.ndarray:
+    """Per-vertex skinning matrices ``(N, 3, 4)``: ``sum_k w_k * world(joint_k) @ IBM_k``."""
+    if dense is not None:  # (N, J) weights: one matrix product
+        J = len(joint_mats)
+        return (dense @ joint_mats[:, :3, :].reshape(J, 12)).reshape(-1, 3, 4)
+    blend = np.zeros((len(joints), 3, 4))
     for s in range(joints.shape[1]):
         ws = weights[:, s]
-        if not np.any(ws):
-            continue
-        blend += ws[:, None, None] * joint_mats[joints[:, s], :3, :]  # (N, 3, 4)
-    out = np.einsum("nij,nj->ni", blend[:, :, :3], pos) + blend[:, :, 3]
+        if np.any(ws):
+            blend += ws[:, None, None] * joint_mats[joints[:, s], :3, :]  # (N, 3, 4)
+    return blend
+
+
+def _skin(pos, nrm, joints, weights, joint_mats, dense=None):
+    """Linear-blend skinning: ``p' = sum_k w_k * (world(joint_k) @ IBM_k) @ p``."""
+    blend = _blend(joints, weights, joint_mats, dense)
+    lin = blend[:, :, :3]
+    out = (lin @ pos[:, :, None])[:, :, 0] + blend[:, :, 3]
     if nrm is not None:
-        nrm = _unit(np.einsum("nij,nj->ni", blend[:, :, :3], nrm))
+        nrm = _unit((lin @ nrm[:, :, None])[:, :, 0])
     return out, nrm
 
 
@@ -207,7 +237,7 @@ def _rigid(pos, nrm, m):
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    n = np.sqrt(np.einsum("...i,...i->...", v, v))[..., None]
     return v / np.maximum(n, 1e-12)
 
 
@@ -403,7 +433,23 @@ class _Loader:
         if default is not None:
             d = np.asarray(default, float)[:k]
             w[: len(d)] = d
-        return _Draw(node=i, mesh=node.mesh, skin=skin, primitives=prims, default_weights=w)
+        draw = _Draw(node=i, mesh=node.mesh, skin=skin, primitives=prims, default_weights=w)
+        if skin is not None and prims and all(p.joints is not None for _, p in prims):
+            width = max(p.joints.shape[1] for _, p in prims)
+
+            def pad(a):
+                return np.pad(a, ((0, 0), (0, width - a.shape[1])))
+
+            draw.joints = np.concatenate([pad(p.joints) for _, p in prims])
+            draw.weights = np.concatenate([pad(p.weights) for _, p in prims])
+            draw.splits = np.cumsum([len(p.positions) for _, p in prims])[:-1]
+            num_joints = len(skins[skin][0])
+            if len(draw.joints) * num_joints <= DENSE_SKIN_MAX:
+                dense = np.zeros((len(draw.joints), num_joints))
+                rows = np.repeat(np.arange(len(draw.joints)), width)
+                np.add.at(dense, (rows, draw.joints.ravel()), draw.weights.ravel())
+                draw.dense = dense
+        return draw
 
     def _primitive(self, m: int, pi: int, p, mode: int, skin) -> _Primitive:
         what = f"meshes[{m}].primitives[{pi}]"
