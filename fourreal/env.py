@@ -21,6 +21,8 @@ def configure_environment() -> dict[str, str]:
         "PYOPENGL_PLATFORM": default_gl_platform(),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.3",
+        # the ephemeral API starts slowly on a busy 2-core machine (default 20 s)
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
         "RAY_AUTH_MODE": "disabled",
         "RAY_USAGE_STATS_ENABLED": "0",
         "RAY_DEDUP_LOGS": "0",

@@ -171,7 +171,8 @@ BASE_PRESETS: dict[str, DiTConfig] = {
 }
 
 UPSAMPLER_PRESETS: dict[str, UpsamplerConfig] = {
-    "tiny": UpsamplerConfig(low_height=4, low_width=8, scale=4, max_frames=8, patch_size=8, dim=32, depth=1, heads=2),
+    # tiny takes the tiny base's 16x32 frames, as small and paper take their base's.
+    "tiny": UpsamplerConfig(low_height=16, low_width=32, scale=4, max_frames=8, patch_size=16, dim=32, depth=1, heads=2),
     "small": UpsamplerConfig(low_height=36, low_width=64, scale=4, patch_size=16, dim=384, depth=8, heads=6),
     "paper": UpsamplerConfig(low_height=72, low_width=128, scale=4, patch_size=16, dim=768, depth=12, heads=12),
 }  # fmt: skip

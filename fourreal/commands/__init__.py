@@ -10,4 +10,5 @@ COMMAND_MODULES = [
     "fourreal.commands.deploy",
     "fourreal.commands.pseudo4d",
     "fourreal.commands.train",
+    "fourreal.commands.demo",
 ]

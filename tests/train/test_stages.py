@@ -114,7 +114,7 @@ def test_upsampler_stage(train_data, train_catalog, tiny):
                                               loader_workers=1)))  # fmt: skip
     assert s["final_step"] == 3
     model, cfg, _ = load_model(s["final_checkpoint"])
-    assert isinstance(model, Upsampler) and (cfg.height, cfg.width) == (16, 32)
+    assert isinstance(model, Upsampler) and (cfg.height, cfg.width) == (64, 128)
     assert _row(train_catalog, s["final_checkpoint_id"])["stage"] == "upsampler"
     assert all(math.isfinite(h["loss"]) for h in read_history(Path(s["run_dir"])))
 
@@ -143,3 +143,31 @@ def test_lineage_from_sync_checkpoint(sync_run, base_run, train_data, train_cata
     for needle in ("checkpoint sync", "checkpoint base", "dataset tt-clips", "sample clip",
                    "source video", "run train_base", "run train_sync", "run sample_data"):  # fmt: skip
         assert needle in text, needle
+
+
+def test_rerun_of_finished_settings_returns_its_checkpoint(base_run, train_data, tiny):
+    from flows.train import run_stage
+    from tasks.train.params import TrainBaseParams
+
+    # the same settings derive the same run folder: nothing left to train, same result
+    again = run_stage(TrainBaseParams(**tiny(dataset=train_data["clips"], steps=3, low_res_steps=2,
+                                             frames=4, checkpoint_every=2, keep_last=2)))  # fmt: skip
+    assert again["run_dir"] == base_run["run_dir"]
+    assert again["start_step"] == again["final_step"] == 5 and again["checkpoint_ids"] == []
+    assert again["final_checkpoint_id"] == base_run["final_checkpoint_id"]
+
+
+def test_run_all_chains_the_three_stages(train_data, train_catalog, tiny):
+    from flows.train import run_all
+    from tasks.train.params import TrainAllParams
+
+    out = run_all(TrainAllParams(
+        preset="tiny", clips_dataset=train_data["clips"], pseudo4d_dataset=train_data["pseudo4d"],
+        objaverse_dataset=train_data["objaverse"], base_steps=1, pseudo4d_steps=1,
+        objaverse_steps=1, upsampler_steps=1, frames=4, batch_size=1, loader_workers=0, seed=7,
+    ))  # fmt: skip
+    ids = out["checkpoint_ids"]
+    assert all(ids.values())
+    sync = _row(train_catalog, ids["sync"])
+    assert sync["parent_checkpoint_id"] == ids["base"] and sync["stage"] == "sync"
+    assert _row(train_catalog, ids["upsampler"])["stage"] == "upsampler"
