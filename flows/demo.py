@@ -105,7 +105,7 @@ def demo(params: DemoParams = DemoParams()) -> dict:
             )
         )
         rec.add_input("checkpoints", ckpt["sync"])
-        for name, row in ids.items():
+        for row in ids.values():
             rec.add_output("datasets", row["dataset_id"])
     catalog.rebuild_duckdb()
     return {"checkpoints": ckpt, "datasets": {k: v["dataset_id"] for k, v in ids.items()},
