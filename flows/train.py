@@ -46,9 +46,12 @@ __all__ = [
 def fit(plan: StagePlan, params, callbacks: list[Callback] = ()) -> dict:
     """Train a checked plan here (1 worker) or on Ray Train (workers > 1 or a Ray address)."""
     if params.workers > 1 or params.ray_address:
+        import torch
+
         from tasks.train.distributed import run_distributed
 
-        use_gpu = params.device == "cuda"
+        # a remote cluster may have GPUs the driver lacks: say device="cuda" there
+        use_gpu = params.device == "cuda" or (params.device == "auto" and torch.cuda.is_available())
         return run_distributed(
             plan, workers=params.workers, use_gpu=use_gpu, ray_address=params.ray_address
         )

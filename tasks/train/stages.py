@@ -27,7 +27,7 @@ import torch
 
 from catalog.checkpoints import checkpoint_file, get_checkpoint
 from catalog.store import Catalog
-from fourreal.paths import data_root
+from fourreal.paths import data_root, relative_to_root
 from model.checkpoint import load_model, sidecar_path
 from model.config import (
     DiTConfig,
@@ -288,4 +288,12 @@ def execute(
         {k: r[k] for k in ("checkpoint_id", "step", "path", "sha256")}
         for r in summary["checkpoints"]
     ]
+    if summary["final_checkpoint_id"] is None and summary["final_checkpoint"]:
+        # resumed a run that had already finished: its last checkpoint is the result
+        row = get_checkpoint(
+            Catalog(plan.catalog_dir),
+            relative_to_root(summary["final_checkpoint"]),
+            stage=plan.stage,
+        )
+        summary["final_checkpoint_id"] = row["checkpoint_id"]
     return summary

@@ -40,7 +40,9 @@ def train_data(train_catalog) -> dict[str, str]:
     """Snapshot ids: ``clips`` (dynamic + freeze-time clips), ``pseudo4d``, ``objaverse`` grids."""
     from tasks.train.sample_data import write_training_data
 
-    return write_training_data(train_catalog, prefix="tt", clips=4, grids=3, frames=8, V=4, T=4)
+    return write_training_data(
+        train_catalog, prefix="tt", clips=4, grids=3, frames=8, V=4, T=4, height=64, width=128
+    )
 
 
 @pytest.fixture(scope="session")

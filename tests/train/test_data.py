@@ -20,7 +20,7 @@ from tasks.train.data import ItemSpec, StreamDataset, StreamSampler, load_sample
 
 def _grid_dataset(train_catalog, train_data, **spec):
     snap = resolve_snapshot(train_catalog, train_data["objaverse"], kinds=("grid_objaverse",))
-    return StreamDataset(snap.samples, ItemSpec(height=16, width=32, seed=3, **spec))
+    return StreamDataset(snap.samples, ItemSpec(height=64, width=128, seed=3, **spec))
 
 
 def test_order_is_a_seeded_function_of_the_stream_index(train_catalog, train_data):
@@ -42,7 +42,7 @@ def test_grids_become_freeze_time_or_fixed_view_clips(train_catalog, train_data)
     for k in range(12):
         item = ds[k]
         grid = to_model(load_sample(ds.samples[int(item["sample"])])[0])  # (V, T, 3, H, W)
-        clip = item["x"]  # (4, 3, 16, 32), already at 16x32
+        clip = item["x"]  # (4, 3, 64, 128), the stored size: no resize
         freeze = [t for t in range(4) if torch.allclose(clip, grid[:, t], atol=1e-6)]
         fixed = [v for v in range(4) if torch.allclose(clip, grid[v, :], atol=1e-6)]
         mode = int(item["context"])
