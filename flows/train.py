@@ -52,9 +52,14 @@ def fit(plan: StagePlan, params, callbacks: list[Callback] = ()) -> dict:
 
         # a remote cluster may have GPUs the driver lacks: say device="cuda" there
         use_gpu = params.device == "cuda" or (params.device == "auto" and torch.cuda.is_available())
-        return run_distributed(
+        summary = run_distributed(
             plan, workers=params.workers, use_gpu=use_gpu, ray_address=params.ray_address
         )
+        # the workers cannot reach this flow run: its artifacts are made here, at the end
+        for cb in callbacks:
+            cb.on_start({**summary, "start_step": 0})
+            cb.on_end(summary)
+        return summary
     return execute(plan, callbacks)
 
 

@@ -8,33 +8,45 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 
-def test_train_upsampler_flow_writes_artifacts(prefect_harness, train_data, train_catalog, tiny):
+def test_train_all_flow_runs_three_stages_with_artifacts(
+    prefect_harness, train_data, train_catalog, tiny
+):
     from prefect import get_client
 
-    from flows.train import TrainUpsamplerParams, train_upsampler
+    from flows.train import TrainAllParams, train_all
 
-    params = TrainUpsamplerParams(**tiny(dataset=train_data["clips"], steps=2, frames=4,
-                                         run_name="flow-upsampler"))  # fmt: skip
-    state = train_upsampler(params, return_state=True)
+    params = TrainAllParams(
+        preset="tiny", clips_dataset=train_data["clips"], pseudo4d_dataset=train_data["pseudo4d"],
+        objaverse_dataset=train_data["objaverse"], base_steps=2, pseudo4d_steps=1,
+        objaverse_steps=1, upsampler_steps=2, frames=4, batch_size=1, loader_workers=0,
+        seed=11, log_every=1,
+    )  # fmt: skip
+    state = train_all(params, return_state=True)
     assert state.is_completed()
-    summary = state.result()
-    assert summary["final_step"] == 2 and summary["final_checkpoint_id"]
-    flow_run_id = str(state.state_details.flow_run_id)
-    run = train_catalog.rows("SELECT * FROM runs WHERE run_id = ?", [flow_run_id])[0]
-    assert run["flow"] == "train_upsampler" and run["status"] == "completed"
-    assert json.loads(run["inputs_json"])["dataset"] == [train_data["clips"]]
-    png = Path(summary["run_dir"]) / "loss_curve.png"
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    out = state.result()
+    ids = out["checkpoint_ids"]
+    sync = train_catalog.rows("SELECT * FROM checkpoints WHERE checkpoint_id = ?", [ids["sync"]])[0]
+    assert sync["parent_checkpoint_id"] == ids["base"]
+    # each stage is a subflow run with its own runs row, keyed by the Prefect flow-run id
+    for stage in ("base", "sync", "upsampler"):
+        run = train_catalog.rows("SELECT * FROM runs WHERE run_id = ?", [out[stage]["run_id"]])[0]
+        assert run["flow"] == f"train_{stage}" and run["status"] == "completed"
+        assert json.loads(run["outputs_json"])["checkpoint"] == out[stage]["checkpoint_ids"]
+        png = Path(out[stage]["run_dir"]) / "loss_curve.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     import asyncio
 
-    async def artifacts():
+    async def read():
         async with get_client() as client:
-            return await client.read_artifacts()
+            runs = await client.read_flow_runs()
+            return {str(r.id) for r in runs}, await client.read_artifacts()
 
-    by_key = {a.key: a for a in asyncio.run(artifacts()) if a.key}
-    assert by_key["train-upsampler-progress"].data == 100.0
-    assert "data:image/png;base64," in by_key["train-upsampler-loss"].data
+    flow_runs, artifacts = asyncio.run(read())
+    assert out["base"]["run_id"] in flow_runs  # the runs row id is the Prefect flow-run id
+    by_key = {a.key: a for a in artifacts if a.key}
+    assert by_key["train-base-progress"].data == 100.0
+    assert "data:image/png;base64," in by_key["train-sync-loss"].data
     table = json.loads(by_key["train-upsampler-metrics"].data)
     assert [r["step"] for r in table] == [1, 2] and all("loss" in r for r in table)
 
