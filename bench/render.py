@@ -71,15 +71,17 @@ def raw_loop(paths, spec) -> tuple[float, float, float]:
     return len(paths) / render_s, eval_s, render_s
 
 
-def flow_path(paths, spec, workers: int, out: Path) -> float:
+def flow_path(paths, spec, workers: int, out: Path, slots: int) -> float:
     """grids/s of the flow's render path (renderers.pool: actors load, pose, render, write)."""
     from renderers.pool import RenderPool
+    from tasks.render import largest_first
 
     jobs = [
         {"key": i, "path": str(p), "out": str(out / f"{i}.npz"), "spec": spec.params()}
         for i, p in enumerate(paths)
     ]
-    with RenderPool(workers) as pool:
+    jobs = largest_first(jobs)  # as the flow orders them
+    with RenderPool(workers, slots=slots) as pool:
         pool.wait_ready()  # steady state: actors up (a build amortises their start)
         pool.run(jobs[:workers])  # warm up: GL contexts and shader compilation
         t0 = time.perf_counter()
@@ -96,8 +98,9 @@ def main() -> None:
     ap.add_argument("--sizes", default="128x128,288x512", help="HxW list")
     ap.add_argument("--views", type=int, default=8)
     ap.add_argument("--times", type=int, default=8)
-    ap.add_argument("--objects", type=int, default=6, help="procedural objects (+3 Khronos)")
+    ap.add_argument("--objects", type=int, default=12, help="procedural objects (+3 Khronos)")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--slots", type=int, default=None, help="objects in flight per worker")
     args = ap.parse_args()
 
     from fourreal.raycluster import ensure_ray
@@ -116,7 +119,11 @@ def main() -> None:
             spec = RenderSpec(views=args.views, times=args.times, height=h, width=w)
             raw_gps, eval_s, render_s = raw_loop(paths, spec)
             (tmp / size).mkdir()
-            flow_gps = flow_path(paths, spec, args.workers, tmp / size)
+            from renderers.pool import SLOTS_PER_WORKER
+
+            flow_gps = flow_path(
+                paths, spec, args.workers, tmp / size, args.slots or SLOTS_PER_WORKER
+            )
             frames = len(paths) * args.views * args.times
             print(
                 f"{h}x{w}: raw {raw_gps:.2f} grids/s ({frames / render_s:.0f} frames/s), "

@@ -16,6 +16,7 @@ Grid file (the export contract, loadable with plain numpy)::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 import traceback
@@ -131,14 +132,20 @@ def pose_object(path: str | Path, spec: RenderSpec) -> PosedClip:
     return PosedClip(asset=asset, times=times, poses=poses, cameras=cameras, meta=meta)
 
 
-def render_object(path: str | Path, spec: RenderSpec, renderer) -> Grid:
-    """Render one object to a grid with ``renderer`` (a renderers.render.GridRenderer)."""
+def render_object(path: str | Path, spec: RenderSpec, renderer, gl_lock=None) -> Grid:
+    """Render one object to a grid with ``renderer`` (a renderers.render.GridRenderer).
+
+    ``gl_lock`` (a lock shared by threads that share ``renderer``) guards only the
+    OpenGL part: loading and posing run outside it.
+    """
     t0 = time.perf_counter()
     posed = pose_object(path, spec)
     t1 = time.perf_counter()
-    frames = renderer.render(
-        posed.poses, posed.cameras, spec.height, spec.width, background=spec.background
-    )
+    with gl_lock or contextlib.nullcontext():
+        t1 = time.perf_counter()
+        frames = renderer.render(
+            posed.poses, posed.cameras, spec.height, spec.width, background=spec.background
+        )
     t2 = time.perf_counter()
     motion = silhouette_motion(frames.alpha)
     if spec.min_motion > 0 and motion < spec.min_motion:
@@ -157,7 +164,7 @@ def render_object(path: str | Path, spec: RenderSpec, renderer) -> Grid:
     )
 
 
-def render_job(job: dict, renderer) -> dict:
+def render_job(job: dict, renderer, gl_lock=None) -> dict:
     """Render ``job['path']`` with ``RenderSpec.from_params(job['spec'])`` into ``job['out']``.
 
     Never raises for a bad object: returns ``{"status": "failed", "error": ...}``.
@@ -173,7 +180,7 @@ def render_job(job: dict, renderer) -> dict:
     }
     try:
         spec = RenderSpec.from_params(job["spec"])
-        grid = render_object(job["path"], spec, renderer)
+        grid = render_object(job["path"], spec, renderer, gl_lock)
         save_npz_atomic(job["out"], **grid.arrays())
         result.update(status="ok", sha256=sha256_file(job["out"]), meta=grid.meta)
     except (GltfError, RejectedObject) as e:

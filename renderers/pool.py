@@ -1,7 +1,9 @@
 """Rendering many objects on Ray: one actor per CPU, each keeps a renderer alive.
 
 Workers write their grid files themselves (only small result dicts travel
-back through the object store). A job that runs past ``timeout_s`` has its
+back through the object store). Each actor takes two objects at a time on
+two threads sharing one GL context under a lock, so one object's file
+writing (and loading, posing) overlaps the other's rendering. A job that runs past ``timeout_s`` has its
 worker killed and replaced and is reported failed; a job whose worker
 crashes is retried on a fresh worker up to ``max_retries`` times, then
 reported failed. Ray must already be initialised (fourreal.raycluster).
@@ -10,6 +12,7 @@ reported failed. Ray must already be initialised (fourreal.raycluster).
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -22,9 +25,14 @@ class RenderWorker:
         from fourreal.env import configure_environment
 
         configure_environment()
+        # One actor per CPU: Mesa's llvmpipe rasteriser (OSMesa) would otherwise start
+        # a thread per core in every actor and oversubscribe the machine.
+        if os.environ.get("PYOPENGL_PLATFORM") == "osmesa":
+            os.environ.setdefault("LP_NUM_THREADS", "1")
         from renderers.render import GridRenderer
 
         self.renderer = GridRenderer()
+        self.gl_lock = threading.Lock()
 
     def ready(self) -> int:
         return os.getpid()
@@ -32,7 +40,7 @@ class RenderWorker:
     def render(self, job: dict) -> dict:
         from renderers.job import render_job
 
-        return render_job(job, self.renderer)
+        return render_job(job, self.renderer, self.gl_lock)
 
 
 def _failed(job: dict, error: str) -> dict:
@@ -46,17 +54,21 @@ def _failed(job: dict, error: str) -> dict:
     }
 
 
+SLOTS_PER_WORKER = 2  # objects in flight per actor (threads sharing its renderer)
+
+
 class RenderPool:
     """``num_workers`` render actors; use as a context manager (actors die on exit)."""
 
-    def __init__(self, num_workers: int):
+    def __init__(self, num_workers: int, slots: int = SLOTS_PER_WORKER):
         import ray
 
         if num_workers < 1:
             raise ValueError(f"num_workers: {num_workers} must be >= 1")
         self.num_workers = num_workers
+        self.slots = slots
         self._ray = ray
-        self._cls = ray.remote(num_cpus=1, max_restarts=0)(RenderWorker)
+        self._cls = ray.remote(num_cpus=1, max_restarts=0, max_concurrency=slots)(RenderWorker)
         self._starting: dict = {}  # ready ref -> actor (a job's clock starts once it is up)
         self._idle: list = []
         self._start_failures = 0
@@ -71,12 +83,13 @@ class RenderPool:
         """Block until every (idle) worker is up; their pids."""
         ray = self._ray
         ray.get(list(self._starting))
-        self._idle += list(self._starting.values())
+        for actor in self._starting.values():
+            self._idle += [actor] * self.slots
         self._starting.clear()
-        return ray.get([actor.ready.remote() for actor in self._idle])
+        return ray.get([actor.ready.remote() for actor in dict.fromkeys(self._idle)])
 
     def close(self) -> None:
-        for actor in self._idle + list(self._starting.values()):
+        for actor in dict.fromkeys(self._idle + list(self._starting.values())):
             self._ray.kill(actor)
         self._idle, self._starting = [], {}
 
@@ -108,14 +121,24 @@ class RenderPool:
             if on_result is not None:
                 on_result(res)
 
-        def replace(actor) -> None:
+        def replace(actor, spare=None) -> None:
+            """Kill ``actor``, start another; requeue its other jobs (all but ``spare``)."""
             ray.kill(actor)
+            self._idle[:] = [a for a in self._idle if a is not actor]
+            for ref, (a, job, _) in list(inflight.items()):
+                if a is actor and job is not spare:
+                    inflight.pop(ref)
+                    attempts[id(job)] -= 1  # an innocent bystander: not its attempt
+                    pending.appendleft(job)
             self._start_worker()
 
         try:
             while pending or inflight:
                 while self._idle and pending:
-                    actor, job = self._idle.pop(), pending.popleft()
+                    busy = [a for a, _, _ in inflight.values()]
+                    actor = min(self._idle, key=lambda a: sum(b is a for b in busy))
+                    self._idle.remove(actor)  # the least busy worker first
+                    job = pending.popleft()
                     attempts[id(job)] = attempts.get(id(job), 0) + 1
                     inflight[actor.render.remote(job)] = (actor, job, time.monotonic())
                 refs = list(inflight) + list(self._starting)
@@ -125,7 +148,7 @@ class RenderPool:
                         actor = self._starting.pop(ref)
                         try:
                             ray.get(ref)
-                            self._idle.append(actor)
+                            self._idle += [actor] * self.slots
                         except RayActorError as e:
                             self._start_failures += 1
                             if self._start_failures > 3 * self.num_workers:
@@ -140,7 +163,7 @@ class RenderPool:
                         emit(_failed(job, f"worker error: {e.cause!r}"))
                         self._idle.append(actor)
                     except RayActorError as e:
-                        replace(actor)
+                        replace(actor, spare=job)
                         n = attempts[id(job)]
                         if n <= max_retries:
                             pending.appendleft(job)
@@ -148,9 +171,9 @@ class RenderPool:
                             emit(_failed(job, f"worker crashed {n} times: {type(e).__name__}"))
                 now = time.monotonic()
                 for ref, (actor, job, started) in list(inflight.items()):
-                    if now - started > timeout_s:
+                    if ref in inflight and now - started > timeout_s:
                         inflight.pop(ref)
-                        replace(actor)
+                        replace(actor, spare=job)
                         emit(
                             _failed(
                                 job,
@@ -159,8 +182,10 @@ class RenderPool:
                             )
                         )
         finally:
-            for actor, _, _ in inflight.values():  # interrupted: these are in an unknown state
-                replace(actor)
+            for actor in dict.fromkeys(a for a, _, _ in inflight.values()):
+                ray.kill(actor)  # interrupted: these are in an unknown state
+                self._idle[:] = [a for a in self._idle if a is not actor]
+                self._start_worker()
         return results
 
 

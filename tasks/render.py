@@ -161,6 +161,18 @@ def plan_jobs(
 
 
 # ---- rendering ----------------------------------------------------------------
+def largest_first(jobs: Sequence[dict]) -> list[dict]:
+    """Jobs ordered by file size, largest first (big objects do not finish last alone)."""
+
+    def size(job: dict) -> int:
+        try:
+            return Path(job["path"]).stat().st_size
+        except OSError:
+            return 0
+
+    return sorted(jobs, key=size, reverse=True)
+
+
 def render_jobs(
     jobs: Sequence[dict],
     ray_address: str | None = None,
@@ -178,7 +190,7 @@ def render_jobs(
     ray = ensure_ray(ray_address)
     workers = num_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     results = run_jobs(
-        jobs,
+        largest_first(jobs),
         num_workers=min(workers, len(jobs)),
         timeout_s=timeout_s,
         max_retries=max_retries,
