@@ -174,7 +174,7 @@ def checkpoints(home_catalog, heldout, gt_grids) -> dict:
     # two files (and so their content-hashed checkpoint ids) apart.
     for seed, (name, cfg) in enumerate(
         (("up_match", upsampler_preset("tiny", low_height=H, low_width=W)),
-         ("up_mismatch", upsampler_preset("tiny")))
+         ("up_mismatch", upsampler_preset("tiny", low_height=2 * H, low_width=2 * W)))
     ):  # fmt: skip
         torch.manual_seed(seed)
         up = Upsampler(cfg)

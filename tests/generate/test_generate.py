@@ -73,7 +73,7 @@ def test_wrong_stage_and_resolution_are_refused(home_catalog, checkpoints):
         load_sync_checkpoint(home_catalog, checkpoints["base"])
     with pytest.raises(ValueError, match="a 'upsampler' one|an? 'upsampler'"):
         load_upsampler_checkpoint(home_catalog, checkpoints["soft"], H, W)
-    with pytest.raises(ValueError, match=f"upsampler: .* takes 4x8 frames, the grid is {H}x{W}"):
+    with pytest.raises(ValueError, match=f"upsampler: .* takes {2 * H}x{2 * W} frames, the grid is {H}x{W}"):
         load_upsampler_checkpoint(home_catalog, checkpoints["up_mismatch"], H, W)
     up, cfg, _ = load_upsampler_checkpoint(home_catalog, checkpoints["up_match"], H, W)
     assert cfg.height == 4 * H

@@ -91,7 +91,8 @@ def test_consistency_ranks_consistent_above_random(detector):
     bad = grid_consistency(random_grid(4, 3, 32, 64), detector, min_side=256)
     for key in ("consistency_freeze_time", "consistency_fixed_view"):
         assert good[key] > bad[key] + 0.2, (key, good, bad)
-    assert good["inlier_ratio_freeze_time"] > bad["inlier_ratio_freeze_time"]
+    # The plain inlier ratio (inliers / matches) is reported but not ranked
+    # here: RANSAC fits any 8 random matches, so on random content it is noisy.
     assert all(0.0 <= v <= 1.0 for v in (*good.values(), *bad.values()))
 
 
