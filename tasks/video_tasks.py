@@ -12,6 +12,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.logging import get_run_logger
 
+from flows.caching import cached_task_options
 from fourreal.paths import data_root, relative_to_root
 from tasks.video_build import (
     SourceResult,
@@ -40,7 +41,20 @@ def completed_samples_task(job: VideoJob) -> frozenset[str]:
     return completed_samples(Catalog(), job)
 
 
-@task
+# Cached across runs on the videos' bytes + the job (minus its run id) + the set
+# of samples already done: rebuilding an unchanged corpus starts no Ray at all.
+VIDEO_BUILD_CACHE_VERSION = 1
+
+
+@task(
+    **cached_task_options(
+        "video-build",
+        VIDEO_BUILD_CACHE_VERSION,
+        content=("specs",),
+        exclude=("job.run_id", "ray_address", "num_cpus"),
+        serializer="pickle",
+    )
+)
 def process_sources_task(
     specs: list[SourceSpec],
     job: VideoJob,
