@@ -32,9 +32,9 @@ class DemoParams(FlowParams):
     times: int = Field(4, ge=2, le=16, description="T of every grid")
     height: int = Field(64, ge=16, le=512, description="Height of built grids and clips")
     width: int = Field(128, ge=32, le=1024, description="Width of built grids and clips")
-    base_steps: int = Field(30, ge=1, le=100_000, description="Base training steps")
-    sync_steps: int = Field(15, ge=1, le=100_000, description="Steps of each sync phase")
-    upsampler_steps: int = Field(15, ge=1, le=100_000, description="Upsampler steps")
+    base_steps: int = Field(200, ge=1, le=100_000, description="Base training steps")
+    sync_steps: int = Field(60, ge=1, le=100_000, description="Steps of each sync phase")
+    upsampler_steps: int = Field(100, ge=1, le=100_000, description="Upsampler steps")
     generate_steps: int = Field(8, ge=1, le=1000, description="Euler steps when generating")
     seed: Seed = 0
 

@@ -120,6 +120,8 @@ def generate(params: GenerateParams) -> dict:
         "mosaic": str(outs.mosaic),
         "views": [str(p) for p in outs.views],
         "contact_sheet": str(outs.contact_sheet),
+        "mosaic_high": str(outs.mosaic_high) if outs.mosaic_high else None,
+        "contact_sheet_high": str(outs.contact_sheet_high) if outs.contact_sheet_high else None,
         "warnings": inputs.warnings,
         "run_id": rec.run_id,
     }

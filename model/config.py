@@ -161,7 +161,9 @@ class UpsamplerConfig:
 # tiny: CPU tests in seconds. small: one GPU, quick experiments at 36x64
 # (the first stage of progressive resolution). paper: ~600M at 72x128.
 BASE_PRESETS: dict[str, DiTConfig] = {
-    "tiny": DiTConfig(height=16, width=32, max_frames=8, patch_size=8, dim=64, depth=2, heads=4),
+    # tiny: patch 4 keeps a patch (4*4*3 = 48 values) narrower than the width (64),
+    # so even the smallest model can carry the noise it must predict.
+    "tiny": DiTConfig(height=16, width=32, max_frames=8, patch_size=4, dim=64, depth=2, heads=4),
     "small": DiTConfig(
         height=36, width=64, max_frames=16, patch_size=4, dim=384, depth=12, heads=6
     ),
@@ -171,8 +173,9 @@ BASE_PRESETS: dict[str, DiTConfig] = {
 }
 
 UPSAMPLER_PRESETS: dict[str, UpsamplerConfig] = {
-    # tiny takes the tiny base's 16x32 frames, as small and paper take their base's.
-    "tiny": UpsamplerConfig(low_height=16, low_width=32, scale=4, max_frames=8, patch_size=16, dim=32, depth=1, heads=2),
+    # tiny takes the tiny base's 16x32 frames, as small and paper take their base's;
+    # its width (192) covers the 8*8*3 values of an output patch.
+    "tiny": UpsamplerConfig(low_height=16, low_width=32, scale=4, max_frames=8, patch_size=8, dim=192, depth=1, heads=4),
     "small": UpsamplerConfig(low_height=36, low_width=64, scale=4, patch_size=16, dim=384, depth=8, heads=6),
     "paper": UpsamplerConfig(low_height=72, low_width=128, scale=4, patch_size=16, dim=768, depth=12, heads=12),
 }  # fmt: skip

@@ -374,27 +374,35 @@ class GenerationOutputs:
     mosaic: Path
     views: list[Path]
     contact_sheet: Path
+    mosaic_high: Path | None = None
+    contact_sheet_high: Path | None = None
 
 
 def write_outputs(
     folder: Path, grid: np.ndarray, times: np.ndarray, fps: int, grid_high: np.ndarray | None = None
 ) -> GenerationOutputs:
-    """Every output file; videos and the contact sheet show the highest resolution grid."""
+    """Every output file. The mosaic, per-view videos and contact sheet show the
+    base-resolution grid (whose conditioning frames are exact); with an
+    upsampler, ``mosaic_x4.mp4`` and ``contact_sheet_x4.png`` show its output."""
     folder.mkdir(parents=True, exist_ok=True)
     grid_path = write_grid(folder / "grid.npz", grid, times)
-    high_path = None
-    shown = grid
+    mosaic = write_mp4(folder / "mosaic.mp4", mosaic_frames(grid), fps)
+    views = [
+        write_mp4(folder / "views" / f"view_{v:02d}.mp4", grid[v], fps)
+        for v in range(grid.shape[0])
+    ]
+    sheet = write_png(folder / "contact_sheet.png", contact_sheet(grid))
+    outputs = GenerationOutputs(folder, grid_path, None, mosaic, views, sheet)
     if grid_high is not None:
         scale = grid_high.shape[2] // grid.shape[2]
-        high_path = write_grid(folder / f"grid_x{scale}.npz", grid_high, times)
-        shown = grid_high
-    mosaic = write_mp4(folder / "mosaic.mp4", mosaic_frames(shown), fps)
-    views = [
-        write_mp4(folder / "views" / f"view_{v:02d}.mp4", shown[v], fps)
-        for v in range(shown.shape[0])
-    ]
-    sheet = write_png(folder / "contact_sheet.png", contact_sheet(shown))
-    return GenerationOutputs(folder, grid_path, high_path, mosaic, views, sheet)
+        outputs.grid_high = write_grid(folder / f"grid_x{scale}.npz", grid_high, times)
+        outputs.mosaic_high = write_mp4(
+            folder / f"mosaic_x{scale}.mp4", mosaic_frames(grid_high), fps
+        )
+        outputs.contact_sheet_high = write_png(
+            folder / f"contact_sheet_x{scale}.png", contact_sheet(grid_high)
+        )
+    return outputs
 
 
 # ------------------------------------------------------------------ catalog

@@ -11,9 +11,9 @@ console = Console()
 
 def demo_cmd(
     objects: int = typer.Option(6, help="Procedural animated objects to render"),
-    base_steps: int = typer.Option(30, help="Base training steps"),
-    sync_steps: int = typer.Option(15, help="Steps of each sync phase"),
-    upsampler_steps: int = typer.Option(15, help="Upsampler training steps"),
+    base_steps: int = typer.Option(200, help="Base training steps"),
+    sync_steps: int = typer.Option(60, help="Steps of each sync phase"),
+    upsampler_steps: int = typer.Option(100, help="Upsampler training steps"),
 ) -> None:
     """sources -> grids -> dataset -> base -> sync -> upsampler -> generated grid (tiny, CPU)."""
     from catalog.lineage import lineage
@@ -29,10 +29,12 @@ def demo_cmd(
     _tree(root, tree)
     console.print(tree)
     console.print(f"generated grid : {gen['grid']}")
-    if gen.get("grid_high"):
-        console.print(f"upsampled grid : {gen['grid_high']}")
     console.print(f"mosaic mp4     : {gen['mosaic']}")
     console.print(f"contact sheet  : {gen['contact_sheet']}")
+    if gen.get("grid_high"):
+        console.print(f"upsampled grid : {gen['grid_high']}")
+        console.print(f"  mosaic mp4   : {gen['mosaic_high']}")
+        console.print(f"  contact sheet: {gen['contact_sheet_high']}")
     console.print(f"catalog        : {out['catalog']}  (duckdb -readonly {out['catalog']})")
 
 

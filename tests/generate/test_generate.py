@@ -73,7 +73,9 @@ def test_wrong_stage_and_resolution_are_refused(home_catalog, checkpoints):
         load_sync_checkpoint(home_catalog, checkpoints["base"])
     with pytest.raises(ValueError, match="a 'upsampler' one|an? 'upsampler'"):
         load_upsampler_checkpoint(home_catalog, checkpoints["soft"], H, W)
-    with pytest.raises(ValueError, match=f"upsampler: .* takes {2 * H}x{2 * W} frames, the grid is {H}x{W}"):
+    with pytest.raises(
+        ValueError, match=f"upsampler: .* takes {2 * H}x{2 * W} frames, the grid is {H}x{W}"
+    ):
         load_upsampler_checkpoint(home_catalog, checkpoints["up_mismatch"], H, W)
     up, cfg, _ = load_upsampler_checkpoint(home_catalog, checkpoints["up_match"], H, W)
     assert cfg.height == 4 * H
@@ -130,6 +132,8 @@ def test_generate_flow_from_videos_with_upsampler(prefect_harness, checkpoints, 
     fitted, _ = fit_frames(expected_fixed, T, H, W, "x")
     assert np.array_equal(low[0, :], fitted)
     assert count_frames(out["mosaic"]) == T and len(out["sample_ids"]) == 2
+    assert count_frames(out["mosaic_high"]) == T
+    assert Image.open(out["contact_sheet_high"]).size[0] > Image.open(out["contact_sheet"]).size[0]
 
 
 def test_generate_params_name_the_field(tmp_path):

@@ -50,10 +50,10 @@ def test_other_configs_validate():
 def test_validate_for_data_names_field():
     cfg = fourd_preset("tiny")
     validate_for_data(cfg, 4, 8, 16, 32)
-    with pytest.raises(ValueError, match="height 70 is not divisible by patch_size 8"):
+    with pytest.raises(ValueError, match="height 70 is not divisible by patch_size 4"):
         validate_for_data(cfg, 4, 4, 70, 32)
     with pytest.raises(ValueError, match="width"):
-        validate_for_data(cfg.base, 4, 4, 16, 36)
+        validate_for_data(cfg.base, 4, 4, 16, 34)
     with pytest.raises(ValueError, match="T 9 exceeds max_frames 8"):
         validate_for_data(cfg, 4, 9, 16, 32)
     with pytest.raises(ValueError, match="V >= 2"):

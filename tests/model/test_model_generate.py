@@ -57,7 +57,7 @@ def test_generate_grid_rejects_bad_inputs(fourd, conditioning):
     with pytest.raises(ValueError, match=r"grid\[0, 0\]"):
         generate_grid(fourd, fixed_view, -freeze_time, steps=1)
     with pytest.raises(ValueError, match="height"):
-        generate_grid(fourd, fixed_view[..., :12, :], freeze_time[..., :12, :], steps=1)
+        generate_grid(fourd, fixed_view[..., :14, :], freeze_time[..., :14, :], steps=1)
     with pytest.raises(ValueError, match="max_frames"):
         generate_grid(fourd, fixed_view.repeat(3, 1, 1, 1), freeze_time, steps=1)
 
