@@ -25,8 +25,9 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# As modules (python -m bench.x): bench/catalog.py would shadow the catalog package.
 bench: $(STAMP)
-	for b in bench/*.py; do $(PY) $$b || exit 1; done
+	for b in bench/*.py; do $(PY) -m bench.$$(basename $$b .py) || exit 1; done
 
 clean-data:
 	rm -rf data
