@@ -6,6 +6,7 @@ which only run ``process_source``, never import Prefect). Only IO tasks retry.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from prefect import task
@@ -97,6 +98,9 @@ def record_rows_task(results: list[SourceResult]) -> int:
     return len(samples)
 
 
+SHEET_SAMPLES = 4
+
+
 @task
 def publish_summary_task(
     results: list[SourceResult], job: VideoJob, flow_name: str, run_id: str
@@ -107,8 +111,15 @@ def publish_summary_task(
     paths = [root / r["path"] for res in results for r in res.sample_rows if r["status"] == "ok"]
     if not paths:  # a rerun that skipped everything still shows what exists
         paths = [Path(job.out_dir) / s[:2] / f"{s}.npz" for s in summary["skipped_ids"]]
-    sheet = contact_sheet(
-        [p for p in paths if p.is_file()], Path(job.out_dir) / "contact_sheets" / f"{run_id}.png"
+    shown = [p for p in paths if p.is_file()][:SHEET_SAMPLES]
+    # Named by what it shows (content-addressed sample files), so a rerun that
+    # shows the same samples reuses the sheet instead of drawing it again.
+    digest = hashlib.sha256("\n".join(p.name for p in shown).encode()).hexdigest()[:16]
+    sheet_path = Path(job.out_dir) / "contact_sheets" / f"{digest}.png"
+    sheet = (
+        sheet_path
+        if sheet_path.is_file()
+        else contact_sheet(shown, sheet_path, max_samples=SHEET_SAMPLES)
     )
     summary["contact_sheet"] = None if sheet is None else relative_to_root(sheet)
     key = flow_name.replace("_", "-")
