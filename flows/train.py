@@ -83,13 +83,8 @@ def run_stage(
     return summary
 
 
-def run_all(params: TrainAllParams, catalog: Catalog | None = None, callbacks=None) -> dict:
-    """base -> sync (from the new base) -> upsampler; ``callbacks(stage) -> list``."""
-    cbs = callbacks or (lambda stage: [])
-    base = run_stage(params.base(), cbs("base"), catalog)
-    sync = run_stage(params.sync_params(base["final_checkpoint_id"]), cbs("sync"), catalog)
-    up_params = params.upsampler()
-    up = run_stage(up_params, cbs("upsampler"), catalog) if up_params else None
+def chain_summary(base: dict, sync: dict, up: dict | None) -> dict:
+    """What ``run_all`` and ``train_all`` return: each stage's summary and its checkpoint."""
     return {
         "base": base,
         "sync": sync,
@@ -100,6 +95,16 @@ def run_all(params: TrainAllParams, catalog: Catalog | None = None, callbacks=No
             "upsampler": up["final_checkpoint_id"] if up else None,
         },
     }
+
+
+def run_all(params: TrainAllParams, catalog: Catalog | None = None, callbacks=None) -> dict:
+    """base -> sync (from the new base) -> upsampler; ``callbacks(stage) -> list``."""
+    cbs = callbacks or (lambda stage: [])
+    base = run_stage(params.base(), cbs("base"), catalog)
+    sync = run_stage(params.sync_params(base["final_checkpoint_id"]), cbs("sync"), catalog)
+    up_params = params.upsampler()
+    up = run_stage(up_params, cbs("upsampler"), catalog) if up_params else None
+    return chain_summary(base, sync, up)
 
 
 @task(name="train-stage", cache_policy=NO_CACHE)
@@ -134,13 +139,4 @@ def train_all(params: TrainAllParams) -> dict:
     sync = train_sync(params.sync_params(base["final_checkpoint_id"]))
     up_params = params.upsampler()
     up = train_upsampler(up_params) if up_params else None
-    return {
-        "base": base,
-        "sync": sync,
-        "upsampler": up,
-        "checkpoint_ids": {
-            "base": base["final_checkpoint_id"],
-            "sync": sync["final_checkpoint_id"],
-            "upsampler": up["final_checkpoint_id"] if up else None,
-        },
-    }
+    return chain_summary(base, sync, up)
