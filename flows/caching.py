@@ -55,6 +55,7 @@ from typing import Any
 from prefect.cache_policies import TASK_SOURCE, CachePolicy
 from prefect.utilities.hashing import hash_objects
 
+from fourreal.io import sha256_file
 from fourreal.paths import data_root
 
 RESULTS_ENV = "FOURREAL_RESULTS"
@@ -71,11 +72,7 @@ def file_sha256(path: str | os.PathLike) -> str:
     key = (str(p.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
     digest = _FILE_HASHES.get(key)
     if digest is None:
-        h = hashlib.sha256()
-        with open(p, "rb") as f:
-            while block := f.read(1 << 20):
-                h.update(block)
-        digest = _FILE_HASHES[key] = h.hexdigest()
+        digest = _FILE_HASHES[key] = sha256_file(p)
     return digest
 
 

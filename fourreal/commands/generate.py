@@ -70,6 +70,9 @@ def generate_cmd(
         console.print(f"upsampled:     {result['grid_high']}")
     console.print(f"mosaic mp4:    {result['mosaic']}")
     console.print(f"contact sheet: {result['contact_sheet']}")
+    if result["grid_high"]:
+        console.print(f"upsampled mosaic mp4:    {result['mosaic_high']}")
+        console.print(f"upsampled contact sheet: {result['contact_sheet_high']}")
     console.print(f"sample ids:    {', '.join(result['sample_ids'])}")
 
 
