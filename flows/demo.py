@@ -19,10 +19,10 @@ from flows.common import recorded_run
 from flows.dataset import SnapshotParams, snapshot_dataset
 from flows.generate import GenerateParams, generate
 from flows.train import train_all
-from fourreal.config import FlowParams, Seed
-from fourreal.paths import data_root
-from renderers.procedural import write_demo_objects
-from tasks.synthetic_video import make_demo_corpus
+from fourreal.core.params import FlowParams, Seed
+from fourreal.core.paths import data_root
+from synthetic.objects import write_demo_objects
+from synthetic.videos import make_demo_corpus
 from tasks.train.params import TrainAllParams
 
 

@@ -55,7 +55,7 @@ class DiTConfig:
     rope_theta: float = 10000.0
     """RoPE base period, shared by the (frame, y, x) axes."""
     num_contexts: int = 2
-    """Size of the context embedding table (fourreal.grid.MODES)."""
+    """Size of the context embedding table (fourreal.core.grid.MODES)."""
     grad_checkpointing: bool = False
     """Recompute block activations in backward (memory for compute)."""
 

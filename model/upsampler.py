@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from fourreal.grid import MODE_INDEX
+from fourreal.core.grid import MODE_INDEX
 from model.config import UpsamplerConfig
 from model.dit import DiT
 from model.flow import flow_loss

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from fourreal.io import atomic_path
+from fourreal.core.io import atomic_path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 S3_SCHEME = "s3://"

@@ -618,7 +618,7 @@ def read_grid(path: str | os.PathLike, sample_id: str | None = None) -> np.ndarr
 
 def export_npz(path: str | os.PathLike, out: str | os.PathLike, sample_id: str | None = None):
     """Write a sample's export contract as a plain (uncompressed) npz, atomically."""
-    from fourreal.io import save_npz_atomic
+    from fourreal.core.io import save_npz_atomic
 
     with open_sample(path, sample_id, whole=True) as s:
         arrays = s.export()

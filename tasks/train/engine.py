@@ -38,13 +38,13 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from fourreal.io import atomic_write_text
+from fourreal.core.io import atomic_write_text
 from model.config import config_to_dict
 from model.flow import flow_loss
 from model.upsampler import augment_condition, downsample_frames, upsample_frames
 from tasks.train import checkpointing as ckpt
+from tasks.train.callbacks import Callback
 from tasks.train.data import StreamDataset, make_loader
-from tasks.train.metrics import Callback
 
 PRECISIONS = ("auto", "fp32", "bf16")
 

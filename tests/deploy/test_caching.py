@@ -1,4 +1,4 @@
-"""Cross-run task caching (flows/caching.py) and the dataset event payload (flows/events.py)."""
+"""Cross-run task caching (tasks/caching.py) and the dataset event payload (flows/events.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from flows.caching import InputsExcept, content_hash, dataset_cache_policy
 from flows.events import DATASET_BUILT, dataset_event_payload, dataset_resource_id
+from tasks.caching import InputsExcept, content_hash, dataset_cache_policy
 
 
 @dataclass
@@ -49,7 +49,7 @@ def test_inputs_except_ignores_run_bookkeeping():
 def test_cached_task_runs_once_across_flow_runs(prefect_harness, tmp_path):
     from prefect import flow, task
 
-    from flows.caching import cached_task_options
+    from tasks.caching import cached_task_options
 
     calls = []
     video = tmp_path / "v.mp4"

@@ -9,7 +9,7 @@ import pytest
 
 from renderers.animation import Sampler, quat_to_matrix, slerp
 from renderers.gltf import AnimatedAsset
-from renderers.procedural import GltfBuilder, box, quat_axis_angle
+from synthetic.objects import GltfBuilder, box, quat_axis_angle
 from tests.renderers.assets import pivot_box
 
 

@@ -11,7 +11,7 @@ import pytest
 from renderers.errors import GltfError
 from renderers.gltf import AnimatedAsset
 from renderers.gltf_io import GltfFile
-from renderers.procedural import FLOAT, GltfBuilder, box, skinned_tube
+from synthetic.objects import FLOAT, GltfBuilder, box, skinned_tube
 from tests.renderers.assets import accessor, pivot_box
 
 

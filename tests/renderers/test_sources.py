@@ -10,7 +10,6 @@ import time
 import pyarrow as pa
 import pytest
 
-from renderers.procedural import write_demo_objects
 from renderers.sources import (
     ObjaverseUnavailable,
     Selection,
@@ -19,7 +18,8 @@ from renderers.sources import (
     objaverse_annotations,
     select_objaverse,
 )
-from tasks.render import discover_sources, hash_sources
+from synthetic.objects import write_demo_objects
+from tasks.objects.build import discover_sources, hash_sources
 
 ANNOTATIONS = {
     "a1": {"animationCount": 2, "faceCount": 1000, "license": "by"},
