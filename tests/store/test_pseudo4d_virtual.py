@@ -7,7 +7,7 @@ import pytest
 
 from fourreal.core import store
 from fourreal.core.store import Quality, open_sample
-from tasks.pseudo4d import AffineBounds, make_grid
+from tasks.videos.pseudo4d import AffineBounds, make_grid
 from tests.store.conftest import T, psnr
 
 VIEWS = 5
