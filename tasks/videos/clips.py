@@ -11,11 +11,12 @@ Base-model clips come from two places:
 * a grid (rendered or pseudo-4D): ``clips_from_grid`` gives every
   ``grid[:, t]`` as a ``freeze_time`` clip and every ``grid[v, :]`` as a
   ``dynamic`` clip (DESIGN.md §1). The training data loader calls it, or
-  ``clip_from_grid`` for one slice, on the ``grid`` array of a sample npz.
+  ``clip_from_grid`` for one slice, on a grid read from the sample store.
 
-Clip npz (``build_clips``): ``frames uint8 [T, H, W, 3]``, ``frame_indices
-int64 [T]`` into the decoded video, ``fps float64 []`` (the clip's own frame
-rate), ``mode str []`` (``dynamic`` | ``freeze_time``).
+Clip samples (``build_clips``, exported by ``fourreal sample export``):
+``frames uint8 [T, H, W, 3]``, ``frame_indices int64 [T]`` into the decoded
+video, ``fps float64 []`` (the clip's own frame rate), ``mode str []``
+(``dynamic`` | ``freeze_time``).
 """
 
 from __future__ import annotations
