@@ -192,7 +192,10 @@ def render_job(job: dict, renderer, gl_lock=None) -> dict:
             digest, size = sha256_file(job["out"]), Path(job["out"]).stat().st_size
         else:
             stored = store.write_rendered(
-                job["out"], **grid.arrays(), quality=job.get("quality"), sample_id=job.get("sample_id")
+                job["out"],
+                **grid.arrays(),
+                quality=job.get("quality"),
+                sample_id=job.get("sample_id"),
             )
             digest, size = stored.sha256, stored.bytes
         result.update(status="ok", sha256=digest, bytes=size, meta=grid.meta)

@@ -76,7 +76,7 @@ PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "sl
 COMPRESS_MIN_BYTES = 4096  # smaller arrays are stored raw: zstd would not pay for itself
 
 
-class SampleError(Exception):
+class SampleError(ValueError):
     """A sample file is missing, truncated, corrupt or not what its caller expects."""
 
 
@@ -360,7 +360,9 @@ def _legacy_kind(keys: set[str]) -> str:
 class Sample:
     """An open sample file. Use :func:`open_sample`; close it (or use ``with``)."""
 
-    def __init__(self, path: str, sample_id: str, src, data_bytes: int | None):
+    def __init__(
+        self, path: str, sample_id: str, src, data_bytes: int | None, kind: str | None = None
+    ):
         self.path = path
         self.sample_id = sample_id
         self._src = src
@@ -382,7 +384,8 @@ class Sample:
             else:
                 self.legacy = True
                 self._npz = np.load(src, allow_pickle=False)
-                self.kind = _legacy_kind(set(self._npz.files))
+                # older files carry no kind: the caller's (the catalog's) wins
+                self.kind = kind or _legacy_kind(set(self._npz.files))
                 self.V, self.T, self.H, self.W = self._legacy_shape()
         except SampleError:
             raise
@@ -580,13 +583,15 @@ def open_sample(
     *,
     sha256: str | None = None,
     whole: bool = False,
+    kind: str | None = None,
 ) -> Sample:
     """Open a sample (new format or legacy npz) for reading; ``SampleError`` when unusable.
 
     ``sha256`` checks the file's content hash first (it reads the whole file
     once). ``whole`` reads the file in one request (best when most of it is
     needed; on S3 one GET instead of one per member); otherwise members are
-    fetched with ranged reads as asked for.
+    fetched with ranged reads as asked for. ``kind`` names the kind of a legacy
+    npz (which does not record it; otherwise it is guessed from its arrays).
     """
     sid = sample_id or _sample_id_of(path)
     where = str(path)
@@ -596,8 +601,8 @@ def open_sample(
             src, nbytes = io.BytesIO(data), len(data)
             if sha256 is not None and (digest := hashlib.sha256(data).hexdigest()) != sha256:
                 raise SampleError(
-                    f"sample {sid}: {where} has sha256 {digest[:12]}, the catalog "
-                    f"{str(sha256)[:12]} (changed or corrupt)"
+                    f"sample {sid}: sha256 mismatch for {where} (file {digest[:12]}, "
+                    f"catalog {str(sha256)[:12]}): changed or corrupt"
                 )
         else:
             src, nbytes = fs.open_input(path), None
@@ -607,7 +612,7 @@ def open_sample(
         if not fs.exists(path):
             raise SampleError(f"sample {sid}: file not found at {fs.describe(path)}") from None
         raise SampleError(f"sample {sid}: cannot read {where}: {e}") from None
-    return Sample(where, sid, src, nbytes)
+    return Sample(where, sid, src, nbytes, kind)
 
 
 def read_grid(path: str | os.PathLike, sample_id: str | None = None) -> np.ndarray:

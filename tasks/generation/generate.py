@@ -400,9 +400,7 @@ def write_outputs(
     outputs = GenerationOutputs(folder, grid_path, None, mosaic, views, sheet)
     if grid_high is not None:
         scale = grid_high.shape[2] // grid.shape[2]
-        outputs.grid_high = write_grid(
-            folder / f"grid_x{scale}{store.SUFFIX}", grid_high, times
-        )
+        outputs.grid_high = write_grid(folder / f"grid_x{scale}{store.SUFFIX}", grid_high, times)
         outputs.mosaic_high = write_mp4(
             folder / f"mosaic_x{scale}.mp4", mosaic_frames(grid_high), fps
         )

@@ -203,6 +203,7 @@ class Engine:
         self.run_dir, self.meta, self.callbacks = Path(run_dir), meta, list(callbacks)
         self.device, self.resume = torch.device(device), resume
         self.record_stream = record_stream  # stream indices read by this rank, if a list
+        self.skipped_samples = 0  # corrupt samples the loader skipped (logged as a metric)
         self.rank = dist.get_rank() if dist.is_initialized() else 0
         self.world = dist.get_world_size() if dist.is_initialized() else 1
         self.total = sum(p.steps for p in phases)
@@ -302,6 +303,7 @@ class Engine:
                     cpu_batch = next(batches)
                     if self.record_stream is not None:
                         self.record_stream.extend(cpu_batch["k"].tolist())
+                    self.skipped_samples += int(cpu_batch.pop("skipped").sum())
                     batch = {k: v.to(self.device, non_blocking=True) for k, v in cpu_batch.items()}
                     wait += time.perf_counter() - tw
                     gen = torch.Generator(self.device).manual_seed(
@@ -328,6 +330,7 @@ class Engine:
                         "loss": float(loss_sum), "lr": lr, "grad_norm": float(grad_norm),
                         "samples_per_s": per_step * self.world / dt, "step_time_s": dt,
                         "data_wait_s": wait, "phase": p_idx,
+                        "skipped_samples": self.skipped_samples,
                         "height": phase.dataset.spec.height, "width": phase.dataset.spec.width,
                     }  # fmt: skip
                     if lead:

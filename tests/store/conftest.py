@@ -12,8 +12,8 @@ V, T, H, W = 4, 6, 48, 80  # small, but not square and not a power of two
 def rendered(tmp_path_factory) -> dict[str, np.ndarray]:
     """A real render of a procedural animated object (the renderers' export contract)."""
     from renderers.job import RenderSpec, render_object
-    from synthetic.objects import write_demo_objects
     from renderers.render import GridRenderer
+    from synthetic.objects import write_demo_objects
 
     folder = tmp_path_factory.mktemp("objects")
     path = write_demo_objects(folder, count=1, seed=3)[0]
@@ -25,8 +25,8 @@ def rendered(tmp_path_factory) -> dict[str, np.ndarray]:
 @pytest.fixture(scope="session")
 def clip(tmp_path_factory) -> np.ndarray:
     """``[T, H, W, 3]`` frames decoded from a real H.264 video, cropped and resized."""
-    from tasks.videos.clips import crop_resize
     from synthetic.videos import write_video
+    from tasks.videos.clips import crop_resize
     from tasks.videos.decode import decode_frames, probe_video
 
     path = tmp_path_factory.mktemp("videos") / "v.mp4"
