@@ -621,11 +621,19 @@ def read_grid(path: str | os.PathLike, sample_id: str | None = None) -> np.ndarr
         return s.grid()
 
 
-def export_npz(path: str | os.PathLike, out: str | os.PathLike, sample_id: str | None = None):
-    """Write a sample's export contract as a plain (uncompressed) npz, atomically."""
+def export_npz(
+    path: str | os.PathLike,
+    out: str | os.PathLike,
+    sample_id: str | None = None,
+    sha256: str | None = None,
+) -> tuple[str, list[str]]:
+    """Write a sample's export contract as a plain (uncompressed) npz, atomically.
+
+    Returns ``(kind, array names)``; ``sha256`` checks the file first.
+    """
     from fourreal.core.io import save_npz_atomic
 
-    with open_sample(path, sample_id, whole=True) as s:
+    with open_sample(path, sample_id, whole=True, sha256=sha256) as s:
         arrays = s.export()
         kind = s.kind
     save_npz_atomic(out, **arrays)
