@@ -120,7 +120,9 @@ def start_seaweedfs(folder: Path, bucket: str = "fourreal") -> tuple[SeaweedS3, 
     ]
     log = open(folder / "weed.log", "wb")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    server = SeaweedS3(endpoint=f"http://127.0.0.1:{s3}", bucket=bucket, pid=proc.pid, folder=folder)
+    server = SeaweedS3(
+        endpoint=f"http://127.0.0.1:{s3}", bucket=bucket, pid=proc.pid, folder=folder
+    )
     try:
         _create_bucket_when_ready(server, proc)
     except BaseException:

@@ -1,16 +1,27 @@
-"""The one data root (``FOURREAL_HOME``, default ``./data`` in the repo)."""
+"""The one data root (``FOURREAL_HOME``, default ``./data`` in the repo).
+
+``FOURREAL_HOME`` may also be ``s3://bucket/prefix`` (fourreal.core.fs):
+samples then live in the bucket and are reached through the sample store by
+their root-relative paths, while :func:`data_root` names the local folder
+(``FOURREAL_LOCAL``, default ``./data``) for what must stay on this disk.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from fourreal.core.fs import is_remote, local_root
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def data_root() -> Path:
-    """Resolved data root; created on first use."""
-    root = Path(os.environ.get("FOURREAL_HOME", REPO_ROOT / "data")).expanduser().resolve()
+    """Resolved local data root (the home itself unless it is on S3); created on first use."""
+    home = os.environ.get("FOURREAL_HOME")
+    if home and is_remote(home):
+        return local_root()
+    root = Path(home or REPO_ROOT / "data").expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
     return root
 
@@ -30,7 +41,12 @@ def within_root(path: str | os.PathLike, root: Path | None = None) -> Path:
 
 
 def relative_to_root(path: str | os.PathLike, root: Path | None = None) -> str:
-    """Path as stored in the catalog: relative to the data root when inside it."""
+    """Path as stored in the catalog: relative to the data root when inside it.
+
+    A relative path is taken as already relative to the data root.
+    """
+    if not os.path.isabs(path):
+        return str(path)
     root = (root or data_root()).resolve()
     p = Path(path).resolve()
     try:

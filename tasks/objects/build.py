@@ -152,7 +152,7 @@ def plan_jobs(
         if sid in done and fs.exists(done[sid]):
             skipped.append({"sample_id": sid, "source": item.uri, "path": done[sid]})
             continue
-        out = sample_path(cfg.out_dir, sid)
+        out = sample_path(relative_to_root(cfg.out_dir), sid)  # root-relative: local or S3
         jobs.append(
             {
                 "key": i,

@@ -36,6 +36,9 @@ VIDEO_SUFFIXES = frozenset(
 )
 MANIFEST_SUFFIXES = frozenset({".csv", ".parquet"})
 RECIPES = {"grid_pseudo4d": "pseudo4d_affine", "clip": "clip"}
+# Clips are stored losslessly (libx264rgb crf 0): a built pseudo-4D sample then
+# equals ``fourreal pseudo4d`` bit for bit, and only T frames are stored anyway.
+VIDEO_QUALITY = {"codec": "h264rgb"}
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ class VideoJob:
     max_pixels: int = 4096 * 4096
     min_side: int = 16
     vfr_tolerance: float = 0.2
-    quality: dict | None = None  # fourreal.core.store.Quality fields; None = the default
+    quality: dict | None = None  # fourreal.core.store.Quality fields; None = VIDEO_QUALITY
     run_id: str | None = None
 
     @property
@@ -301,7 +304,7 @@ def _make_samples(
             for _, params, sid in todo
         ]
     where = {idx: k for k, idx in enumerate(wanted)}
-    out_dir = job.out_dir
+    out_dir = relative_to_root(job.out_dir)  # root-relative: the store writes local or S3
     rows = []
     for plan, params, sid in todo:
         indices = np.asarray(plan.frame_indices, np.int64)
@@ -325,7 +328,7 @@ def _make_samples(
                 seed=job.seed,
                 frame_indices=indices,
                 backend=job.warp_backend,
-                quality=job.quality,
+                quality=job.quality or VIDEO_QUALITY,
                 sample_id=sid,
                 attrs={"clip_index": plan.clip_index, "source_sha256": sha},
             )
@@ -336,7 +339,7 @@ def _make_samples(
                 frame_indices=indices,
                 fps=plan.fps(meta.fps),
                 mode=mode,
-                quality=job.quality,
+                quality=job.quality or VIDEO_QUALITY,
                 sample_id=sid,
             )
             if spec.caption is not None:
