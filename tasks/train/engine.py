@@ -1,4 +1,4 @@
-"""One training engine for the three stages (DESIGN.md §4). No Prefect, no catalog.
+"""One training engine for the three stages (docs/training.md#the-engine). No Prefect, no catalog.
 
 ``Engine(cfg, model, phases, run_dir, ...).fit() -> summary``
 

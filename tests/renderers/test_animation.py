@@ -1,4 +1,4 @@
-"""Sampler and pose rules of shared/GLTF.md, on numbers and on real files."""
+"""Sampler and pose rules of docs/gltf.md, on numbers and on real files."""
 
 from __future__ import annotations
 
