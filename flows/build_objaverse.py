@@ -1,4 +1,4 @@
-"""Flow ``build_objaverse_grids``: animated glTF objects -> V x T grids (DESIGN.md §2.1).
+"""Flow ``build_objaverse_grids``: animated glTF objects -> V x T grids (docs/data.md#animated-objects---grids).
 
 Run it from Python::
 

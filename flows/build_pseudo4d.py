@@ -1,4 +1,4 @@
-"""Flows ``build_pseudo4d`` and ``build_clips``: video corpora -> samples (DESIGN.md §2.2).
+"""Flows ``build_pseudo4d`` and ``build_clips``: video corpora -> samples (docs/data.md#videos---pseudo-4d-grids-and-clips).
 
 Run them from Python (``build_pseudo4d(Pseudo4DParams(source="videos/"))``),
 from the Prefect UI (the parameter models render as forms), or through a

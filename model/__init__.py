@@ -1,4 +1,4 @@
-"""fourreal.model: pixel-space 4D video diffusion (DESIGN.md §3). No Prefect in here.
+"""fourreal.model: pixel-space 4D video diffusion (docs/model.md). No Prefect in here.
 
 Tensors: frames are float in [-1, 1], channels first. A video is
 ``[B, F, 3, H, W]``; a grid is ``[B, V, T, 3, H, W]`` with ``grid[:, :, t]``

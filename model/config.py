@@ -28,7 +28,7 @@ def _positive(obj, *names: str) -> None:
 
 @dataclass(frozen=True, kw_only=True)
 class DiTConfig:
-    """Pixel-space video DiT (the base model ``phi`` of DESIGN.md §3)."""
+    """Pixel-space video DiT (the base model ``phi`` of docs/model.md#the-base-video-model)."""
 
     height: int = 72
     """Nominal frame height in pixels (training resolution; RoPE allows others)."""

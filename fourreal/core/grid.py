@@ -1,4 +1,4 @@
-"""The one grid convention of the project (DESIGN.md §1).
+"""The one grid convention of the project (docs/grid.md).
 
 ``grid[v, t]`` is the frame seen from viewpoint ``v`` at time ``t``.
 

@@ -14,7 +14,7 @@ it exists (so ``down`` can stop a half-started stack):
 ``down`` stops exactly the processes in the state file, checked by pid *and*
 start time (a recycled pid is never signalled), plus the processes they
 started (flow runs, a local Ray), found by walking ``/proc`` before the
-signal. Workers can ignore one SIGTERM (STACK.md #6): SIGINT, a grace
+signal. Workers can ignore one SIGTERM (docs/install.md#prefect-settings): SIGINT, a grace
 period, then SIGKILL.
 
 Layout under ``<data root>/prefect``::

@@ -1,4 +1,4 @@
-"""Training stages (DESIGN.md §4): data from catalog snapshots, one engine, checkpoints.
+"""Training stages (docs/training.md): data from catalog snapshots, one engine, checkpoints.
 
 * ``tasks.train.params``        pydantic parameter models of the flows
 * ``tasks.train.data``          snapshot checks, ``StreamDataset`` (seeded, resumable order)

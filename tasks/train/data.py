@@ -1,4 +1,4 @@
-"""Training data from an immutable dataset snapshot of the catalog (DESIGN.md §4).
+"""Training data from an immutable dataset snapshot of the catalog (docs/training.md#data).
 
 ``resolve_snapshot`` turns a snapshot id or name into checked sample
 references, failing before any step runs when the snapshot is unknown or

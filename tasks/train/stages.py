@@ -7,7 +7,7 @@ the parent checkpoint's stage, sha256 and file format) and fixes the phases.
 process; ``tasks.train.distributed`` runs the same ``execute`` on Ray Train
 workers. A plan is plain picklable data.
 
-Stages (DESIGN.md §4):
+Stages (docs/training.md):
 
 * ``base``: DiT of the preset; phase ``low_res`` (half resolution, rounded
   down to the patch size) then ``full``; clips of both modes.

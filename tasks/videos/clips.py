@@ -10,7 +10,7 @@ Base-model clips come from two places:
   ``dynamic`` or ``freeze_time`` by the manifest (``build_clips`` flow);
 * a grid (rendered or pseudo-4D): ``clips_from_grid`` gives every
   ``grid[:, t]`` as a ``freeze_time`` clip and every ``grid[v, :]`` as a
-  ``dynamic`` clip (DESIGN.md §1). The training data loader calls it, or
+  ``dynamic`` clip (docs/grid.md#modes). The training data loader calls it, or
   ``clip_from_grid`` for one slice, on a grid read from the sample store.
 
 Clip samples (``build_clips``, exported by ``fourreal sample export``):
