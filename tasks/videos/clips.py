@@ -157,13 +157,14 @@ def clips_from_grid(grid: np.ndarray | str | os.PathLike) -> Iterator[tuple[str,
 
     Yields the ``T`` freeze-time clips ``grid[:, t]`` (mode ``freeze_time``,
     index ``t``) then the ``V`` fixed-view clips ``grid[v, :]`` (mode
-    ``dynamic``, index ``v``). ``grid`` is an array or a sample npz path (its
-    ``grid`` field: rendered Objaverse grids and pseudo-4D grids alike).
-    Slices are views of the array, not copies.
+    ``dynamic``, index ``v``). ``grid`` is an array or a sample file of any
+    grid kind (rendered, pseudo-4D, generated; any stored format), read
+    through the sample store. Slices are views of the array, not copies.
     """
     if not isinstance(grid, np.ndarray):
-        with np.load(grid) as data:
-            grid = data["grid"]
+        from fourreal.core.store import read_grid
+
+        grid = read_grid(grid)
     v, t, _, _ = check_disk_grid(grid)
     for ti in range(t):
         yield "freeze_time", ti, clip_from_grid(grid, "freeze_time", ti)

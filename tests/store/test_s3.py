@@ -12,10 +12,11 @@ from tests.store.conftest import T, psnr
 
 
 @pytest.fixture
-def s3_home(seaweedfs, monkeypatch, request):
+def s3_home(seaweedfs, monkeypatch, request, tmp_path):
     prefix = f"home-{request.node.name.replace('[', '-').rstrip(']')}"
     for key, value in seaweedfs.env().items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("FOURREAL_LOCAL", str(tmp_path / "local"))
     monkeypatch.setenv("FOURREAL_HOME", f"s3://{seaweedfs.bucket}/{prefix}")
     return seaweedfs, prefix
 
@@ -103,3 +104,23 @@ def test_local_root_stays_the_default(monkeypatch, tmp_path, rendered):
     assert fs.local_root() == tmp_path / "local"
     with pytest.raises(ValueError, match="escapes the data root"):
         fs.home().join("../outside")
+
+
+def test_video_build_writes_straight_to_s3(s3_home, tmp_path):
+    """The per-video work of build_pseudo4d with an S3 home: samples land in the bucket."""
+    from synthetic.videos import write_video
+    from tasks.videos.build import SourceSpec, VideoJob, grid_from_video, process_source
+
+    server, prefix = s3_home
+    video = write_video(tmp_path / "v.mp4", 20, 72, 128, seed=2)
+    job = VideoJob(kind="grid_pseudo4d", times=4, height=32, width=64, views=3, stride=2,
+                   out_dir="samples/pseudo4d", seed=1)  # fmt: skip
+    res = process_source(SourceSpec(str(video)), job)
+    (row,) = res.sample_rows
+    assert row["status"] == "ok" and row["path"].startswith("samples/pseudo4d/")
+    key = f"{server.bucket}/{prefix}/{row['path']}"
+    assert server.filesystem().get_file_info(key).size == row["bytes"]
+    assert not (tmp_path / "local" / "samples").exists()  # nothing written locally
+    export = grid_from_video(video, 3, 4, 32, 64, seed=1, stride=2)
+    with open_sample(row["path"], sha256=row["sha256"]) as s:
+        assert np.array_equal(s.grid(), export["grid"])  # = fourreal pseudo4d, bit for bit
