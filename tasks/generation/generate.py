@@ -17,7 +17,7 @@ Outputs (one folder per generation, every file written atomically)::
 
 The videos and the sheet are enlarged by an integer factor (nearest
 neighbour) so tiny grids stay visible and survive 4:2:0 chroma subsampling;
-the grid samples hold the pixels (H.264 yuv444p crf 0: ~65 dB, see Quality).
+the grid samples hold the exact pixels (lossless libx264rgb).
     contact_sheet.png   V rows x T columns, conditioning frames framed in orange
 
 Each grid written is a ``samples`` row (kind ``grid_generated``, recipe
@@ -49,6 +49,7 @@ from fourreal.core.paths import relative_to_root
 KIND = "grid_generated"
 RECIPE = "generate"
 RECIPE_VERSION = "1"
+LOSSLESS = {"codec": "h264rgb"}
 COND_COLOUR = (255, 140, 0)  # frame colour of conditioning frames on the contact sheet
 MOSAIC_MIN_WIDTH = 512
 VIEW_MIN_WIDTH = 256
@@ -284,7 +285,10 @@ def write_grid(path: Path, rgb: np.ndarray, times: np.ndarray) -> Path:
     V, T = check_disk_grid(rgb)[:2]
     known = np.zeros((V, T), bool)
     known[0, :] = known[:, 0] = True
-    store.write_generated(path, grid=rgb, times=np.asarray(times, np.float64), known=known)
+    # lossless (libx264rgb): the conditioning frames stay exactly the inputs
+    store.write_generated(
+        path, grid=rgb, times=np.asarray(times, np.float64), known=known, quality=LOSSLESS
+    )
     return path
 
 
