@@ -1,0 +1,106 @@
+"""``fourreal view TARGET``: a sample in Rerun (cameras, frames, depth, animation time)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import typer
+
+STOP_GRACE_S = 10.0  # the rerun server shuts down gracefully on SIGTERM within a few seconds
+START_TIMEOUT_S = 60.0
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    """One line on stderr (rich would wrap long paths over several lines)."""
+    print(f"error: {message}", file=sys.stderr)
+    return typer.Exit(code)
+
+
+def view_cmd(
+    target: str = typer.Argument(
+        ..., help="Sample id (or a unique prefix), dataset name or id, or an npz in the data root"
+    ),
+    save: Path | None = typer.Option(None, "--save", help="Write the recording to FILE.rrd, exit"),
+    web: bool = typer.Option(False, "--web", help="Serve the web viewer on 127.0.0.1, print URL"),
+    port: int = typer.Option(9090, "--port", min=1, max=65535, help="HTTP port of --web"),
+    limit: int = typer.Option(4, "--limit", min=1, max=1000, help="Samples shown of a dataset"),
+) -> None:
+    """Log TARGET as a Rerun recording and open it (native viewer, --web, or --save)."""
+    from catalog.store import Catalog
+    from fourreal import viewer
+
+    if save is not None and web:
+        raise _fail("--save and --web: give one of them")
+    if save is not None and save.suffix != ".rrd":
+        raise _fail(f"--save: {str(save)!r} must end with .rrd")
+    if save is None and not web and not viewer.has_display():
+        raise _fail("no display for the native viewer: use --web or --save FILE.rrd")
+    catalog = Catalog()
+    try:
+        targets = viewer.resolve_targets(target, catalog, limit)
+    except ValueError as e:
+        raise _fail(str(e)) from None
+    if save is not None:
+        kinds = viewer.record(targets, catalog, save)
+        print(f"wrote {save} ({', '.join(f'{t.label} {k}' for t, k in zip(targets, kinds))})")
+        return
+    with tempfile.TemporaryDirectory(prefix="fourreal-view-") as tmp:
+        home = Path(tmp)
+        rrd = home / "recording.rrd"
+        viewer.record(targets, catalog, rrd)
+        if web:
+            _serve_web(rrd, port, home)
+        else:
+            _run_until_stopped(viewer.start_native_viewer(rrd, home))
+
+
+def _serve_web(rrd: Path, port: int, home: Path) -> None:
+    from fourreal import viewer
+
+    if viewer.port_open(port):
+        raise _fail(f"--port: 127.0.0.1:{port} is already in use")
+    grpc_port = viewer.free_port()
+    proc = viewer.start_web_viewer(rrd, port, grpc_port, home)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not viewer.port_open(port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            _stop(proc)
+            log = (home / "rerun.log").read_text().strip().splitlines()
+            raise _fail(f"the web viewer did not start: {log[-1] if log else 'no output'}", 1)
+        time.sleep(0.1)
+    print(f"web viewer: {viewer.web_url(port, grpc_port)}", flush=True)
+    _run_until_stopped(proc)
+
+
+def _run_until_stopped(proc) -> None:
+    """Wait for the viewer; SIGINT/SIGTERM stop it (a second signal kills it)."""
+    signals = []
+
+    def stop(signum, frame):
+        # Only signal here: waiting inside the handler would deadlock on Popen's wait lock.
+        signals.append(signum)
+        if proc.poll() is None:
+            proc.kill() if len(signals) > 1 else proc.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    proc.wait()
+
+
+def _stop(proc) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("view")(view_cmd)
