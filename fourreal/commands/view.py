@@ -47,7 +47,8 @@ def view_cmd(
         raise _fail(str(e)) from None
     if save is not None:
         kinds = viewer.record(targets, catalog, save)
-        print(f"wrote {save} ({', '.join(f'{t.label} {k}' for t, k in zip(targets, kinds))})")
+        shown = ", ".join(f"{t.label} {k}" for t, k in zip(targets, kinds, strict=True))
+        print(f"wrote {save} ({shown})")
         return
     with tempfile.TemporaryDirectory(prefix="fourreal-view-") as tmp:
         home = Path(tmp)
