@@ -48,7 +48,12 @@ from fourreal.paths import relative_to_root, within_root
 APP_ID = "fourreal"
 TIME = "animation_time"  # duration timeline, seconds
 INDEX = "t"  # sequence timeline, grid time index
-JPEG_QUALITY = 90
+# Quality 90 without chroma subsampling: 4:2:0 blurs the fine colour detail people inspect
+# (about 31 dB on a textured 288x512 frame, 45 dB at 4:4:4, for ~45% more bytes).
+JPEG_PARAMS = [
+    cv2.IMWRITE_JPEG_QUALITY, 90,
+    cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444,
+]  # fmt: skip
 DEPTH_LEVELS = 65535  # depth is stored as uint16: 0 = no depth, 65535 = the sample's max depth
 COND_COLOUR = (255, 140, 0)  # the orange of conditioning frames on contact sheets
 CROP_COLOURS = (
@@ -109,7 +114,9 @@ def resolve_targets(target: str, catalog: Catalog, limit: int = 4) -> list[Targe
         if not path.is_file():
             raise ValueError(f"no sample file at {str(path)!r}")
         rows = catalog.rows(FIND_BY_PATH, [relative_to_root(path)])
-        return [Target(path.stem, path, rows[0] if rows else None)]
+        if rows:
+            return [Target(rows[0]["sample_id"][:16], path, rows[0])]
+        return [Target(path.stem, path)]
     if row := _find_sample(catalog, target):
         return [_sample_target(row)]
     if ds := catalog.rows(FIND_DATASET, {"ref": target}):
@@ -141,7 +148,7 @@ def _sample_target(row: dict) -> Target:
 
 # ------------------------------------------------------------------ encoding
 def _jpeg(rgb: np.ndarray) -> rr.EncodedImage:
-    ok, buf = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    ok, buf = cv2.imencode(".jpg", rgb[..., ::-1], JPEG_PARAMS)
     assert ok
     return rr.EncodedImage(contents=buf.tobytes(), media_type="image/jpeg")
 
@@ -177,7 +184,9 @@ def _times(arrays: dict, row: dict | None) -> np.ndarray | None:
     if "times" in arrays:
         return np.asarray(arrays["times"], np.float64)
     params = json.loads(row["params_json"]) if row and row.get("params_json") else {}
-    fps = params.get("clip_fps") or (float(arrays["fps"]) if "fps" in arrays else None)
+    fps = (params.get("derived") or {}).get("clip_fps")  # video samples record their clip rate
+    if fps is None and "fps" in arrays:
+        fps = float(arrays["fps"])
     if fps and "frame_indices" in arrays:
         return np.asarray(arrays["frame_indices"], np.float64) / float(fps)
     return None
