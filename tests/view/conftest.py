@@ -58,7 +58,11 @@ def rendered_sample(view_catalog) -> dict:
     view_catalog.append("sources", sources)
     view_catalog.append("samples", samples)
     run.finish()
-    return {"sample_id": samples[0]["sample_id"], "path": Path(results[0]["out"]), "row": samples[0]}
+    return {
+        "sample_id": samples[0]["sample_id"],
+        "path": Path(results[0]["out"]),
+        "row": samples[0],
+    }
 
 
 @pytest.fixture(scope="session")
@@ -79,7 +83,11 @@ def pseudo4d_sample(view_catalog) -> dict:
     view_catalog.append("sources", [result.source_row])
     view_catalog.append("samples", rows)
     run.finish()
-    return {"sample_id": rows[0]["sample_id"], "path": data_root() / rows[0]["path"], "row": rows[0]}
+    return {
+        "sample_id": rows[0]["sample_id"],
+        "path": data_root() / rows[0]["path"],
+        "row": rows[0],
+    }
 
 
 @pytest.fixture(scope="session")
@@ -97,7 +105,8 @@ def generated_sample(view_catalog) -> dict:
 
     gt = plane_grid(V, T, H, W, seed=4)
     gt_id = register_grid_sample(view_catalog, gt, "view_truth", "view_truth")
-    model, _ = train_sync("soft", [plane_grid(V, T, H, W, seed=9)], steps=2)
+    # untrained (zero steps): the viewer needs a real generated grid, not a good one
+    model, _ = train_sync("soft", [plane_grid(V, T, H, W, seed=9)], steps=0)
     inputs = inputs_from_sample(view_catalog, gt_id, None, None, H, W)
     grid = sample_grid(model, inputs, steps=2, seed=0)
     lineage = {"inputs": inputs.ids, "input_sha256": input_digest(inputs), "steps": 2, "seed": 0}

@@ -64,7 +64,9 @@ def test_rendered_grid_cameras_frames_and_depth(rendered_sample, tmp_path):
 
     # +Y up glTF world
     (coords,) = components(rows[f"{root}/world"], "ViewCoordinates:xyz")
-    right, up, back = (rr.components.ViewCoordinates.ViewDir[d].value for d in ("Right", "Up", "Back"))
+    right, up, back = (
+        rr.components.ViewCoordinates.ViewDir[d].value for d in ("Right", "Up", "Back")
+    )
     assert coords["ViewCoordinates:xyz"] == [[right, up, back]]
     # one pinhole and one pose per view, nowhere else
     with_pinhole = {e for e, r in rows.items() if components(r, "Pinhole:image_from_camera")}
@@ -106,7 +108,13 @@ def test_catalog_row_and_lineage_as_text(rendered_sample, tmp_path):
     rows = save(sid[:12], tmp_path)  # a unique prefix is enough
     (doc,) = components(rows[f"/{sid[:16]}/catalog"], "TextDocument:text")
     text = doc["TextDocument:text"][0]
-    for needle in (sid, row["source_id"][:16], row["run_id"][:16], "render_gltf", "build_objaverse"):
+    for needle in (
+        sid,
+        row["source_id"][:16],
+        row["run_id"][:16],
+        "render_gltf",
+        "build_objaverse",
+    ):
         assert needle in text, needle
 
 
@@ -165,7 +173,9 @@ def test_generated_grid_conditioning_and_ground_truth(generated_sample, tmp_path
     assert generated_sample["ground_truth"] in doc["TextDocument:text"][0]
 
 
-def test_dataset_target_logs_its_first_samples(view_catalog, rendered_sample, pseudo4d_sample, tmp_path):
+def test_dataset_target_logs_its_first_samples(
+    view_catalog, rendered_sample, pseudo4d_sample, tmp_path
+):
     from catalog.datasets import create_dataset
 
     ds = create_dataset(view_catalog, "view-both", "recipe IN ('render_gltf', 'pseudo4d_affine')")
@@ -186,14 +196,23 @@ def test_dataset_target_logs_its_first_samples(view_catalog, rendered_sample, ps
 )
 def test_bad_targets_are_one_line_errors(target, message, tmp_path):
     out = tmp_path / "never.rrd"
-    res = subprocess.run(
-        [sys.executable, "-m", "fourreal.cli", "view", target, "--save", str(out)],
-        capture_output=True, text=True, cwd=REPO_ROOT, env=_cli_env(),
-    )  # fmt: skip
-    assert res.returncode == 2
+    res = runner.invoke(app, ["view", target, "--save", str(out)])
+    assert res.exit_code == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], res.stderr
     assert not out.exists()
+
+
+def test_unknown_sample_from_the_shell(tmp_path):
+    """The real process: exit status 2 and one line on stderr, no traceback."""
+    res = subprocess.run(
+        [sys.executable, "-m", "fourreal.cli", "view", "f" * 64, "--save", str(tmp_path / "x.rrd")],
+        capture_output=True, text=True, cwd=REPO_ROOT, env=_cli_env(),
+    )  # fmt: skip
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [
+        f"error: no sample, dataset or npz file named {'f' * 64!r}"
+    ]
 
 
 def test_no_display_needs_web_or_save(rendered_sample, monkeypatch):
@@ -227,3 +246,35 @@ def _cli_env() -> dict[str, str]:
     env = dict(os.environ, FOURREAL_HOME=str(data_root()))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     return env
+
+
+def test_full_size_recordings_stay_small(tmp_path, capsys):
+    """8x8 grids at 288x512, rendered and pseudo-4D: each recording under the 20 MB budget."""
+    from fourreal.io import save_npz_atomic
+    from renderers.job import RenderSpec, render_job
+    from renderers.procedural import write_demo_objects
+    from renderers.render import GridRenderer
+    from tasks.synthetic_video import write_video
+    from tasks.video_build import grid_from_video
+
+    folder = data_root() / "view_full"
+    (glb,) = write_demo_objects(folder / "objects", count=1, seed=11)
+    spec = RenderSpec(views=8, times=8, height=288, width=512)
+    renderer = GridRenderer()
+    try:
+        res = render_job(
+            {"path": str(glb), "out": str(folder / "rendered.npz"), "spec": spec.params()}, renderer
+        )
+    finally:
+        renderer.close()
+    assert res["status"] == "ok", res["error"]
+    video = write_video(folder / "clip.mp4", 24, 288, 512, seed=2)
+    save_npz_atomic(folder / "pseudo4d.npz", **grid_from_video(video, 8, 8, 288, 512, seed=1))
+    for name in ("rendered", "pseudo4d"):
+        out = tmp_path / f"{name}.rrd"
+        res = runner.invoke(app, ["view", str(folder / f"{name}.npz"), "--save", str(out)])
+        assert res.exit_code == 0, res.output
+        size = out.stat().st_size
+        with capsys.disabled():
+            print(f"\n8x8 at 288x512 {name}: recording {size / 1e6:.2f} MB")
+        assert size < 20e6
