@@ -278,3 +278,21 @@ def test_full_size_recordings_stay_small(tmp_path, capsys):
         with capsys.disabled():
             print(f"\n8x8 at 288x512 {name}: recording {size / 1e6:.2f} MB")
         assert size < 20e6
+
+
+def test_generate_artifact_has_a_working_view_line(generated_sample, tmp_path):
+    """The generate flow's markdown names, per sample, the command that opens it."""
+    import re
+
+    from flows.generate import _generate_markdown
+
+    sid = generated_sample["sample_id"]
+    result = {
+        "sample_ids": [sid], "grid": "grid.npz", "grid_high": None, "mosaic": "m.mp4",
+        "views": ["views/view_00.mp4"], "contact_sheet": "sheet.png", "warnings": [],
+    }  # fmt: skip
+    lineage = {"shape": [4, 4, 16, 32], "checkpoint_id": "c", "steps": 2, "seed": 0}
+    commands = re.findall(r"view: `fourreal (view \S+)`", _generate_markdown(result, lineage))
+    assert commands == [f"view {sid}"]
+    rows = save(commands[0].split()[1], tmp_path)
+    assert f"/{sid[:16]}/grid/v00" in rows
