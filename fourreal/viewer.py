@@ -43,7 +43,7 @@ import rerun as rr
 from catalog.lineage import Lineage
 from catalog.store import Catalog
 from fourreal.io import atomic_path
-from fourreal.paths import relative_to_root, within_root
+from fourreal.paths import data_root, relative_to_root, within_root
 
 APP_ID = "fourreal"
 TIME = "animation_time"  # duration timeline, seconds
@@ -110,7 +110,7 @@ def resolve_targets(target: str, catalog: Catalog, limit: int = 4) -> list[Targe
     if limit < 1:
         raise ValueError(f"limit: must be >= 1, got {limit}")
     if target.endswith(".npz") or os.sep in target or Path(target).is_file():
-        path = within_root(target)
+        path = within_root(_local_path(target))
         if not path.is_file():
             raise ValueError(f"no sample file at {str(path)!r}")
         rows = catalog.rows(FIND_BY_PATH, [relative_to_root(path)])
@@ -123,6 +123,14 @@ def resolve_targets(target: str, catalog: Catalog, limit: int = 4) -> list[Targe
         ids = list(ds[0]["sample_ids"])[:limit]
         return [_sample_target(catalog.rows(FIND_SAMPLE, [sid])[0]) for sid in ids]
     raise ValueError(f"no sample, dataset or npz file named {target!r}")
+
+
+def _local_path(target: str) -> Path:
+    """A relative path is relative to the working directory when it exists there, else to the root."""
+    p = Path(target).expanduser()
+    if p.is_absolute() or p.exists():
+        return p.resolve()
+    return data_root() / p
 
 
 def _find_sample(catalog: Catalog, ident: str) -> dict | None:
