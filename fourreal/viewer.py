@@ -42,8 +42,8 @@ import rerun as rr
 
 from catalog.lineage import Lineage
 from catalog.store import Catalog
-from fourreal.io import atomic_path
-from fourreal.paths import data_root, relative_to_root, within_root
+from fourreal.core.io import atomic_path
+from fourreal.core.paths import data_root, relative_to_root, within_root
 
 APP_ID = "fourreal"
 TIME = "animation_time"  # duration timeline, seconds

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from fourreal import viewer
 from fourreal.cli import app
-from fourreal.paths import REPO_ROOT, data_root
+from fourreal.core.paths import REPO_ROOT, data_root
 from tests.view.rrd import components, decode, mat3, psnr, read_rrd, rerun_cli
 
 runner = CliRunner()
@@ -250,12 +250,12 @@ def _cli_env() -> dict[str, str]:
 
 def test_full_size_recordings_stay_small(tmp_path, capsys):
     """8x8 grids at 288x512, rendered and pseudo-4D: each recording under the 20 MB budget."""
-    from fourreal.io import save_npz_atomic
+    from fourreal.core.io import save_npz_atomic
     from renderers.job import RenderSpec, render_job
-    from renderers.procedural import write_demo_objects
+    from synthetic.objects import write_demo_objects
     from renderers.render import GridRenderer
-    from tasks.synthetic_video import write_video
-    from tasks.video_build import grid_from_video
+    from synthetic.videos import write_video
+    from tasks.videos.build import grid_from_video
 
     folder = data_root() / "view_full"
     (glb,) = write_demo_objects(folder / "objects", count=1, seed=11)
