@@ -36,9 +36,15 @@ def view_catalog() -> Catalog:
 def rendered_sample(view_catalog) -> dict:
     """One rendered grid sample (rgb, alpha, depth, K, w2c, times) with its catalog rows."""
     from renderers.job import RenderSpec, render_job
-    from synthetic.objects import write_demo_objects
     from renderers.render import GridRenderer
-    from tasks.objects.build import BuildConfig, catalog_rows, discover_sources, hash_sources, plan_jobs
+    from synthetic.objects import write_demo_objects
+    from tasks.objects.build import (
+        BuildConfig,
+        catalog_rows,
+        discover_sources,
+        hash_sources,
+        plan_jobs,
+    )
 
     folder = data_root() / "view_objects"
     write_demo_objects(folder, count=1, seed=7)

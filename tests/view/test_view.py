@@ -252,8 +252,8 @@ def test_full_size_recordings_stay_small(tmp_path, capsys):
     """8x8 grids at 288x512, rendered and pseudo-4D: each recording under the 20 MB budget."""
     from fourreal.core.io import save_npz_atomic
     from renderers.job import RenderSpec, render_job
-    from synthetic.objects import write_demo_objects
     from renderers.render import GridRenderer
+    from synthetic.objects import write_demo_objects
     from synthetic.videos import write_video
     from tasks.videos.build import grid_from_video
 
