@@ -30,8 +30,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +37,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import rerun as rr
+import rerun.blueprint as rrb
 
 from catalog.lineage import Lineage
 from catalog.store import Catalog
@@ -211,13 +210,13 @@ def log_rendered(rec: rr.RecordingStream, root: str, a: dict, times: np.ndarray 
         cam = f"{root}/world/cameras/v{v:02d}"
         c2w = np.linalg.inv(w2c[v])  # the camera's pose in the world
         rec.log(cam, rr.Transform3D(translation=c2w[:3, 3], mat3x3=c2w[:3, :3]), static=True)
-        rec.log(
-            f"{cam}/image",
-            rr.Pinhole(
-                image_from_camera=K[v], resolution=[W, H], camera_xyz=rr.ViewCoordinates.RDF
-            ),
-            static=True,
+        pinhole = rr.Pinhole(
+            image_from_camera=K[v],
+            resolution=[W, H],
+            camera_xyz=rr.ViewCoordinates.RDF,
+            image_plane_distance=_frustum_depth(a.get("depth"), v),
         )
+        rec.log(f"{cam}/image", pinhole, static=True)
         for t in range(T):
             _set_time(rec, t, times)
             rec.log(f"{cam}/image", _jpeg(rgb[v, t]))
@@ -225,6 +224,13 @@ def log_rendered(rec: rr.RecordingStream, root: str, a: dict, times: np.ndarray 
                 rec.log(f"{cam}/image/depth", _depth_png(a["depth"][v, t], scale))
             if "alpha" in a:
                 rec.log(f"{cam}/image/alpha", _png(a["alpha"][v, t], draw_order=-1.0))
+
+
+def _frustum_depth(depth: np.ndarray | None, v: int) -> float | None:
+    """Draw frustums a third of the way to the object (Rerun's default ignores scene scale)."""
+    if depth is None or not (depth[v] > 0).any():
+        return None
+    return float(np.median(depth[v][depth[v] > 0])) / 3
 
 
 def crop_outline(affine: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -359,18 +365,52 @@ LOGGERS: dict[str, Callable] = {
 }
 
 
-def log_target(rec: rr.RecordingStream, target: Target, catalog: Catalog) -> str:
-    """Log one sample under ``/<label>``; returns its kind."""
+def log_target(rec: rr.RecordingStream, target: Target, catalog: Catalog) -> Logged:
+    """Log one sample under ``/<label>``."""
     arrays = read_sample_file(target.path)
     kind = sample_kind(arrays)
     root = f"/{target.label}"
-    LOGGERS[kind](rec, root, arrays, _times(arrays, target.row))
-    if kind == "generated" and (gt := ground_truth(catalog, target.row)) is not None:
+    times = _times(arrays, target.row)
+    LOGGERS[kind](rec, root, arrays, times)
+    gt = ground_truth(catalog, target.row) if kind == "generated" else None
+    if gt is not None:
         gt_arrays = read_sample_file(gt.path)
         gt_rgb = gt_arrays.get("rgb", gt_arrays.get("grid"))
         log_grid(rec, root, gt_rgb, _times(gt_arrays, gt.row), entity="ground_truth")
     log_catalog(rec, root, target, catalog)
-    return kind
+    views = len(arrays.get("rgb", arrays.get("grid", [])))
+    pane = layout(kind, root, views, gt is not None, name=f"{target.label} ({kind})")
+    return Logged(kind, pane, times is not None)
+
+
+@dataclass
+class Logged:
+    kind: str
+    pane: rrb.Container  # how the viewer lays the sample out
+    timed: bool  # frames are on the animation_time timeline
+
+
+def layout(kind: str, root: str, views: int, truth: bool, name: str) -> rrb.Container:
+    """A sample's default layout: 3D cameras or the source clip, per-view images, its text."""
+
+    def images(entity: str, suffix: str = "") -> rrb.Grid:
+        return rrb.Grid(
+            *(
+                rrb.Spatial2DView(origin=f"{root}/{entity}/v{v:02d}{suffix}", name=f"v{v:02d}")
+                for v in range(views)
+            ),
+            name=entity,
+        )
+
+    text = rrb.TextDocumentView(origin=f"{root}/catalog", name="catalog")
+    panes = {
+        "rendered": [rrb.Spatial3DView(origin=f"{root}/world"), images("world/cameras", "/image")],
+        "pseudo4d": [rrb.Spatial2DView(origin=f"{root}/source", name="source"), images("views")],
+        "generated": [images("grid")] + ([images("ground_truth")] if truth else []),
+        "grid": [images("views")],
+        "clip": [rrb.Spatial2DView(origin=f"{root}/clip", name="clip")],
+    }[kind]
+    return rrb.Horizontal(panes[0], rrb.Vertical(*panes[1:], text), name=name)
 
 
 def record(targets: list[Target], catalog: Catalog, path: str | os.PathLike) -> list[str]:
@@ -380,89 +420,16 @@ def record(targets: list[Target], catalog: Catalog, path: str | os.PathLike) -> 
         rec.save(tmp)
         try:
             rec.send_recording_name(", ".join(t.label for t in targets))
-            kinds = [log_target(rec, t, catalog) for t in targets]
+            logged = [log_target(rec, t, catalog) for t in targets]
+            timeline = TIME if all(x.timed for x in logged) else INDEX
+            panel = rrb.TimePanel(timeline=timeline, state="expanded")
+            rec.send_blueprint(rrb.Blueprint(rrb.Tabs(*(x.pane for x in logged)), panel))
         finally:
             rec.flush()
             rec.disconnect()
-    return kinds
+    return [x.kind for x in logged]
 
 
 def _recording_id(targets: list[Target]) -> str:
     """Deterministic: viewing the same samples again replaces the recording in the viewer."""
     return hashlib.sha256("|".join(str(t.path) for t in targets).encode()).hexdigest()[:32]
-
-
-# ------------------------------------------------------------------ the viewer
-def rerun_binary() -> Path:
-    """The ``rerun`` executable shipped in the rerun-sdk wheel (viewer, web viewer, rrd tools)."""
-    import rerun_cli
-
-    return Path(os.environ.get("RERUN_CLI_PATH") or Path(rerun_cli.__file__).parent / "rerun")
-
-
-def rerun_env(home: str | os.PathLike) -> dict[str, str]:
-    """Environment for a ``rerun`` process with usage analytics off and no first-run banner.
-
-    Rerun keeps its analytics switch in ``$XDG_CONFIG_HOME/rerun/analytics.json``;
-    pointing the child at a private config folder that says "disabled" turns
-    analytics off without touching the user's own Rerun settings.
-    """
-    home = Path(home)
-    config = home / "config" / "rerun" / "analytics.json"
-    if not config.exists():
-        config.parent.mkdir(parents=True, exist_ok=True)
-        settings = {
-            "analytics_enabled": False,
-            "analytics_id": "",
-            "metadata": {},
-            "config_file_path": str(config),
-            "data_dir_path": str(home / "data" / "rerun" / "analytics"),
-        }
-        with atomic_path(config) as tmp:
-            tmp.write_text(json.dumps(settings))
-    return {
-        **os.environ,
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "XDG_DATA_HOME": str(home / "data"),
-    }
-
-
-def has_display() -> bool:
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def web_url(web_port: int, grpc_port: int) -> str:
-    return f"http://127.0.0.1:{web_port}/?url=rerun%2Bhttp%3A%2F%2F127.0.0.1%3A{grpc_port}%2Fproxy"
-
-
-def start_web_viewer(rrd: Path, web_port: int, grpc_port: int, home: Path) -> subprocess.Popen:
-    """Serve ``rrd`` and the wheel's web viewer on 127.0.0.1 (returns the server process)."""
-    cmd = [
-        str(rerun_binary()), str(rrd), "--serve-web", "--bind", "127.0.0.1",
-        "--web-viewer-port", str(web_port), "--port", str(grpc_port),
-    ]  # fmt: skip
-    with open(home / "rerun.log", "w") as log:
-        return subprocess.Popen(cmd, env=rerun_env(home), stdout=log, stderr=subprocess.STDOUT)
-
-
-def start_native_viewer(rrd: Path, home: Path) -> subprocess.Popen:
-    """Open ``rrd`` in the native viewer window."""
-    with open(home / "rerun.log", "w") as log:
-        return subprocess.Popen(
-            [str(rerun_binary()), str(rrd)],
-            env=rerun_env(home),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -10,6 +13,8 @@ import time
 from pathlib import Path
 
 import typer
+
+from fourreal.core.io import atomic_path
 
 STOP_GRACE_S = 10.0  # the rerun server shuts down gracefully on SIGTERM within a few seconds
 START_TIMEOUT_S = 60.0
@@ -38,7 +43,7 @@ def view_cmd(
         raise _fail("--save and --web: give one of them")
     if save is not None and save.suffix != ".rrd":
         raise _fail(f"--save: {str(save)!r} must end with .rrd")
-    if save is None and not web and not viewer.has_display():
+    if save is None and not web and not has_display():
         raise _fail("no display for the native viewer: use --web or --save FILE.rrd")
     catalog = Catalog()
     try:
@@ -57,24 +62,22 @@ def view_cmd(
         if web:
             _serve_web(rrd, port, home)
         else:
-            _run_until_stopped(viewer.start_native_viewer(rrd, home))
+            _run_until_stopped(start_native_viewer(rrd, home))
 
 
 def _serve_web(rrd: Path, port: int, home: Path) -> None:
-    from fourreal import viewer
-
-    if viewer.port_open(port):
+    if port_open(port):
         raise _fail(f"--port: 127.0.0.1:{port} is already in use")
-    grpc_port = viewer.free_port()
-    proc = viewer.start_web_viewer(rrd, port, grpc_port, home)
+    grpc_port = free_port()
+    proc = start_web_viewer(rrd, port, grpc_port, home)
     deadline = time.monotonic() + START_TIMEOUT_S
-    while not viewer.port_open(port):
+    while not port_open(port):
         if proc.poll() is not None or time.monotonic() > deadline:
             _stop(proc)
             log = (home / "rerun.log").read_text().strip().splitlines()
             raise _fail(f"the web viewer did not start: {log[-1] if log else 'no output'}", 1)
         time.sleep(0.1)
-    print(f"web viewer: {viewer.web_url(port, grpc_port)}", flush=True)
+    print(f"web viewer: {web_url(port, grpc_port)}", flush=True)
     _run_until_stopped(proc)
 
 
@@ -101,6 +104,82 @@ def _stop(proc) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+# ------------------------------------------------------------------ viewer processes
+def rerun_binary() -> Path:
+    """The ``rerun`` executable shipped in the rerun-sdk wheel (viewer, web viewer, rrd tools)."""
+    import rerun_cli
+
+    return Path(os.environ.get("RERUN_CLI_PATH") or Path(rerun_cli.__file__).parent / "rerun")
+
+
+def rerun_env(home: str | os.PathLike) -> dict[str, str]:
+    """Environment for a ``rerun`` process with usage analytics off and no first-run banner.
+
+    Rerun keeps its analytics switch in ``$XDG_CONFIG_HOME/rerun/analytics.json``;
+    pointing the child at a private config folder that says "disabled" turns
+    analytics off without touching the user's own Rerun settings.
+    """
+    home = Path(home)
+    config = home / "config" / "rerun" / "analytics.json"
+    if not config.exists():
+        config.parent.mkdir(parents=True, exist_ok=True)
+        settings = {
+            "analytics_enabled": False,
+            "analytics_id": "",
+            "metadata": {},
+            "config_file_path": str(config),
+            "data_dir_path": str(home / "data" / "rerun" / "analytics"),
+        }
+        with atomic_path(config) as tmp:
+            tmp.write_text(json.dumps(settings))
+    return {
+        **os.environ,
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_DATA_HOME": str(home / "data"),
+    }
+
+
+def has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def web_url(web_port: int, grpc_port: int) -> str:
+    return f"http://127.0.0.1:{web_port}/?url=rerun%2Bhttp%3A%2F%2F127.0.0.1%3A{grpc_port}%2Fproxy"
+
+
+def start_web_viewer(rrd: Path, web_port: int, grpc_port: int, home: Path) -> subprocess.Popen:
+    """Serve ``rrd`` and the wheel's web viewer on 127.0.0.1 (returns the server process)."""
+    cmd = [
+        str(rerun_binary()), str(rrd), "--serve-web", "--bind", "127.0.0.1",
+        "--web-viewer-port", str(web_port), "--port", str(grpc_port),
+    ]  # fmt: skip
+    with open(home / "rerun.log", "w") as log:
+        return subprocess.Popen(cmd, env=rerun_env(home), stdout=log, stderr=subprocess.STDOUT)
+
+
+def start_native_viewer(rrd: Path, home: Path) -> subprocess.Popen:
+    """Open ``rrd`` in the native viewer window."""
+    with open(home / "rerun.log", "w") as log:
+        return subprocess.Popen(
+            [str(rerun_binary()), str(rrd)],
+            env=rerun_env(home),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def register(app: typer.Typer) -> None:

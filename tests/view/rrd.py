@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 from rerun.chunk import RrdReader
 
-from fourreal.viewer import rerun_binary, rerun_env
+from fourreal.commands.view import rerun_binary, rerun_env
 
 
 def rerun_cli(*args: str, home: Path) -> subprocess.CompletedProcess:

@@ -11,12 +11,15 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 import rerun as rr
+from rerun.chunk import RrdReader
 from typer.testing import CliRunner
 
 from fourreal import viewer
 from fourreal.cli import app
+from fourreal.commands.view import free_port, port_open
 from fourreal.core.paths import REPO_ROOT, data_root
 from tests.view.rrd import components, decode, mat3, psnr, read_rrd, rerun_cli
 
@@ -31,6 +34,7 @@ def save(target: str, tmp_path: Path, *extra: str) -> dict[str, list[dict]]:
     verify = rerun_cli("rrd", "verify", str(out), home=tmp_path / "rerun")
     assert verify.returncode == 0, verify.stderr
     assert "Welcome to Rerun" not in verify.stdout + verify.stderr  # analytics off, no banner
+    assert len(RrdReader(out).blueprints()) == 1  # the default layout travels with the data
     return read_rrd(out)
 
 
@@ -101,6 +105,14 @@ def test_rendered_grid_cameras_frames_and_depth(rendered_sample, tmp_path):
         assert frame_times(alpha_rows, "EncodedImage:blob") == expected_times(times)
         for r in alpha_rows:
             np.testing.assert_array_equal(decode(r["EncodedImage:blob"][0]), a["alpha"][v, r["t"]])
+
+
+def test_relative_path_from_the_working_directory(rendered_sample, tmp_path, monkeypatch):
+    """``data/.../x.npz`` typed in the repo means that file; its catalog row is found by path."""
+    path = rendered_sample["path"]
+    monkeypatch.chdir(data_root().parent)
+    rows = save(str(path.relative_to(data_root().parent)), tmp_path)
+    assert f"/{rendered_sample['sample_id'][:16]}/world/cameras/v00" in rows
 
 
 def test_catalog_row_and_lineage_as_text(rendered_sample, tmp_path):
@@ -223,7 +235,7 @@ def test_no_display_needs_web_or_save(rendered_sample, monkeypatch):
 
 
 def test_web_viewer_on_loopback_stopped_by_pid(rendered_sample):
-    port = viewer.free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "fourreal.cli", "view", rendered_sample["sample_id"], "--web",
          "--port", str(port)],
@@ -236,10 +248,17 @@ def test_web_viewer_on_loopback_stopped_by_pid(rendered_sample):
         with urllib.request.urlopen(url, timeout=30) as resp:
             assert resp.status == 200
             assert b"<html" in resp.read().lower()
+        grpc_port = int(url.rsplit("%3A", 1)[1].split("%2F")[0])
+        listening = {
+            (c.laddr.ip, c.laddr.port)
+            for c in psutil.net_connections("tcp")
+            if c.status == psutil.CONN_LISTEN and c.laddr.port in (port, grpc_port)
+        }
+        assert listening == {("127.0.0.1", port), ("127.0.0.1", grpc_port)}  # loopback only
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)
-    assert not viewer.port_open(port)
+    assert not port_open(port)
 
 
 def _cli_env() -> dict[str, str]:
