@@ -256,8 +256,14 @@ def test_web_viewer_on_loopback_stopped_by_pid(rendered_sample):
         }
         assert listening == {("127.0.0.1", port), ("127.0.0.1", grpc_port)}  # loopback only
     finally:
+        servers = psutil.Process(proc.pid).children(recursive=True)  # the rerun server
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)
+        _, left = psutil.wait_procs(servers, timeout=0)
+        for p in left:  # never leave a server behind, even when the test fails
+            p.kill()
+    assert proc.returncode == 0
+    assert servers and not left, "stopping fourreal view left its rerun server running"
     assert not port_open(port)
 
 
