@@ -59,6 +59,7 @@ CROP_COLOURS = (
     (230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48),
     (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60),
 )  # fmt: skip
+ALPHA_DRAW_ORDER = -30.0  # under rgb (-10 by default) and depth (-20): rgb shows first
 MIN_PREFIX = 8  # shortest sample-id prefix accepted on the command line
 
 FIND_SAMPLE = "SELECT * FROM samples WHERE sample_id = ?"
@@ -223,7 +224,7 @@ def log_rendered(rec: rr.RecordingStream, root: str, a: dict, times: np.ndarray 
             if "depth" in a:
                 rec.log(f"{cam}/image/depth", _depth_png(a["depth"][v, t], scale))
             if "alpha" in a:
-                rec.log(f"{cam}/image/alpha", _png(a["alpha"][v, t], draw_order=-1.0))
+                rec.log(f"{cam}/image/alpha", _png(a["alpha"][v, t], draw_order=ALPHA_DRAW_ORDER))
 
 
 def _frustum_depth(depth: np.ndarray | None, v: int) -> float | None:
