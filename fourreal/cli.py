@@ -19,7 +19,6 @@ app = typer.Typer(
 )
 
 
-
 @app.callback()
 def _main() -> None:
     """Helpers this process starts (a temporary Prefect server, a local Ray) die with it."""

@@ -9,7 +9,17 @@ import sys
 
 import pytest
 
-DEMO = ["demo", "--objects", "2", "--base-steps", "2", "--sync-steps", "2", "--upsampler-steps", "2"]
+DEMO = [
+    "demo",
+    "--objects",
+    "2",
+    "--base-steps",
+    "2",
+    "--sync-steps",
+    "2",
+    "--upsampler-steps",
+    "2",
+]
 
 
 def _run_demo(home) -> str:

@@ -362,7 +362,9 @@ def grid_from_video(
     meta = probe_video(path)
     plan = plan_clips(meta.frames, meta.fps, times, fps, stride, start=start)[0]
     frames = decode_clip(path, plan.frame_indices, meta, height, width)
-    grid, cam = pseudo4d_grid(frames, views, bounds or AffineBounds(), clip_rng(seed, sha, 0), backend)
+    grid, cam = pseudo4d_grid(
+        frames, views, bounds or AffineBounds(), clip_rng(seed, sha, 0), backend
+    )
     return {
         "grid": grid,
         "frames": frames,
