@@ -256,7 +256,8 @@ def test_web_viewer_on_loopback_stopped_by_pid(rendered_sample):
         }
         assert listening == {("127.0.0.1", port), ("127.0.0.1", grpc_port)}  # loopback only
     finally:
-        servers = psutil.Process(proc.pid).children(recursive=True)  # the rerun server
+        children = psutil.Process(proc.pid).children(recursive=True)
+        servers = [p for p in children if p.name() == "rerun"]  # not the CLI's reaper
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)
         _, left = psutil.wait_procs(servers, timeout=0)
