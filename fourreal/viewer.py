@@ -21,8 +21,11 @@ Frames are logged on two timelines: ``t`` (the grid's time index) and
 time of a video) when the sample knows it. Frames are JPEG-compressed and
 depth is quantised to 16 bits, so an 8x8 grid at 288x512 stays a few MB.
 
-All reading of sample files goes through :func:`read_sample_file`, so the
-sample store can replace the npz format in one place.
+Each sample also gets a default layout (a blueprint, saved in the recording):
+the 3D cameras or the source clip beside a grid of per-view images and the
+catalog text. All reading of sample files goes through :func:`read_sample_file`,
+so the sample store can replace the npz format in one place. Opening the
+recording (native viewer, web viewer) is ``fourreal.commands.view``'s job.
 """
 
 from __future__ import annotations
