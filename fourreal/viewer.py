@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,8 @@ FIND_DATASET = (
 # ------------------------------------------------------------------ sample files
 def read_sample_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Every array of one sample file (the only place that knows the file format)."""
+    if not zipfile.is_zipfile(path):  # else np.load takes any bytes for a pickle
+        raise ValueError("not an npz file")
     with np.load(path, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
 
@@ -370,9 +373,12 @@ LOGGERS: dict[str, Callable] = {
 
 
 def log_target(rec: rr.RecordingStream, target: Target, catalog: Catalog) -> Logged:
-    """Log one sample under ``/<label>``."""
-    arrays = read_sample_file(target.path)
-    kind = sample_kind(arrays)
+    """Log one sample under ``/<label>``; ``ValueError`` naming the file if it is unreadable."""
+    try:
+        arrays = read_sample_file(target.path)
+        kind = sample_kind(arrays)
+    except (ValueError, OSError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{target.path}: {e}") from None
     root = f"/{target.label}"
     times = _times(arrays, target.row)
     LOGGERS[kind](rec, root, arrays, times)

@@ -16,6 +16,7 @@ import typer
 
 from fourreal.core.io import atomic_path
 
+WEB_PORT = 9090  # Rerun's own default for its web viewer
 STOP_GRACE_S = 10.0  # the rerun server shuts down gracefully on SIGTERM within a few seconds
 START_TIMEOUT_S = 60.0
 
@@ -32,7 +33,9 @@ def view_cmd(
     ),
     save: Path | None = typer.Option(None, "--save", help="Write the recording to FILE.rrd, exit"),
     web: bool = typer.Option(False, "--web", help="Serve the web viewer on 127.0.0.1, print URL"),
-    port: int = typer.Option(9090, "--port", min=1, max=65535, help="HTTP port of --web"),
+    port: int | None = typer.Option(
+        None, "--port", min=1, max=65535, help=f"HTTP port of --web (default {WEB_PORT})"
+    ),
     limit: int = typer.Option(4, "--limit", min=1, max=1000, help="Samples shown of a dataset"),
 ) -> None:
     """Log TARGET as a Rerun recording and open it (native viewer, --web, or --save)."""
@@ -43,6 +46,8 @@ def view_cmd(
         raise _fail("--save and --web: give one of them")
     if save is not None and save.suffix != ".rrd":
         raise _fail(f"--save: {str(save)!r} must end with .rrd")
+    if port is not None and not web:
+        raise _fail("--port: only with --web")
     if save is None and not web and not has_display():
         raise _fail("no display for the native viewer: use --web or --save FILE.rrd")
     catalog = Catalog()
@@ -51,18 +56,28 @@ def view_cmd(
     except ValueError as e:
         raise _fail(str(e)) from None
     if save is not None:
-        kinds = viewer.record(targets, catalog, save)
+        kinds = _record(targets, catalog, save)
         shown = ", ".join(f"{t.label} {k}" for t, k in zip(targets, kinds, strict=True))
         print(f"wrote {save} ({shown})")
         return
     with tempfile.TemporaryDirectory(prefix="fourreal-view-") as tmp:
         home = Path(tmp)
         rrd = home / "recording.rrd"
-        viewer.record(targets, catalog, rrd)
+        _record(targets, catalog, rrd)
         if web:
-            _serve_web(rrd, port, home)
+            _serve_web(rrd, port or WEB_PORT, home)
         else:
             _run_until_stopped(start_native_viewer(rrd, home))
+
+
+def _record(targets, catalog, path: Path) -> list[str]:
+    """The recording, or one line saying which sample file is unreadable (nothing written)."""
+    from fourreal import viewer
+
+    try:
+        return viewer.record(targets, catalog, path)
+    except ValueError as e:
+        raise _fail(f"cannot read the sample {e}") from None
 
 
 def _serve_web(rrd: Path, port: int, home: Path) -> None:
@@ -175,7 +190,8 @@ def start_native_viewer(rrd: Path, home: Path) -> subprocess.Popen:
     """Open ``rrd`` in the native viewer window."""
     with open(home / "rerun.log", "w") as log:
         return subprocess.Popen(
-            [str(rerun_binary()), str(rrd)],
+            # default viewer port: a viewer already open there receives the recording
+            [str(rerun_binary()), str(rrd), "--bind", "127.0.0.1"],
             env=rerun_env(home),
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -215,6 +215,32 @@ def test_bad_targets_are_one_line_errors(target, message, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    "content, message",
+    [(b"not a zip", "not an npz file"), (None, "not a sample file: arrays ['weights']")],
+)
+def test_unreadable_sample_file_is_one_line_and_writes_nothing(content, message, tmp_path):
+    from fourreal.core.io import save_npz_atomic
+
+    bad = data_root() / "view_bad" / f"{tmp_path.name}.npz"
+    bad.parent.mkdir(exist_ok=True)
+    if content is None:
+        save_npz_atomic(bad, weights=np.zeros(3))
+    else:
+        bad.write_bytes(content)
+    out = tmp_path / "never.rrd"
+    res = runner.invoke(app, ["view", str(bad), "--save", str(out)])
+    assert res.exit_code == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(bad) in lines[0] and message in lines[0], res.stderr
+    assert not out.exists() and not list(tmp_path.glob(".tmp-*"))
+
+
+def test_port_only_with_web(rendered_sample):
+    res = runner.invoke(app, ["view", rendered_sample["sample_id"], "--port", "9999"])
+    assert res.exit_code == 2 and res.stderr == "error: --port: only with --web\n"
+
+
 def test_unknown_sample_from_the_shell(tmp_path):
     """The real process: exit status 2 and one line on stderr, no traceback."""
     res = subprocess.run(
