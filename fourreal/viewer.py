@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -122,7 +123,7 @@ def resolve_targets(target: str, catalog: Catalog, limit: int = 4) -> list[Targe
         rows = catalog.rows(FIND_BY_PATH, [relative_to_root(path)])
         if rows:
             return [Target(rows[0]["sample_id"][:16], path, rows[0])]
-        return [Target(path.stem, path)]
+        return [Target(re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem), path)]  # a valid entity name
     if row := _find_sample(catalog, target):
         return [_sample_target(row)]
     if ds := catalog.rows(FIND_DATASET, {"ref": target}):

@@ -157,6 +157,9 @@ def rerun_env(home: str | os.PathLike) -> dict[str, str]:
 
 
 def has_display() -> bool:
+    """macOS and Windows always have one; elsewhere an X11 or Wayland display must be set."""
+    if sys.platform in ("darwin", "win32"):
+        return True
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 

@@ -115,6 +115,19 @@ def test_relative_path_from_the_working_directory(rendered_sample, tmp_path, mon
     assert f"/{rendered_sample['sample_id'][:16]}/world/cameras/v00" in rows
 
 
+def test_exported_file_outside_the_catalog(rendered_sample, tmp_path):
+    """An exported npz (no catalog row) is logged under its file name, made a valid entity."""
+    import shutil
+
+    copy = data_root() / "view_exports" / "my grid (1).npz"
+    copy.parent.mkdir(exist_ok=True)
+    shutil.copyfile(rendered_sample["path"], copy)
+    rows = save(str(copy), tmp_path)
+    assert components(rows["/my_grid__1_/world/cameras/v00/image"], "Pinhole:image_from_camera")
+    (doc,) = components(rows["/my_grid__1_/catalog"], "TextDocument:text")
+    assert doc["TextDocument:text"][0].startswith("Not in the catalog")
+
+
 def test_catalog_row_and_lineage_as_text(rendered_sample, tmp_path):
     sid, row = rendered_sample["sample_id"], rendered_sample["row"]
     rows = save(sid[:12], tmp_path)  # a unique prefix is enough
