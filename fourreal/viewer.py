@@ -127,8 +127,7 @@ def resolve_targets(target: str, catalog: Catalog, limit: int = 4) -> list[Targe
     if row := _find_sample(catalog, target):
         return [_sample_target(row)]
     if ds := catalog.rows(FIND_DATASET, {"ref": target}):
-        ids = list(ds[0]["sample_ids"])[:limit]
-        return [_sample_target(catalog.rows(FIND_SAMPLE, [sid])[0]) for sid in ids]
+        return [_dataset_sample(catalog, ds[0], sid) for sid in list(ds[0]["sample_ids"])[:limit]]
     raise ValueError(f"no sample, dataset or npz file named {target!r}")
 
 
@@ -149,6 +148,13 @@ def _find_sample(catalog: Catalog, ident: str) -> dict | None:
     if len(rows) > 1:
         raise ValueError(f"sample id prefix {ident!r} is ambiguous: give more characters")
     return rows[0] if rows else None
+
+
+def _dataset_sample(catalog: Catalog, ds: dict, sample_id: str) -> Target:
+    rows = catalog.rows(FIND_SAMPLE, [sample_id])
+    if not rows:
+        raise ValueError(f"dataset {ds['name']!r} lists sample {sample_id}, unknown to the catalog")
+    return _sample_target(rows[0])
 
 
 def _sample_target(row: dict) -> Target:
