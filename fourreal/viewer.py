@@ -410,21 +410,30 @@ class Logged:
 def layout(kind: str, root: str, views: int, truth: bool, name: str) -> rrb.Container:
     """A sample's default layout: 3D cameras or the source clip, per-view images, its text."""
 
-    def images(entity: str, suffix: str = "") -> rrb.Grid:
+    def images(entity: str, title: str, suffix: str = "") -> rrb.Grid:
         return rrb.Grid(
             *(
-                rrb.Spatial2DView(origin=f"{root}/{entity}/v{v:02d}{suffix}", name=f"v{v:02d}")
+                rrb.Spatial2DView(
+                    origin=f"{root}/{entity}/v{v:02d}{suffix}", name=f"{title} v{v:02d}"
+                )
                 for v in range(views)
             ),
-            name=entity,
+            name=title,
         )
 
     text = rrb.TextDocumentView(origin=f"{root}/catalog", name="catalog")
     panes = {
-        "rendered": [rrb.Spatial3DView(origin=f"{root}/world"), images("world/cameras", "/image")],
-        "pseudo4d": [rrb.Spatial2DView(origin=f"{root}/source", name="source"), images("views")],
-        "generated": [images("grid")] + ([images("ground_truth")] if truth else []),
-        "grid": [images("views")],
+        "rendered": [
+            rrb.Spatial3DView(origin=f"{root}/world", name="cameras"),
+            images("world/cameras", "camera", "/image"),
+        ],
+        "pseudo4d": [
+            rrb.Spatial2DView(origin=f"{root}/source", name="source clip"),
+            images("views", "view"),
+        ],
+        "generated": [images("grid", "generated")]
+        + ([images("ground_truth", "ground truth")] if truth else []),
+        "grid": [images("views", "view")],
         "clip": [rrb.Spatial2DView(origin=f"{root}/clip", name="clip")],
     }[kind]
     return rrb.Horizontal(panes[0], rrb.Vertical(*panes[1:], text), name=name)
