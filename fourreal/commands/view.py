@@ -93,6 +93,7 @@ def _serve_web(rrd: Path, port: int, home: Path) -> None:
             raise _fail(f"the web viewer did not start: {log[-1] if log else 'no output'}", 1)
         time.sleep(0.1)
     print(f"web viewer: {web_url(port, grpc_port)}", flush=True)
+    print("serving on 127.0.0.1 only; Ctrl-C stops it", flush=True)
     _run_until_stopped(proc)
 
 
