@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -67,7 +68,7 @@ def view_cmd(
         if web:
             _serve_web(rrd, port or WEB_PORT, home)
         else:
-            _run_until_stopped(start_native_viewer(rrd, home))
+            _run_until_stopped(start_native_viewer(rrd, home), home)
 
 
 def _record(targets, catalog, path: Path) -> list[str]:
@@ -89,16 +90,24 @@ def _serve_web(rrd: Path, port: int, home: Path) -> None:
     while not port_open(port):
         if proc.poll() is not None or time.monotonic() > deadline:
             _stop(proc)
-            log = (home / "rerun.log").read_text().strip().splitlines()
-            raise _fail(f"the web viewer did not start: {log[-1] if log else 'no output'}", 1)
+            raise _fail(f"the web viewer did not start: {_last_log_line(home)}", 1)
         time.sleep(0.1)
     print(f"web viewer: {web_url(port, grpc_port)}", flush=True)
     print("serving on 127.0.0.1 only; Ctrl-C stops it", flush=True)
-    _run_until_stopped(proc)
+    _run_until_stopped(proc, home)
 
 
-def _run_until_stopped(proc) -> None:
-    """Wait for the viewer; SIGINT/SIGTERM stop it (a second signal kills it)."""
+def _last_log_line(home: Path) -> str:
+    """Rerun's last words (its error, when it failed), without terminal colours."""
+    lines = (home / "rerun.log").read_text(errors="replace").strip().splitlines()
+    return re.sub(r"\x1b\[[0-9;]*m", "", lines[-1]) if lines else "no output"
+
+
+def _run_until_stopped(proc, home: Path) -> None:
+    """Wait for the viewer; SIGINT/SIGTERM stop it (a second signal kills it).
+
+    A viewer that fails on its own (no GPU, display refused) is a one-line error.
+    """
     signals = []
 
     def stop(signum, frame):
@@ -107,9 +116,14 @@ def _run_until_stopped(proc) -> None:
         if proc.poll() is None:
             proc.kill() if len(signals) > 1 else proc.terminate()
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    proc.wait()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if proc.returncode != 0 and not signals:
+        raise _fail(f"the viewer stopped (exit {proc.returncode}): {_last_log_line(home)}", 1)
 
 
 def _stop(proc) -> None:

@@ -273,6 +273,17 @@ def test_no_display_needs_web_or_save(rendered_sample, monkeypatch):
     assert res.exit_code == 2
 
 
+def test_native_viewer_failure_is_one_line(rendered_sample, monkeypatch):
+    """The native path up to the window: an X display that does not exist is a clear error."""
+    monkeypatch.setenv("DISPLAY", ":987")  # no X server there
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    res = runner.invoke(app, ["view", rendered_sample["sample_id"]])
+    assert res.exit_code == 1
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: the viewer stopped (exit "), res.stderr
+    assert "X server" in lines[0]
+
+
 def test_web_viewer_on_loopback_stopped_by_pid(rendered_sample):
     port = free_port()
     proc = subprocess.Popen(
