@@ -47,7 +47,7 @@ def rendered_sample(view_catalog) -> dict:
     )
 
     folder = data_root() / "view_objects"
-    write_demo_objects(folder, count=1, seed=7)
+    write_demo_objects(folder, count=1, seed=13)  # not the renderer tests' assets
     cfg = BuildConfig(
         spec=RenderSpec(**RENDER), recipe_version="1", out_dir=str(data_root() / "view_grids")
     )

@@ -203,7 +203,9 @@ def test_dataset_target_logs_its_first_samples(
 ):
     from catalog.datasets import create_dataset
 
-    ds = create_dataset(view_catalog, "view-both", "recipe IN ('render_gltf', 'pseudo4d_affine')")
+    ids = rendered_sample["sample_id"], pseudo4d_sample["sample_id"]  # hex: safe in the predicate
+    ds = create_dataset(view_catalog, "view-both", f"sample_id IN ('{ids[0]}', '{ids[1]}')")
+    assert sorted(ds["sample_ids"]) == sorted(ids)
     rows = save("view-both", tmp_path, "--limit", "1")
     first = sorted(ds["sample_ids"])[0]
     roots = {e.split("/")[1] for e in rows if e.count("/") >= 2 and not e.startswith("/__")}
