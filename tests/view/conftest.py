@@ -40,10 +40,10 @@ def rendered_sample(view_catalog) -> dict:
     from synthetic.objects import write_demo_objects
     from tasks.objects.build import (
         BuildConfig,
-        catalog_rows,
         discover_sources,
         hash_sources,
         plan_jobs,
+        result_rows,
     )
 
     folder = data_root() / "view_objects"
@@ -60,15 +60,12 @@ def rendered_sample(view_catalog) -> dict:
     finally:
         renderer.close()
     assert [r["status"] for r in results] == ["ok"]
-    sources, samples = catalog_rows(items, jobs, results, cfg, run.run_id)
-    view_catalog.append("sources", sources)
-    view_catalog.append("samples", samples)
+    (rows,) = map(result_rows(items, jobs, cfg, run.run_id), results)
+    view_catalog.append("sources", rows["sources"])
+    view_catalog.append("samples", rows["samples"])
     run.finish()
-    return {
-        "sample_id": samples[0]["sample_id"],
-        "path": Path(results[0]["out"]),
-        "row": samples[0],
-    }
+    (sample,) = rows["samples"]
+    return {"sample_id": sample["sample_id"], "path": Path(results[0]["out"]), "row": sample}
 
 
 @pytest.fixture(scope="session")
