@@ -12,4 +12,6 @@ COMMAND_MODULES = [
     "fourreal.commands.sample",
     "fourreal.commands.train",
     "fourreal.commands.demo",
+    "fourreal.commands.build",
+    "fourreal.commands.view",
 ]

@@ -29,7 +29,7 @@ from fourreal.core.paths import relative_to_root
 from fourreal.core.store import sample_path
 from tasks.videos.clips import ClipError, decode_clip, plan_clips
 from tasks.videos.decode import VideoError, VideoMeta, probe_video
-from tasks.videos.pseudo4d import AffineBounds, camera_path, make_grid
+from tasks.videos.pseudo4d import AffineBounds, camera_path, pseudo4d_grid
 
 VIDEO_SUFFIXES = frozenset(
     {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".y4m", ".mpg", ".mpeg", ".ts", ".flv"}
@@ -389,7 +389,9 @@ def grid_from_video(
     meta = probe_video(path)
     plan = plan_clips(meta.frames, meta.fps, times, fps, stride, start=start)[0]
     frames = decode_clip(path, plan.frame_indices, meta, height, width)
-    grid, cam = make_grid(frames, views, bounds or AffineBounds(), clip_rng(seed, sha, 0), backend)
+    grid, cam = pseudo4d_grid(
+        frames, views, bounds or AffineBounds(), clip_rng(seed, sha, 0), backend
+    )
     return {
         "grid": grid,
         "frames": frames,
@@ -419,8 +421,13 @@ def run_sources(
     ray_address: str | None = None,
     num_cpus: int | None = None,
     on_result=None,
+    on_idle=None,
 ) -> list[SourceResult]:
-    """``process_source`` for every spec on Ray (one task per video), in input order."""
+    """``process_source`` for every spec on Ray (one task per video), in input order.
+
+    ``on_result(n, total, result)`` as each video finishes; ``on_idle()`` at least every
+    half second while waiting (what the caller does with time, e.g. flush recorded rows).
+    """
     import ray
 
     from fourreal.core.raycluster import ensure_ray
@@ -431,7 +438,9 @@ def run_sources(
     pending = {remote.remote(spec, job_ref, done_ref): k for k, spec in enumerate(specs)}
     results: list[SourceResult | None] = [None] * len(specs)
     while pending:
-        ready, _ = ray.wait(list(pending), num_returns=1)
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+        if on_idle is not None:
+            on_idle()
         for ref in ready:
             k = pending.pop(ref)
             try:
@@ -450,6 +459,11 @@ def run_sources(
             if on_result is not None:
                 on_result(len(specs) - len(pending), len(specs), results[k])
     return results  # type: ignore[return-value]
+
+
+def result_rows(res: SourceResult) -> dict[str, list[dict]]:
+    """Catalog rows of one video's result (for ``tasks.recording.StreamRecorder``)."""
+    return {"sources": [res.source_row], "samples": res.sample_rows}
 
 
 def contact_sheet(

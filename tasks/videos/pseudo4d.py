@@ -134,7 +134,7 @@ def corners_inside(affine: np.ndarray, height: int, width: int, tol: float = 1e-
     )
 
 
-def make_grid(
+def pseudo4d_grid(
     frames: np.ndarray,
     views: int,
     bounds: AffineBounds,

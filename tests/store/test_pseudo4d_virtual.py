@@ -7,7 +7,7 @@ import pytest
 
 from fourreal.core import store
 from fourreal.core.store import Quality, open_sample
-from tasks.videos.pseudo4d import AffineBounds, make_grid
+from tasks.videos.pseudo4d import AffineBounds, pseudo4d_grid
 from tests.store.conftest import T, psnr
 
 VIEWS = 5
@@ -15,7 +15,7 @@ SEED = 11
 
 
 def _write(path, frames, backend, quality=None):
-    grid, cam = make_grid(frames, VIEWS, AffineBounds(), SEED, backend)
+    grid, cam = pseudo4d_grid(frames, VIEWS, AffineBounds(), SEED, backend)
     st = store.write_pseudo4d(
         path,
         frames=frames,
