@@ -43,9 +43,11 @@ def within_root(path: str | os.PathLike, root: Path | None = None) -> Path:
 def relative_to_root(path: str | os.PathLike, root: Path | None = None) -> str:
     """Path as stored in the catalog: relative to the data root when inside it.
 
-    A relative path is taken as already relative to the data root.
+    With an S3 data root a relative path is already root-relative (the
+    store's paths); locally it is resolved against the working directory.
     """
-    if not os.path.isabs(path):
+    home = os.environ.get("FOURREAL_HOME")
+    if home and is_remote(home) and not os.path.isabs(path):
         return str(path)
     root = (root or data_root()).resolve()
     p = Path(path).resolve()
@@ -53,3 +55,13 @@ def relative_to_root(path: str | os.PathLike, root: Path | None = None) -> str:
         return str(p.relative_to(root))
     except ValueError:
         return str(p)
+
+
+def store_location(path: str | os.PathLike) -> str:
+    """Where the sample store should write ``path`` (a folder under the data root).
+
+    Unchanged on a local data root (absolute paths, as before); root-relative on
+    S3, where the store resolves it against ``FOURREAL_HOME``.
+    """
+    home = os.environ.get("FOURREAL_HOME")
+    return relative_to_root(path) if home and is_remote(home) else str(path)

@@ -18,7 +18,7 @@ from catalog.ids import sample_id as make_sample_id
 from catalog.store import Catalog
 from fourreal.core import fs
 from fourreal.core.io import sha256_file
-from fourreal.core.paths import relative_to_root
+from fourreal.core.paths import relative_to_root, store_location
 from fourreal.core.store import sample_path
 from renderers.job import RenderSpec
 from renderers.sources import (
@@ -152,7 +152,7 @@ def plan_jobs(
         if sid in done and fs.exists(done[sid]):
             skipped.append({"sample_id": sid, "source": item.uri, "path": done[sid]})
             continue
-        out = sample_path(relative_to_root(cfg.out_dir), sid)  # root-relative: local or S3
+        out = sample_path(store_location(cfg.out_dir), sid)  # S3 home: root-relative
         jobs.append(
             {
                 "key": i,

@@ -25,7 +25,7 @@ from catalog.ids import canonical_json, sample_id
 from fourreal.core import fs, store
 from fourreal.core.grid import MODES
 from fourreal.core.io import sha256_bytes, sha256_file
-from fourreal.core.paths import relative_to_root
+from fourreal.core.paths import relative_to_root, store_location
 from fourreal.core.store import sample_path
 from tasks.videos.clips import ClipError, decode_clip, plan_clips
 from tasks.videos.decode import VideoError, VideoMeta, probe_video
@@ -304,7 +304,7 @@ def _make_samples(
             for _, params, sid in todo
         ]
     where = {idx: k for k, idx in enumerate(wanted)}
-    out_dir = relative_to_root(job.out_dir)  # root-relative: the store writes local or S3
+    out_dir = store_location(job.out_dir)  # S3 home: root-relative
     rows = []
     for plan, params, sid in todo:
         indices = np.asarray(plan.frame_indices, np.int64)
