@@ -95,3 +95,20 @@ def test_bad_input_is_one_line_exit_2(samples, tmp_path, monkeypatch):
     res = _cli("sample", "export", sid, "--out", str(tmp_path / "c.npz"))
     assert res.exit_code == 2 and "AWS_ENDPOINT_URL" in res.output, res.output
     assert res.output.strip().count("\n") == 0
+
+
+def test_build_fails_before_work_on_a_bad_object_store(tmp_path, monkeypatch):
+    from synthetic.objects import write_demo_objects
+
+    folder = tmp_path / "objects"
+    write_demo_objects(folder, count=1, seed=0)
+    monkeypatch.setenv("FOURREAL_HOME", "s3://bucket/p")
+    monkeypatch.setenv("FOURREAL_LOCAL", str(tmp_path / "local"))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+    res = _cli("build", "objects", str(folder), "--views", "2", "--times", "2")
+    assert res.exit_code == 2, res.output
+    assert res.output.strip().startswith("error: AWS_ENDPOINT_URL: ")
+    assert res.output.strip().count("\n") == 0
+    assert not (tmp_path / "local" / "grids").exists()  # no work started
