@@ -19,18 +19,47 @@ from __future__ import annotations
 import torch
 from einops import rearrange
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
+from torch.utils.checkpoint import (
+    CheckpointPolicy,
+    checkpoint,
+    create_selective_checkpoint_contexts,
+)
 
 from model.config import DiTConfig
 from model.layers import DiTBlock, FinalLayer, PatchEmbed, Rope, TimestepEmbedder
 from model.rope import rope_3d
 
+# Kept by selective checkpointing: the outputs of the expensive ops (matmuls, attention).
+SAVED_OPS = {
+    torch.ops.aten.mm.default,
+    torch.ops.aten.addmm.default,
+    torch.ops.aten.bmm.default,
+    torch.ops.aten._scaled_dot_product_flash_attention.default,
+    torch.ops.aten._scaled_dot_product_efficient_attention.default,
+    torch.ops.aten._scaled_dot_product_cudnn_attention.default,
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu.default,
+}
 
-def run_block(block: DiTBlock, x: Tensor, c: Tensor, rope: Rope, recompute: bool) -> Tensor:
-    """``block(x, c, rope)``, optionally with activation checkpointing."""
-    if recompute and torch.is_grad_enabled():
-        return checkpoint(block, x, c, rope, use_reentrant=False)
-    return block(x, c, rope)
+
+def _keep_matmuls(ctx, op, *args, **kwargs) -> CheckpointPolicy:
+    return CheckpointPolicy.MUST_SAVE if op in SAVED_OPS else CheckpointPolicy.PREFER_RECOMPUTE
+
+
+def _selective_contexts():
+    return create_selective_checkpoint_contexts(_keep_matmuls)
+
+
+def run_block(block: DiTBlock, x: Tensor, c: Tensor, rope: Rope, recompute: bool | str) -> Tensor:
+    """``block(x, c, rope)`` with activation checkpointing ``recompute``.
+
+    ``recompute``: False (keep everything), True (full: recompute the block in
+    backward) or ``"selective"`` (recompute only the pointwise ops).
+    """
+    if not recompute or not torch.is_grad_enabled():
+        return block(x, c, rope)
+    if recompute == "selective":
+        return checkpoint(block, x, c, rope, use_reentrant=False, context_fn=_selective_contexts)
+    return checkpoint(block, x, c, rope, use_reentrant=False)
 
 
 class DiT(nn.Module):

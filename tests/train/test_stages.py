@@ -14,12 +14,12 @@ from catalog.checkpoints import checkpoint_file, get_checkpoint
 from catalog.lineage import lineage
 from catalog.store import Catalog
 from fourreal.io import sha256_file
-from model.checkpoint import load_model
+from model.checkpoint import load_model, sidecar_path
 from model.config import base_preset
 from model.dit import DiT
 from model.fourd import FourDModel
 from model.upsampler import Upsampler
-from tasks.train.checkpointing import EMA_FILE, list_checkpoints
+from tasks.train.checkpointing import EMA_FILE, list_checkpoints, load_checkpoint
 from tasks.train.metrics import read_history
 
 
@@ -76,7 +76,13 @@ def test_sync_stage_trains_only_sync_layers(sync_run, base_run, train_data, trai
     row = _row(train_catalog, s["final_checkpoint_id"])
     assert row["stage"] == "sync" and row["dataset_id"] == train_data["objaverse"]
     assert row["parent_checkpoint_id"] == base_run["final_checkpoint_id"]
-    model, cfg, extra = load_model(checkpoint_file(row))
+    # the checkpoint holds the sync layers only, and names its base by id and sha256
+    saved = load_file(str(checkpoint_file(row)))
+    assert saved and all(k.startswith("sync_layers.") for k in saved)
+    base_row = _row(train_catalog, base_run["final_checkpoint_id"])
+    side = json.loads(sidecar_path(checkpoint_file(row)).read_text())
+    assert side["base"] == {"checkpoint_id": base_row["checkpoint_id"], "sha256": base_row["sha256"]}
+    model, cfg, _ = load_checkpoint(train_catalog, row["checkpoint_id"], stage="sync")
     assert isinstance(model, FourDModel) and cfg.sync == "soft"
     base_weights = load_file(
         str(checkpoint_file(_row(train_catalog, base_run["final_checkpoint_id"])))
@@ -98,11 +104,12 @@ def test_sync_kinds_hard_and_sequential(base_run, train_data, tiny):
                   objaverse_dataset=train_data["objaverse"], objaverse_steps=1)  # fmt: skip
     hard = run_stage(TrainSyncParams(sync="hard", pseudo4d_steps=0, **common))
     assert hard["final_step"] == 1 and hard["trainable_parameters"] > 0
-    model, cfg, _ = load_model(hard["final_checkpoint"])
+    model, cfg, _ = load_checkpoint(Catalog(), hard["final_checkpoint_id"], stage="sync")
     assert cfg.sync == "hard"
     seq = run_stage(TrainSyncParams(sync="sequential", pseudo4d_steps=0, **common))
     assert seq["trainable_parameters"] == 0 and seq["final_step"] == 0 and "note" in seq
-    model, cfg, _ = load_model(seq["final_checkpoint"])  # the assembled baseline, usable as is
+    # the assembled baseline, usable as is (its base resolved through the catalog)
+    model, cfg, _ = load_checkpoint(Catalog(), seq["final_checkpoint_id"], stage="sync")
     assert cfg.sync == "sequential" and len(model.sync_layers) == 0
 
 
