@@ -16,6 +16,8 @@ context), ``rope`` (positions of a (frames, h, w) layout), ``blocks`` and
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from einops import rearrange
 from torch import Tensor, nn
@@ -49,15 +51,16 @@ def _selective_contexts():
     return create_selective_checkpoint_contexts(_keep_matmuls)
 
 
-def run_block(block: DiTBlock, x: Tensor, c: Tensor, rope: Rope, recompute: bool | str) -> Tensor:
-    """``block(x, c, rope)`` with activation checkpointing ``recompute``.
+def run_block(block: DiTBlock, x: Tensor, c: Tensor, rope: Rope, recompute: bool) -> Tensor:
+    """``block(x, c, rope)``, with activation checkpointing when ``recompute``.
 
-    ``recompute``: False (keep everything), True (full: recompute the block in
-    backward) or ``"selective"`` (recompute only the pointwise ops).
+    How much is recomputed is the block's ``checkpointing`` mode (set by
+    :meth:`DiT.set_checkpointing`): True recomputes the whole block in
+    backward, ``"selective"`` only its pointwise ops.
     """
     if not recompute or not torch.is_grad_enabled():
         return block(x, c, rope)
-    if recompute == "selective":
+    if getattr(block, "checkpointing", True) == "selective":
         return checkpoint(block, x, c, rope, use_reentrant=False, context_fn=_selective_contexts)
     return checkpoint(block, x, c, rope, use_reentrant=False)
 
@@ -77,7 +80,17 @@ class DiT(nn.Module):
         )
         self.final_layer = FinalLayer(cfg.dim, cfg.patch_size, cfg.out_channels)
         self._rope_cache: dict[tuple, Rope] = {}
+        self.set_checkpointing(cfg.grad_checkpointing)
         self.initialize_weights()
+
+    def set_checkpointing(self, mode: bool | str) -> None:
+        """Activation checkpointing of every block: False | True (full) | ``"selective"``.
+
+        Changes memory and compute, never the numbers; ``cfg`` records the mode.
+        """
+        self.cfg = dataclasses.replace(self.cfg, grad_checkpointing=mode)
+        for block in self.blocks:
+            block.checkpointing = self.cfg.grad_checkpointing
 
     def initialize_weights(self) -> None:
         # Linear layers: xavier-uniform weights, zero biases (DiT).
@@ -151,7 +164,7 @@ class DiT(nn.Module):
         c = self.condition(s, context, cond_extra)  # (B, D)
         rope = self.rope(F, h, w, x.device)
         x_tok = rearrange(tokens, "b f n d -> b (f n) d")  # (B, F n, D)
-        recompute = self.cfg.grad_checkpointing and self.training
+        recompute = bool(self.cfg.grad_checkpointing) and self.training
         for block in self.blocks:
             x_tok = run_block(block, x_tok, c, rope, recompute)  # (B, F n, D)
         tokens = rearrange(x_tok, "b (f n) d -> b f n d", f=F)

@@ -400,8 +400,8 @@ class Engine:
         model = self.model.to(self.device).train()
         trainable = {k: p for k, p in model.named_parameters() if p.requires_grad}
         opt, ema = make_optimizer(self.cfg, trainable)
+        self.memory = self._estimate_memory()  # before the restore: it must not move any RNG
         start = self._restore(model, opt, ema)
-        self.memory = self._estimate_memory()
         compile_model = self.cfg.compiles(self.device)
         net, counter = wrap_model(model, self.device, self.world, compile_model)
         return TrainState(model, net, trainable, opt, ema, start, grad_syncs=counter)

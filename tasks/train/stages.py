@@ -317,7 +317,7 @@ def build_model(plan: StagePlan) -> torch.nn.Module:
     if plan.stage == "upsampler":
         return Upsampler(cfg)
     base, _, _ = load_model(plan.parent_path)
-    base.cfg = cfg.base  # same weights; only grad_checkpointing may differ
+    base.set_checkpointing(cfg.base.grad_checkpointing)  # the parent's weights, this run's memory
     return FourDModel(base, cfg)
 
 
@@ -344,6 +344,36 @@ def default_callbacks(plan: StagePlan) -> list[Callback]:
     ]
 
 
+def make_engine(
+    plan: StagePlan,
+    callbacks: list[Callback] = (),
+    device: str | None = None,
+    resume: bool | None = None,
+    record_stream: list[int] | None = None,
+) -> Engine:
+    """The plan's model and phases in an :class:`Engine` (``callbacks``: all of them)."""
+    device = device or resolve_device(plan.params.get("device", "auto"))
+    threads = os.environ.get("FOURREAL_TORCH_THREADS")
+    if threads:
+        torch.set_num_threads(int(threads))
+    phases = [
+        Phase(p.name, p.steps, StreamDataset(p.snapshot.samples, p.spec), p.snapshot.dataset_id)
+        for p in plan.phases
+    ]
+    return Engine(
+        plan.engine,
+        build_model(plan),
+        phases,
+        Path(plan.run_dir),
+        meta=plan.meta,
+        callbacks=list(callbacks),
+        device=device,
+        resume=plan.params.get("resume", True) if resume is None else resume,
+        record_stream=record_stream,
+        base_ref=plan.base_ref,
+    )
+
+
 def execute(
     plan: StagePlan,
     extra_callbacks: list[Callback] = (),
@@ -352,27 +382,8 @@ def execute(
     record_stream: list[int] | None = None,
 ) -> dict:
     """Build the model and train it through every phase; returns the engine's summary."""
-    device = device or resolve_device(plan.params.get("device", "auto"))
-    threads = os.environ.get("FOURREAL_TORCH_THREADS")
-    if threads:
-        torch.set_num_threads(int(threads))
-    model = build_model(plan)
-    phases = [
-        Phase(p.name, p.steps, StreamDataset(p.snapshot.samples, p.spec), p.snapshot.dataset_id)
-        for p in plan.phases
-    ]
-    engine = Engine(
-        plan.engine,
-        model,
-        phases,
-        Path(plan.run_dir),
-        meta=plan.meta,
-        callbacks=[*default_callbacks(plan), *extra_callbacks],
-        device=device,
-        resume=plan.params.get("resume", True) if resume is None else resume,
-        record_stream=record_stream,
-        base_ref=plan.base_ref,
-    )
+    callbacks = [*default_callbacks(plan), *extra_callbacks]
+    engine = make_engine(plan, callbacks, device, resume, record_stream)
     summary = engine.fit()
     summary.update(
         run_id=plan.run_id,
