@@ -174,8 +174,10 @@ def target_device(params) -> str:
     return params.device
 
 
-def choose_checkpointing(params, engine: EngineConfig, cfg, phase: PhasePlan) -> bool | str:
-    """The requested mode, or (``auto``) the least recomputation whose traced peak fits.
+def choose_checkpointing(
+    params, engine: EngineConfig, cfg, phase: PhasePlan, budget: int = MEMORY_BUDGET_BYTES
+) -> bool | str:
+    """The requested mode, or (``auto``) the least recomputation whose traced peak fits ``budget``.
 
     Off, then selective (keep matmul and attention outputs, recompute the
     pointwise ops), then full. The trace runs on fake CPU tensors with the
@@ -189,7 +191,7 @@ def choose_checkpointing(params, engine: EngineConfig, cfg, phase: PhasePlan) ->
     batch = example_batch(StreamDataset(phase.snapshot.samples, phase.spec), engine.batch_size)
     for mode in (False, "selective"):
         report = estimate_step_memory(traced, with_checkpointing(cfg, mode), batch, "cpu")
-        if report.peak_bytes <= MEMORY_BUDGET_BYTES:
+        if report.peak_bytes <= budget:
             return mode
     return True
 

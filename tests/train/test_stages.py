@@ -81,7 +81,10 @@ def test_sync_stage_trains_only_sync_layers(sync_run, base_run, train_data, trai
     assert saved and all(k.startswith("sync_layers.") for k in saved)
     base_row = _row(train_catalog, base_run["final_checkpoint_id"])
     side = json.loads(sidecar_path(checkpoint_file(row)).read_text())
-    assert side["base"] == {"checkpoint_id": base_row["checkpoint_id"], "sha256": base_row["sha256"]}
+    assert side["base"] == {
+        "checkpoint_id": base_row["checkpoint_id"],
+        "sha256": base_row["sha256"],
+    }
     model, cfg, _ = load_checkpoint(train_catalog, row["checkpoint_id"], stage="sync")
     assert isinstance(model, FourDModel) and cfg.sync == "soft"
     base_weights = load_file(
