@@ -44,3 +44,13 @@ def test_two_workers_see_different_data_and_end_identical(
     assert weights_digest(model) == ranks[0]["weights_sha256"]
     assert extra["run_id"] == summary["run_id"] == row["run_id"]
     assert Path(summary["run_dir"], "tensorboard").is_dir()
+
+
+def test_ray_workers_render_with_the_driver_gl_platform(ray_session):
+    import os
+
+    @ray_session.remote
+    def platform() -> str | None:
+        return os.environ.get("PYOPENGL_PLATFORM")
+
+    assert ray_session.get(platform.remote()) == os.environ["PYOPENGL_PLATFORM"]
