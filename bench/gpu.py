@@ -311,8 +311,8 @@ def measure_render(setup: dict) -> None:
 def render_child(size: str, grid: int, grids: int) -> None:
     """Render ``grids`` grids of one procedural object with this process's GL platform."""
     from renderers.job import RenderSpec, pose_object
-    from renderers.procedural import write_demo_objects
     from renderers.render import GridRenderer
+    from synthetic.objects import write_demo_objects
 
     h, w = (int(v) for v in size.split("x"))
     spec = RenderSpec(views=grid, times=grid, height=h, width=w)
@@ -341,7 +341,7 @@ def main() -> None:
         render_child(args.render_child, args.grid, args.grids)
         return
 
-    from fourreal.env import configure_environment
+    from fourreal.core.env import configure_environment
 
     configure_environment()
     import torch

@@ -11,4 +11,5 @@ COMMAND_MODULES = [
     "fourreal.commands.pseudo4d",
     "fourreal.commands.train",
     "fourreal.commands.demo",
+    "fourreal.commands.build",
 ]

@@ -39,7 +39,7 @@ from torch import nn
 
 from catalog.checkpoints import checkpoint_file, get_checkpoint
 from catalog.store import Catalog
-from fourreal.io import TMP_PREFIX, atomic_path, atomic_write_text
+from fourreal.core.io import TMP_PREFIX, atomic_path, atomic_write_text
 from model.checkpoint import load_model, read_sidecar, save_model
 
 MODEL_FILE = "model.safetensors"

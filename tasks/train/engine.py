@@ -1,4 +1,4 @@
-"""One training engine for the three stages. No Prefect, no catalog.
+"""One training engine for the three stages (docs/training.md). No Prefect, no catalog.
 
 ``Engine(cfg, model, phases, run_dir, ...).fit() -> summary``, in three levels
 (the shape of nanoGPT's and torchtitan's loops):
@@ -48,15 +48,15 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from fourreal.io import atomic_write_text
+from fourreal.core.io import atomic_write_text
 from model.checkpoint import build_model, load_saved_tensors
 from model.config import config_to_dict
 from model.flow import flow_loss, sample_timesteps
 from model.memory import GIB, MemoryReport, trace_peak_memory
-from model.upsampler import augment_condition, downsample_frames, upsample_frames
+from model.upsampler import upsampler_loss
 from tasks.train import checkpointing as ckpt
+from tasks.train.callbacks import Callback
 from tasks.train.data import StreamDataset, make_loader
-from tasks.train.metrics import Callback
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -224,17 +224,9 @@ def stage_loss(stage: str, net, core: nn.Module, batch: dict, draws: dict) -> Te
         return flow_loss(base_velocity, x, batch["known"], **noise)
     if stage == "sync":  # x [B, V, T, 3, H, W]
         return flow_loss(net, x, batch["known"], weight=batch["weight"], **noise)
-    # upsampler: x [B, F, 3, H, W] high-res; the condition is made from it (model.upsampler)
-    scale = core.cfg.scale
+    # upsampler: x [B, F, 3, H, W] high-res; the low-res condition is made from it
     aug = draws["aug"] * core.cfg.max_aug
-    low = downsample_frames(x, scale)  # (B, F, 3, H/s, W/s)
-    cond = augment_condition(upsample_frames(low, scale), aug, draws["aug_noise"])
-
-    def upsampler_velocity(xs: Tensor, s: Tensor, known: Tensor) -> Tensor:
-        return net(xs, s, cond, aug)
-
-    known = torch.zeros(x.shape[:2], dtype=torch.bool, device=x.device)
-    return flow_loss(upsampler_velocity, x, known, **noise)
+    return upsampler_loss(core, x, net=net, aug=aug, aug_noise=draws["aug_noise"], **noise)
 
 
 def precision_context(cfg: EngineConfig, device: torch.device):

@@ -7,7 +7,7 @@ the parent checkpoint's stage, sha256 and file format) and fixes the phases.
 process; ``tasks.train.distributed`` runs the same ``execute`` on Ray Train
 workers. A plan is plain picklable data.
 
-Stages:
+Stages (docs/training.md):
 
 * ``base``: DiT of the preset; phase ``low_res`` (half resolution, rounded
   down to the patch size) then ``full``; clips of both modes.
@@ -33,7 +33,7 @@ import torch
 
 from catalog.checkpoints import checkpoint_file, get_checkpoint
 from catalog.store import Catalog
-from fourreal.paths import data_root, relative_to_root
+from fourreal.core.paths import data_root, relative_to_root
 from model.checkpoint import load_model, sidecar_path
 from model.config import (
     DiTConfig,
@@ -48,6 +48,12 @@ from model.dit import DiT
 from model.fourd import FourDModel
 from model.memory import GIB
 from model.upsampler import Upsampler
+from tasks.train.callbacks import (
+    Callback,
+    CatalogCheckpoints,
+    CatalogMetrics,
+    TensorBoardLogger,
+)
 from tasks.train.checkpointing import check_safetensors
 from tasks.train.data import (
     CLIP_KIND,
@@ -59,12 +65,6 @@ from tasks.train.data import (
     resolve_snapshot,
 )
 from tasks.train.engine import Engine, EngineConfig, Phase, estimate_step_memory, example_batch
-from tasks.train.metrics import (
-    Callback,
-    CatalogCheckpoints,
-    CatalogMetrics,
-    TensorBoardLogger,
-)
 from tasks.train.params import TrainBaseParams, TrainSyncParams, TrainUpsamplerParams
 
 CLIP_KINDS = (CLIP_KIND, *GRID_KINDS)
@@ -315,7 +315,7 @@ def prepare(params, catalog: Catalog, run_id: str) -> StagePlan:
     )
 
 
-def build_model(plan: StagePlan) -> torch.nn.Module:
+def build_stage_model(plan: StagePlan) -> torch.nn.Module:
     """A fresh model (base, upsampler) or the frozen parent + new sync layers, seeded."""
     torch.manual_seed(plan.engine.seed)
     cfg = plan.model_config
@@ -369,7 +369,7 @@ def make_engine(
     ]
     return Engine(
         plan.engine,
-        build_model(plan),
+        build_stage_model(plan),
         phases,
         Path(plan.run_dir),
         meta=plan.meta,

@@ -54,8 +54,8 @@ def _plan(catalog, tiny, dataset: str, grad_accum: int, name: str):
 @pytest.mark.timeout(400)
 def test_two_gloo_ranks_accumulate_like_one_process(train_data, train_catalog, tiny, tmp_path):
     from model.checkpoint import load_model
+    from tasks.train.callbacks import read_history
     from tasks.train.checkpointing import MODEL_FILE, latest_checkpoint
-    from tasks.train.metrics import read_history
     from tasks.train.stages import make_engine
 
     ddp_plan = _plan(train_catalog, tiny, train_data["clips"], 2, "ddp-accum-2x2")

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from model.checkpoint import load_model
+from tasks.train.callbacks import read_history
 from tasks.train.checkpointing import (
     EMA_FILE,
     RNG_FILE,
@@ -27,7 +28,6 @@ from tasks.train.checkpointing import (
     load_tensors,
 )
 from tasks.train.engine import EMA
-from tasks.train.metrics import read_history
 
 
 def _plan(catalog, tiny, dataset: str, **kw):

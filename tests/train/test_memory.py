@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from fourreal.paths import REPO_ROOT
+from fourreal.core.paths import REPO_ROOT
 
 
 @pytest.mark.timeout(600)
