@@ -89,7 +89,7 @@ def base_batch(cfg, B: int, F: int, device) -> dict:
         "x": torch.rand(B, F, 3, cfg.height, cfg.width, device=device) * 2 - 1,
         "known": torch.zeros(B, F, dtype=torch.bool, device=device),
         "context": torch.zeros(B, dtype=torch.long, device=device),
-        "k": torch.arange(B, device=device),
+        "k": torch.arange(B),
     }
 
 
@@ -101,7 +101,7 @@ def grid_batch(cfg, V: int, T: int, device) -> dict:
         "x": torch.rand(1, V, T, 3, H, W, device=device) * 2 - 1,
         "known": torch.zeros(1, V, T, dtype=torch.bool, device=device),
         "weight": torch.ones(1, V, T, 1, H, W, device=device),
-        "k": torch.arange(1, device=device),
+        "k": torch.arange(1),
     }
 
 
@@ -109,7 +109,7 @@ def clip_batch(cfg, B: int, F: int, device) -> dict:
     import torch
 
     x = torch.rand(B, F, 3, cfg.height, cfg.width, device=device) * 2 - 1
-    return {"x": x, "k": torch.arange(B, device=device)}
+    return {"x": x, "k": torch.arange(B)}
 
 
 class StageRun:

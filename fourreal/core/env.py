@@ -39,6 +39,8 @@ def configure_environment() -> dict[str, str]:
         "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.3",
         # the ephemeral API starts slowly on a busy 2-core machine (default 20 s)
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+        # training shapes change (progressive resolution, grids vs clips): fewer stranded blocks
+        "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True",
         "RAY_AUTH_MODE": "disabled",
         "RAY_USAGE_STATS_ENABLED": "0",
         "RAY_DEDUP_LOGS": "0",
@@ -48,6 +50,7 @@ def configure_environment() -> dict[str, str]:
         os.environ.setdefault(key, value)
     passthrough = (
         "PYOPENGL_PLATFORM",
+        "PYTORCH_CUDA_ALLOC_CONF",
         "FOURREAL_HOME",
         "RAY_AUTH_MODE",
         "PREFECT_API_URL",

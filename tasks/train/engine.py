@@ -195,7 +195,7 @@ class EMA:
 # ---------------------------------------------------------------- the loss
 def draw_noise(batch: dict, stage: str, seed: int, step: int, sampler: str) -> dict[str, Tensor]:
     """Flow times ``s [B]`` and noise like ``x`` (+ the upsampler's augmentation), per sample."""
-    x = batch["x"]
+    x = batch["x"]  # on the device; batch["k"] [B] on the host
     draws: dict[str, list[Tensor]] = {"s": [], "noise": [], "aug": [], "aug_noise": []}
     for k in batch["k"].tolist():
         gen = torch.Generator(x.device).manual_seed(sample_seed(seed, step, k))
@@ -474,7 +474,13 @@ class Engine:
             cpu_batch = next(batches)
             if self.record_stream is not None:
                 self.record_stream.extend(cpu_batch["k"].tolist())
-            out.append({k: v.to(self.device, non_blocking=True) for k, v in cpu_batch.items()})
+            # stream indices stay on the host: they seed the draws (no device sync to read them)
+            out.append(
+                {
+                    k: v if k == "k" else v.to(self.device, non_blocking=True)
+                    for k, v in cpu_batch.items()
+                }
+            )
         return out, time.perf_counter() - t0
 
     def _log(self, state, out: dict, t0: float, wait: float, index: int, phase, first: bool):
