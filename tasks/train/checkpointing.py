@@ -7,7 +7,7 @@ One checkpoint is one folder ``<run>/checkpoints/step_00000100/``::
                                       parent checkpoint, run id, metrics); a sync
                                       checkpoint holds only the sync layers and a
                                       reference (id + sha256) to its frozen base
-    ema.safetensors + ema.json        EMA weights in the same format (load_model works)
+    ema.safetensors + ema.json        EMA weights, same format (load_checkpoint(ema=True))
     optimizer.safetensors             AdamW moments, one tensor per (param, slot)
     rng.safetensors                   torch / numpy generator states as tensors
     state.json                        step, phase, data position, optimizer scalars and

@@ -19,8 +19,16 @@ def test_two_workers_see_different_data_and_end_identical(
     from flows.train import run_stage
     from tasks.train.params import TrainBaseParams
 
-    params = TrainBaseParams(**tiny(dataset=train_data["clips"], steps=3, frames=4, workers=2,
-                                    batch_size=2, run_name="ddp-two-workers"))  # fmt: skip
+    params = TrainBaseParams(
+        **tiny(
+            dataset=train_data["clips"],
+            steps=3,
+            frames=4,
+            workers=2,
+            batch_size=2,
+            run_name="ddp-two-workers",
+        )
+    )
     summary = run_stage(params)
     assert summary["final_step"] == 3
 
