@@ -1,0 +1,1 @@
+"""The video pipeline: probing, decoding, curation, clips and pseudo-4D grids."""
