@@ -321,3 +321,43 @@ def check_shot_filter(where: str) -> str:
         raise ValueError("shot_filter: empty (use 'true' to keep every shot)")
     select_shots([], where)
     return where
+
+
+# ---- one file, start to end (the CLI and the builds share it) ---------------------------
+
+DEFAULT_MAX_DECODED_BYTES = 4 << 30
+
+
+def decode_all(path, meta, max_bytes: int = DEFAULT_MAX_DECODED_BYTES) -> np.ndarray:
+    """Every frame of a probed video, once: curation and clip cutting both read these."""
+    from tasks.video import VideoError, decode_frames
+
+    need = meta.frames * meta.height * meta.width * 3
+    if need > max_bytes:
+        raise VideoError(
+            f"too long to curate in one pass: {meta.frames} frames of {meta.width}x{meta.height} "
+            f"need {need / 2**30:.1f} GiB decoded (cap {max_bytes / 2**30:.1f} GiB)"
+        )
+    return decode_frames(path, range(meta.frames), meta)
+
+
+def curate_video(
+    path,
+    params: CurationParams | None = None,
+    recipe_version: str = "1",
+    max_bytes: int = DEFAULT_MAX_DECODED_BYTES,
+):
+    """``(meta, frames, shots)`` of one file, duplicates marked within the file.
+
+    Raises ``VideoError`` (unusable video) or ``CurationError`` (e.g. one frame).
+    """
+    from fourreal.io import sha256_file
+    from tasks.video import probe_video
+
+    params = params or CurationParams()
+    meta = probe_video(path)
+    frames = decode_all(path, meta, max_bytes)
+    shots = curate_frames(frames, meta.fps, params)
+    assign_shot_ids(shots, sha256_file(path), recipe_version, params)
+    ShotIndex(params.dedup_bits).check_all(shots)
+    return meta, frames, shots
