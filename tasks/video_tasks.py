@@ -6,6 +6,7 @@ which only run ``process_source``, never import Prefect). Only IO tasks retry.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from tasks.video_build import (
     completed_samples,
     contact_sheet,
     discover_sources,
+    known_shots,
     run_sources,
     source_table,
     summarize,
@@ -40,6 +42,14 @@ def completed_samples_task(job: VideoJob) -> frozenset[str]:
     from catalog.store import Catalog
 
     return completed_samples(Catalog(), job)
+
+
+@task
+def known_shots_task(job: VideoJob) -> list[tuple[str, list[int]]]:
+    """Original shots of this curation recipe in the catalog (later look-alikes are duplicates)."""
+    from catalog.store import Catalog
+
+    return known_shots(Catalog(), job)
 
 
 # Cached across runs on the videos' bytes + the job (minus its run id) + the set
@@ -62,6 +72,7 @@ def process_sources_task(
     done: frozenset[str],
     ray_address: str | None,
     num_cpus: int | None,
+    known: list[tuple[str, list[int]]] = (),
 ) -> list[SourceResult]:
     """Fan the videos out over Ray, logging progress as each one finishes."""
     logger = get_run_logger()
@@ -80,25 +91,29 @@ def process_sources_task(
             f" ({src['error']})" if src["error"] else "",
         )
 
-    return run_sources(specs, job, done, ray_address, num_cpus, on_result=progress)
+    return run_sources(specs, job, done, ray_address, num_cpus, on_result=progress, known=known)
 
 
 @task(retries=3, retry_delay_seconds=[2, 5, 15])
 def record_rows_task(results: list[SourceResult]) -> int:
-    """Append the sources and samples rows (one Parquet part per table)."""
+    """Append the sources, shots and samples rows (one Parquet part per table)."""
     from catalog.store import Catalog
 
     cat = Catalog()
     sources = [r.source_row for r in results]
     samples = [row for r in results for row in r.sample_rows]
+    shots = [row for r in results for row in r.shot_rows]
     if sources:
         cat.append("sources", sources)
+    if shots:
+        cat.append("shots", shots)
     if samples:
         cat.append("samples", samples)
     return len(samples)
 
 
 SHEET_SAMPLES = 4
+SHEET_INLINE_BYTES = 256 * 1024
 
 
 @task
@@ -146,4 +161,37 @@ def publish_summary_task(
     create_markdown_artifact(
         "\n".join(lines), key=f"{key}-summary", description=f"{flow_name} summary"
     )
+    for res in results:
+        if res.sheet is not None:
+            publish_curation_sheet(res, root)
     return summary
+
+
+def publish_curation_sheet(res: SourceResult, root: Path) -> None:
+    """One markdown artifact per curated video: its contact sheet and a table of its shots."""
+    sheet = root / res.sheet
+    lines = [
+        f"# Shots of `{res.source_row['uri']}`",
+        "",
+        f"Contact sheet: `{res.sheet}` (under the data root `{root}`)",
+        "",
+    ]
+    if sheet.stat().st_size <= SHEET_INLINE_BYTES:  # small enough to show in the UI itself
+        data = base64.b64encode(sheet.read_bytes()).decode()
+        lines += [f"![shots](data:image/png;base64,{data})", ""]
+    lines += [
+        "| frames | mode | decided by | motion | camera | scene | blank | bars t/b/l/r | duplicate |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in res.shot_rows:
+        bars = "/".join(str(r[f"border_{k}"]) for k in ("top", "bottom", "left", "right"))
+        lines.append(
+            f"| [{r['start_frame']}, {r['end_frame']}) | {r['mode']} | {r['mode_rule']} "
+            f"| {r['motion']:.2f} | {r['camera_motion']:.2f} | {r['scene_motion']:.2f} "
+            f"| {r['blank_fraction']:.2f} | {bars} | {r['duplicate_of'] or ''} |"
+        )
+    create_markdown_artifact(
+        "\n".join(lines),
+        key=f"curation-{res.source_row['source_id'][:16]}",
+        description=f"curation of {res.source_row['uri']}",
+    )

@@ -206,6 +206,11 @@ class ShotIndex:
     hashes: dict[str, list[int]] = field(default_factory=dict)
     answers: dict[str, str | None] = field(default_factory=dict)
 
+    def seed(self, shot_id: str, hashes: list[int]) -> None:
+        """An original shot known before this run (from the catalog)."""
+        self.hashes[shot_id] = list(hashes)
+        self.answers[shot_id] = None
+
     def check(self, shot_id: str, hashes: list[int]) -> str | None:
         if shot_id in self.answers:
             return self.answers[shot_id]
