@@ -109,3 +109,18 @@ def write_edited_video(
         modes=("freeze_time", "dynamic", "static"),
         frames=len(frames),
     )
+
+
+def write_undecodable(path: str | os.PathLike, height: int = 32, width: int = 48) -> Path:
+    """An MP4 whose container and packets are intact but whose coded frames are zeros.
+
+    Demuxing works (the probe counts packets); no frame decodes.
+    """
+    path = Path(path)
+    data = bytearray(write_frames(path, still_shot(10, height, width)).read_bytes())
+    at = data.index(b"mdat")
+    size = int.from_bytes(data[at - 4 : at], "big")
+    data[at + 4 : at - 4 + size] = bytes(size - 8)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(bytes(data))
+    return path

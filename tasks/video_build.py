@@ -662,12 +662,26 @@ def contact_sheet(
     return out
 
 
+def first_per_key(rows: list[dict], key: str) -> list[dict]:
+    """``rows`` without the later ones whose ``key`` repeats an earlier row's."""
+    seen: set = set()
+    out = []
+    for r in rows:
+        if r[key] not in seen:
+            seen.add(r[key])
+            out.append(r)
+    return out
+
+
 def summarize(results: list[SourceResult], run_id: str | None) -> dict:
     """Counts, ids and failure reasons of one build (the flow's return value)."""
-    ok = [r for res in results for r in res.sample_rows if r["status"] == "ok"]
+    ok = first_per_key(
+        [r for res in results for r in res.sample_rows if r["status"] == "ok"], "sample_id"
+    )
     failed = [r for res in results for r in res.sample_rows if r["status"] != "ok"]
     bad_sources = [res.source_row for res in results if res.source_row["status"] != "ok"]
-    shots = [r for res in results for r in res.shot_rows]
+    shots = first_per_key([r for res in results for r in res.shot_rows], "shot_id")
+    sources = [res.source_row for res in results]
     return {
         "run_id": run_id,
         "sources": len(results),
@@ -676,6 +690,7 @@ def summarize(results: list[SourceResult], run_id: str | None) -> dict:
         "shots_selected": sum(res.shots_selected for res in results),
         "shots_too_short": sum(res.shots_too_short for res in results),
         "shots_duplicate": sum(r["duplicate_of"] is not None for r in shots),
+        "sources_same_bytes": len(results) - len(first_per_key(sources, "source_id")),
         "shot_modes": {m: sum(r["mode"] == m for r in shots) for m in MODES_MINED},
         "samples_written": len(ok),
         "samples_skipped": sum(len(res.skipped) for res in results),

@@ -23,6 +23,7 @@ from tasks.video_build import (
     completed_samples,
     contact_sheet,
     discover_sources,
+    first_per_key,
     known_shots,
     run_sources,
     source_table,
@@ -100,9 +101,11 @@ def record_rows_task(results: list[SourceResult]) -> int:
     from catalog.store import Catalog
 
     cat = Catalog()
-    sources = [r.source_row for r in results]
-    samples = [row for r in results for row in r.sample_rows]
-    shots = [row for r in results for row in r.shot_rows]
+    # The same bytes under two names are one source (content-addressed ids):
+    # its rows are recorded once.
+    sources = first_per_key([r.source_row for r in results], "source_id")
+    samples = first_per_key([row for r in results for row in r.sample_rows], "sample_id")
+    shots = first_per_key([row for r in results for row in r.shot_rows], "shot_id")
     if sources:
         cat.append("sources", sources)
     if shots:
