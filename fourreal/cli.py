@@ -7,7 +7,7 @@ import importlib
 import typer
 
 from fourreal.commands import COMMAND_MODULES
-from fourreal.env import configure_environment
+from fourreal.core.env import configure_environment
 
 configure_environment()
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from fourreal.io import atomic_path
-from tasks.synthetic_video import render_frame
+from fourreal.core.io import atomic_path
+from synthetic.videos import render_frame
 
 
 def pan_shot(n: int, height: int, width: int, seed: int = 0, speed: float = 0.01) -> np.ndarray:

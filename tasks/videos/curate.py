@@ -35,7 +35,7 @@ import numpy as np
 from pydantic import Field
 
 from catalog.ids import canonical_json
-from fourreal.config import FlowParams
+from fourreal.core.params import FlowParams
 from tasks.videos.scores import (
     Borders,
     blank_flags,
@@ -335,7 +335,7 @@ DEFAULT_MAX_DECODED_BYTES = 4 << 30
 
 def decode_all(path, meta, max_bytes: int = DEFAULT_MAX_DECODED_BYTES) -> np.ndarray:
     """Every frame of a probed video, once: curation and clip cutting both read these."""
-    from tasks.video import VideoError, decode_frames
+    from tasks.videos.decode import VideoError, decode_frames
 
     need = meta.frames * meta.height * meta.width * 3
     if need > max_bytes:
@@ -356,8 +356,8 @@ def curate_video(
 
     Raises ``VideoError`` (unusable video) or ``CurationError`` (e.g. one frame).
     """
-    from fourreal.io import sha256_file
-    from tasks.video import probe_video
+    from fourreal.core.io import sha256_file
+    from tasks.videos.decode import probe_video
 
     params = params or CurationParams()
     meta = probe_video(path)

@@ -13,10 +13,10 @@ from pydantic import ValidationError
 
 from catalog.checkpoints import checkpoint_file, register_checkpoint
 from catalog.datasets import create_dataset
-from fourreal.io import save_npz_atomic, sha256_file
-from fourreal.paths import data_root, relative_to_root
+from fourreal.core.io import save_npz_atomic, sha256_file
+from fourreal.core.paths import data_root, relative_to_root
+from synthetic.training import make_grid
 from tasks.train.params import TrainBaseParams, TrainSyncParams, TrainUpsamplerParams
-from tasks.train.sample_data import make_grid
 
 
 class _Marker:

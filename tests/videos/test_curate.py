@@ -24,8 +24,8 @@ from synthetic.curation_videos import (
     write_frames,
     write_undecodable,
 )
-from tasks.synthetic_video import write_video
-from tasks.video_build import SourceSpec, VideoJob, process_source
+from synthetic.videos import write_video
+from tasks.videos.build import SourceSpec, VideoJob, process_source
 from tasks.videos.curate import (
     DEFAULT_SHOT_FILTER,
     CurationError,
