@@ -501,7 +501,8 @@ def grid_from_video(
     ``grid[v,t](x,y) = frames[t](affine[v] @ [x,y,1])`` (pixel centres at
     integers, bilinear) and ``frame_indices [T] int64`` into the decoded
     video. With ``start=0`` it equals clip 0 of ``build_pseudo4d`` with the
-    same seed, bounds and ``clips_per_video=1``. Raises ``VideoError`` /
+    same seed, bounds and ``clips_per_video=1`` for a video that is one shot
+    without black bars (curation starts clips in shots and crops bars). Raises ``VideoError`` /
     ``ClipError`` for an unusable video.
     """
     sha = sha256_file(path)
