@@ -502,8 +502,8 @@ def grid_from_video(
     integers, bilinear) and ``frame_indices [T] int64`` into the decoded
     video. With ``start=0`` it equals clip 0 of ``build_pseudo4d`` with the
     same seed, bounds and ``clips_per_video=1`` for a video that is one shot
-    without black bars (curation starts clips in shots and crops bars). Raises ``VideoError`` /
-    ``ClipError`` for an unusable video.
+    without black bars (curation starts clips in shots and crops bars).
+    Raises ``VideoError`` / ``ClipError`` for an unusable video.
     """
     sha = sha256_file(path)
     meta = probe_video(path)
