@@ -81,7 +81,7 @@ def stage_breakdown(paths: list[Path], plans: dict[Path, list[int]], job: VideoJ
     from fourreal.core.io import save_npz_atomic, sha256_file
     from tasks.videos.clips import crop_resize
     from tasks.videos.decode import decode_frames
-    from tasks.videos.pseudo4d import AffineBounds, make_grid
+    from tasks.videos.pseudo4d import AffineBounds, pseudo4d_grid
 
     out = dict.fromkeys(
         ("hash+probe", "decode", "crop+resize", "warp", "npz write", "npz hash"), 0.0
@@ -99,7 +99,7 @@ def stage_breakdown(paths: list[Path], plans: dict[Path, list[int]], job: VideoJ
             clip = crop_resize(frames[k : k + job.times], job.height, job.width)
             out["crop+resize"] += time.perf_counter() - t
             t = time.perf_counter()
-            grid, cam = make_grid(clip, job.views, AffineBounds(), 0, job.warp_backend)
+            grid, cam = pseudo4d_grid(clip, job.views, AffineBounds(), 0, job.warp_backend)
             out["warp"] += time.perf_counter() - t
             t = time.perf_counter()
             final = Path(job.out_dir) / f"{p.stem}_{k}.npz"

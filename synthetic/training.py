@@ -41,7 +41,7 @@ def _view(frame: np.ndarray, v: int, views: int, h: int, w: int) -> np.ndarray:
     return frame[y0 : y0 + h, x0 : x0 + w]
 
 
-def make_grid(seed: int, V: int, T: int, h: int, w: int) -> np.ndarray:
+def moving_shapes_grid(seed: int, V: int, T: int, h: int, w: int) -> np.ndarray:
     """uint8 ``[V, T, h, w, 3]``: frame ``t`` of scene ``seed`` through pan crop ``v``."""
     big = [render_frame(t, h + h // 4, w + w // 2, seed=seed) for t in range(T)]
     return np.stack([np.stack([_view(big[t], v, V, h, w) for t in range(T)]) for v in range(V)])
@@ -93,11 +93,11 @@ def write_training_data(
             clip = np.stack([_view(big, f, frames, height, width) for f in range(frames)])
             add("clip", "freeze_time", {"frames": clip}, 1, frames, i)
     for i in range(grids):
-        grid = make_grid(seed + 200 + i, V, T, height, width)
+        grid = moving_shapes_grid(seed + 200 + i, V, T, height, width)
         valid = np.ones(grid.shape[:4], dtype=bool)
         valid[:, :, :, : (i % 2)] = False  # a warped-out column on some grids
         add("grid_pseudo4d", None, {"grid": grid, "valid": valid}, V, T, 1000 + i)
-        add("grid_objaverse", None, {"rgb": make_grid(seed + 300 + i, V, T, height, width)},
+        add("grid_objaverse", None, {"rgb": moving_shapes_grid(seed + 300 + i, V, T, height, width)},
             V, T, 2000 + i)  # fmt: skip
     catalog.append("sources", sources)
     catalog.append("samples", samples)

@@ -85,7 +85,9 @@ def write_video(
             stream = out.add_stream(codec, rate=fps)
             stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
             if codec == "libx264":
-                stream.options = {"crf": str(crf), "preset": "veryfast"}
+                # one thread: x264's threaded encode is not bit-reproducible, and a corpus
+                # written again must have the same bytes (same content hash, nothing rebuilt)
+                stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
             if rotation is not None:
                 stream.set_display_rotation(rotation)
             pts = None
@@ -213,7 +215,10 @@ def make_demo_corpus(folder: str | os.PathLike, num_frames: int = 48, seed: int 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for k, (h, w) in enumerate(DEMO_SIZES):
-        paths.append(write_video(folder / f"demo_{k}_{w}x{h}.mp4", num_frames, h, w, seed=seed + k))
+        path = folder / f"demo_{k}_{w}x{h}.mp4"
+        if not path.exists():  # written atomically: an existing file is whole
+            write_video(path, num_frames, h, w, seed=seed + k)
+        paths.append(path)
     return paths
 
 

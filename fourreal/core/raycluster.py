@@ -6,6 +6,7 @@ import os
 
 from fourreal.core.env import configure_environment
 from fourreal.core.paths import REPO_ROOT
+from fourreal.core.reaper import install_reaper
 
 
 def runtime_env(ship_code: bool) -> dict:
@@ -38,5 +39,6 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None):
     if remote:
         ray.init(address=address, **kwargs)
     else:
+        install_reaper()  # a local Ray's GCS, raylet and agents die with this process
         ray.init(num_cpus=num_cpus or os.cpu_count(), **kwargs)
     return ray

@@ -218,7 +218,7 @@ def prepare(params, catalog: Catalog, run_id: str) -> StagePlan:
     )  # fmt: skip
 
 
-def build_model(plan: StagePlan) -> torch.nn.Module:
+def build_stage_model(plan: StagePlan) -> torch.nn.Module:
     """A fresh model (base, upsampler) or the frozen parent + new sync layers, seeded."""
     torch.manual_seed(plan.engine.seed)
     cfg = plan.model_config
@@ -266,7 +266,7 @@ def execute(
     threads = os.environ.get("FOURREAL_TORCH_THREADS")
     if threads:
         torch.set_num_threads(int(threads))
-    model = build_model(plan)
+    model = build_stage_model(plan)
     phases = [
         Phase(p.name, p.steps, StreamDataset(p.snapshot.samples, p.spec), p.snapshot.dataset_id)
         for p in plan.phases

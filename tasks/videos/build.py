@@ -49,7 +49,7 @@ from tasks.videos.curate import (
     shot_rows,
 )
 from tasks.videos.decode import VideoError, VideoMeta, probe_video
-from tasks.videos.pseudo4d import AffineBounds, make_grid
+from tasks.videos.pseudo4d import AffineBounds, pseudo4d_grid
 
 VIDEO_SUFFIXES = frozenset(
     {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".y4m", ".mpg", ".mpeg", ".ts", ".flv"}
@@ -448,7 +448,7 @@ def _make_samples(
         derived = {"frame_indices": indices.tolist(), "clip_fps": plan.fps(meta.fps)}
         final = out_dir / sid[:2] / f"{sid}.npz"
         if job.kind == "grid_pseudo4d":
-            grid, cam = make_grid(
+            grid, cam = pseudo4d_grid(
                 frames,
                 job.views,
                 AffineBounds(**job.bounds),
@@ -509,7 +509,9 @@ def grid_from_video(
     meta = probe_video(path)
     plan = plan_clips(meta.frames, meta.fps, times, fps, stride, start=start)[0]
     frames = decode_clip(path, plan.frame_indices, meta, height, width)
-    grid, cam = make_grid(frames, views, bounds or AffineBounds(), clip_rng(seed, sha, 0), backend)
+    grid, cam = pseudo4d_grid(
+        frames, views, bounds or AffineBounds(), clip_rng(seed, sha, 0), backend
+    )
     return {
         "grid": grid,
         "frames": frames,

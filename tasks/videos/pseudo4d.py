@@ -192,7 +192,7 @@ def warp_frames(frames: np.ndarray, affine: np.ndarray, backend: str = "torch") 
     return y.contiguous().numpy()
 
 
-def make_grid(
+def pseudo4d_grid(
     frames: np.ndarray,
     views: int,
     bounds: AffineBounds,
