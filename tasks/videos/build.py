@@ -362,13 +362,12 @@ def _process_curated(
     result = SourceResult(source, [], [], srows, len(selected), 0, sheet)
     try:
         planned, result.shots_too_short = plan_shot_clips(selected, meta.fps, job)
-    except ClipError as e:
-        params0 = job.sample_params(0, spec.mode or job.default_mode)
+    except ClipError as e:  # the video's frame rate is below the target: no clip anywhere
+        mode = spec.mode or job.default_mode
+        params0 = job.sample_params(0, mode)
         sid = sample_id(sha, job.recipe, job.recipe_version, params0)
-        mode0 = spec.mode or job.default_mode
-        result.sample_rows = [
-            _sample_row(job, sid, sha, params0, {}, mode0, job.times, None, None, str(e))
-        ]
+        row = _sample_row(job, sid, sha, params0, {}, mode, job.times, None, None, str(e))
+        result.sample_rows = [row]
         return result
     todo = []
     for shot, plan in planned:
