@@ -151,6 +151,11 @@ def test_short_shots_are_skipped_and_counted_never_padded(clips_dir, tmp_path):
     )  # a clip spans 59 frames, every shot has ~40
     assert res.shots_selected == 2 and res.shots_too_short == 2 and res.sample_rows == []
     assert res.source_row["status"] == "ok"
+    fast = process_source(
+        SourceSpec(str(clips_dir / "edited.mp4")), job(tmp_path, fps=60.0, stride=None)
+    )
+    (row,) = fast.sample_rows  # a target rate above the source's: one failed row, no clip
+    assert row["status"] == "failed" and "below the target" in row["error"]
 
 
 def test_bad_inputs_become_failed_rows(tmp_path):
