@@ -551,15 +551,18 @@ def known_shots(catalog, job: VideoJob) -> list[tuple[str, list[int]]]:
 
 
 class ShotIndexActor:
-    """A ``ShotIndex`` shared by the Ray tasks of one build (first shot of a look wins)."""
+    """A ``ShotIndex`` shared by the Ray tasks of one build."""
 
     def __init__(self, max_bits: int, known: list[tuple[str, list[int]]]):
         self.index = ShotIndex(max_bits)
         for shot_id, hashes in known:
             self.index.seed(shot_id, hashes)
 
-    def check_batch(self, items: list[tuple[str, list[int]]]) -> list[str | None]:
-        return [self.index.check(shot_id, hashes) for shot_id, hashes in items]
+    def check_batch(self, items: list[tuple[str, list[int], tuple[int, int]]]) -> list:
+        return [self.index.check(shot_id, hashes, rank) for shot_id, hashes, rank in items]
+
+    def final(self) -> dict[str, str | None]:
+        return self.index.final()
 
 
 @dataclass(frozen=True)
@@ -567,14 +570,44 @@ class RemoteShotIndex:
     """What ``process_source`` calls on a Ray worker: one round trip per video."""
 
     actor: object
+    order: int  # the video's place in the build's input order (its shots' rank)
 
     def check_all(self, shots: list[Shot]) -> list[Shot]:
         import ray
 
-        answers = ray.get(self.actor.check_batch.remote([(s.shot_id, s.phash) for s in shots]))
-        for s, original in zip(shots, answers, strict=True):
+        items = [(s.shot_id, s.phash, (self.order, s.start)) for s in shots]
+        for s, original in zip(shots, ray.get(self.actor.check_batch.remote(items)), strict=True):
             s.duplicate_of = original
         return shots
+
+
+def settle_duplicates(results: list[SourceResult], final: dict, job: VideoJob) -> None:
+    """Apply the index's final answers: a video that finished before a lower-ranked
+    look-alike got its shots marked duplicate now, and its clips of them are removed."""
+    root = data_root()
+    for res in results:
+        changed = [
+            r
+            for r in res.shot_rows
+            if final.get(r["shot_id"], r["duplicate_of"]) != r["duplicate_of"]
+        ]
+        if not changed:
+            continue
+        for r in changed:
+            r["duplicate_of"] = final[r["shot_id"]]
+        keep = select_shots(res.shot_rows, job.shot_filter)
+        res.shots_selected = len(keep)
+        gone = [r for r in res.sample_rows if _shot_of(r) not in keep]
+        for r in gone:
+            if r["path"]:
+                (root / r["path"]).unlink(missing_ok=True)
+        res.sample_rows = [r for r in res.sample_rows if _shot_of(r) in keep]
+
+
+def _shot_of(sample_row: dict) -> str | None:
+    import json
+
+    return json.loads(sample_row["params_json"]).get("shot_id")
 
 
 def run_sources(
@@ -589,7 +622,8 @@ def run_sources(
     """``process_source`` for every spec on Ray (one task per video), in input order.
 
     With curation, one ``ShotIndexActor`` (seeded with ``known`` shots) marks
-    duplicates across all videos of the build.
+    duplicates across all videos of the build; the earlier video in ``specs``
+    keeps a look, whichever finishes first (``settle_duplicates``).
     """
     import ray
 
@@ -598,11 +632,14 @@ def run_sources(
     ensure_ray(ray_address, num_cpus)
     remote = ray.remote(num_cpus=1, max_retries=1)(process_source)
     job_ref, done_ref = ray.put(job), ray.put(done)
-    index = None
+    actor = None
     if job.curation is not None:
         max_bits = CurationParams(**job.curation).dedup_bits
-        index = RemoteShotIndex(ray.remote(num_cpus=0)(ShotIndexActor).remote(max_bits, known))
-    pending = {remote.remote(spec, job_ref, done_ref, index): k for k, spec in enumerate(specs)}
+        actor = ray.remote(num_cpus=0)(ShotIndexActor).remote(max_bits, known)
+    pending = {
+        remote.remote(spec, job_ref, done_ref, actor and RemoteShotIndex(actor, k)): k
+        for k, spec in enumerate(specs)
+    }
     results: list[SourceResult | None] = [None] * len(specs)
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
@@ -623,6 +660,8 @@ def run_sources(
                 results[k] = SourceResult(row, [], [])
             if on_result is not None:
                 on_result(len(specs) - len(pending), len(specs), results[k])
+    if actor is not None:
+        settle_duplicates(results, ray.get(actor.final.remote()), job)  # type: ignore[arg-type]
     return results  # type: ignore[return-value]
 
 

@@ -40,7 +40,6 @@ from tasks.videos.scores import (
     Borders,
     blank_flags,
     detect_borders,
-    hamming,
     pair_motion,
     phash,
     shrink,
@@ -193,44 +192,61 @@ def mine_mode(motion: float, scene: float, params: CurationParams) -> tuple[str,
 
 @dataclass
 class ShotIndex:
-    """Perceptual hashes of shots seen so far; the first shot of a look wins.
+    """Perceptual hashes of the shots of a build; the lowest-ranked shot of a look wins.
 
-    A shot duplicates an earlier one when each of its hashes (at 1/4, 1/2, 3/4
-    of the shot) is within ``max_bits`` of the other's. Asking again about a
-    shot id already indexed returns the same answer (reruns are stable).
-    A linear scan: fine for the shots of thousands of videos; a corpus of
-    millions wants a BK-tree or LSH over the same hashes.
+    A shot duplicates another when each of its hashes (at 1/4, 1/2, 3/4 of the
+    shot) is within ``max_bits`` of the other's and the other ranks lower: shots
+    known from the catalog first, then by the video's place in the build's input
+    order, then by start frame (without a rank: in the order they are checked).
+    ``duplicate_of`` is the lowest-ranked such shot. ``check`` answers from the
+    shots registered so far; ``final`` answers over all of them, and depends only
+    on the shots and their ranks, never on which worker finished first. Asking
+    again about a known shot id keeps its rank (reruns are stable).
     """
 
     max_bits: int = 8
-    hashes: dict[str, list[int]] = field(default_factory=dict)
-    answers: dict[str, str | None] = field(default_factory=dict)
+    ids: list[str] = field(default_factory=list)
+    ranks: list[tuple[int, int]] = field(default_factory=list)
+    hashes: list[list[int]] = field(default_factory=list)
+    position: dict[str, int] = field(default_factory=dict)
 
     def seed(self, shot_id: str, hashes: list[int]) -> None:
-        """An original shot known before this run (from the catalog)."""
-        self.hashes[shot_id] = list(hashes)
-        self.answers[shot_id] = None
+        """An original shot known before this build (from the catalog): never a duplicate."""
+        self._add(shot_id, hashes, (-1, len(self.ids)))
 
-    def check(self, shot_id: str, hashes: list[int]) -> str | None:
-        if shot_id in self.answers:
-            return self.answers[shot_id]
-        original = next(
-            (
-                other
-                for other, theirs in self.hashes.items()
-                if all(hamming(a, b) <= self.max_bits for a, b in zip(hashes, theirs, strict=True))
-            ),
-            None,
-        )
-        if original is None:
-            self.hashes[shot_id] = list(hashes)
-        self.answers[shot_id] = original
-        return original
+    def check(self, shot_id: str, hashes: list[int], rank: tuple[int, int] | None = None):
+        """Register a shot (if new) and return the shot id it duplicates, or None."""
+        if shot_id not in self.position:
+            self._add(shot_id, hashes, rank if rank is not None else (len(self.ids), 0))
+        return self._original(self.position[shot_id], self._matrix())
 
-    def check_all(self, shots: list[Shot]) -> list[Shot]:
+    def check_all(self, shots: list[Shot], order: int | None = None) -> list[Shot]:
+        """``check`` every shot of one video (``order``: the video's place in the build)."""
         for s in shots:
-            s.duplicate_of = self.check(s.shot_id, s.phash)
+            rank = None if order is None else (order, s.start)
+            s.duplicate_of = self.check(s.shot_id, s.phash, rank)
         return shots
+
+    def final(self) -> dict[str, str | None]:
+        """Every registered shot id -> the shot it duplicates (None for originals)."""
+        matrix = self._matrix()
+        return {sid: self._original(i, matrix) for i, sid in enumerate(self.ids)}
+
+    def _add(self, shot_id: str, hashes: list[int], rank: tuple[int, int]) -> None:
+        self.position[shot_id] = len(self.ids)
+        self.ids.append(shot_id)
+        self.ranks.append(rank)
+        self.hashes.append(list(hashes))
+
+    def _matrix(self) -> np.ndarray:
+        return np.asarray(self.hashes, dtype=np.int64).view(np.uint64).reshape(len(self.ids), -1)
+
+    def _original(self, i: int, matrix: np.ndarray) -> str | None:
+        if self.ranks[i][0] < 0:  # known original
+            return None
+        near = (np.bitwise_count(matrix ^ matrix[i]) <= self.max_bits).all(axis=1)
+        earlier = [j for j in np.flatnonzero(near) if self.ranks[j] < self.ranks[i]]
+        return self.ids[min(earlier, key=self.ranks.__getitem__)] if earlier else None
 
 
 # ---- catalog rows and the SQL filter -----------------------------------------------------

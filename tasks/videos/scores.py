@@ -186,8 +186,3 @@ def phash(rgb: np.ndarray) -> int:
     bits = imagehash.phash(Image.fromarray(rgb)).hash.ravel()
     value = int("".join("1" if b else "0" for b in bits), 2)
     return value - (1 << 64) if value >= 1 << 63 else value
-
-
-def hamming(a: int, b: int) -> int:
-    """Bits that differ between two 64-bit hashes (signed or not)."""
-    return ((a ^ b) & ((1 << 64) - 1)).bit_count()

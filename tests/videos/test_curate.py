@@ -15,6 +15,7 @@ import pytest
 from pydantic import ValidationError
 
 from catalog.store import Catalog
+from fourreal.core.paths import data_root
 from synthetic.curation_videos import (
     letterbox,
     pan_shot,
@@ -25,7 +26,7 @@ from synthetic.curation_videos import (
     write_undecodable,
 )
 from synthetic.videos import write_video
-from tasks.videos.build import SourceSpec, VideoJob, process_source
+from tasks.videos.build import SourceSpec, VideoJob, process_source, settle_duplicates
 from tasks.videos.curate import (
     DEFAULT_SHOT_FILTER,
     CurationError,
@@ -115,6 +116,31 @@ def test_reupload_under_another_name_is_a_duplicate(clips_dir, tmp_path):
     assert first.sample_rows and not second.sample_rows and second.shots_selected == 0
     again = process_source(SourceSpec(str(clips_dir / "a_pair.mp4")), job(tmp_path), index=index)
     assert [r["duplicate_of"] for r in again.shot_rows] == [None, None]  # a rerun is stable
+
+
+def test_the_earlier_video_keeps_a_look_whichever_finishes_first(clips_dir, tmp_path):
+    """The re-upload (second in the build) is curated first; the original still wins."""
+    index = ShotIndex(CurationParams().dedup_bits)
+    spec_a, spec_b = (SourceSpec(str(clips_dir / n)) for n in ("a_pair.mp4", "b_pair_reupload.mp4"))
+    late = process_source(spec_b, job(tmp_path), index=_Ranked(index, 1))
+    assert [r["duplicate_of"] for r in late.shot_rows] == [None, None] and late.sample_rows
+    files = [data_root() / r["path"] for r in late.sample_rows]
+    early = process_source(spec_a, job(tmp_path), index=_Ranked(index, 0))
+    assert [r["duplicate_of"] for r in early.shot_rows] == [None, None]
+    settle_duplicates([early, late], index.final(), job(tmp_path))
+    assert [r["duplicate_of"] for r in late.shot_rows] == [r["shot_id"] for r in early.shot_rows]
+    assert late.sample_rows == [] and late.shots_selected == 0 and early.sample_rows
+    assert not any(f.exists() for f in files)
+
+
+class _Ranked:
+    """``ShotIndex`` as a build's worker sees it: with the video's place in the input."""
+
+    def __init__(self, index: ShotIndex, order: int):
+        self.index, self.order = index, order
+
+    def check_all(self, shots):
+        return self.index.check_all(shots, self.order)
 
 
 def test_clips_never_span_a_cut_and_take_the_mined_mode(clips_dir, tmp_path):
