@@ -40,7 +40,6 @@ from tasks.videos.tasks import (
     known_shots_task,
     process_sources_task,
     publish_summary_task,
-    record_rows_task,
 )
 
 
@@ -163,8 +162,8 @@ def _build(flow_name: str, params: VideoBuildParams, job_of) -> dict:
         specs = discover_sources_task(params.source)
         done = completed_samples_task(job)
         known = known_shots_task(job)
+        # rows are recorded as each video finishes: a killed build keeps what it recorded
         results = process_sources_task(specs, job, done, params.ray_address, params.num_cpus, known)
-        record_rows_task(results)
         for res in results:
             rec.add_input("sources", res.source_row["source_id"])
             for row in res.sample_rows:

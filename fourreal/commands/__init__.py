@@ -12,4 +12,6 @@ COMMAND_MODULES = [
     "fourreal.commands.curate",
     "fourreal.commands.train",
     "fourreal.commands.demo",
+    "fourreal.commands.build",
+    "fourreal.commands.view",
 ]

@@ -137,6 +137,7 @@ class SourceResult:
     shots_selected: int = 0  # shots the filter kept
     shots_too_short: int = 0  # kept shots shorter than one clip: skipped, never padded
     sheet: str | None = None  # contact sheet of the shots, relative to the data root
+    retracted: list[dict] = field(default_factory=list)  # clips of shots found duplicate late
 
 
 # ---- discovery -----------------------------------------------------------------
@@ -581,10 +582,18 @@ class RemoteShotIndex:
         return shots
 
 
-def settle_duplicates(results: list[SourceResult], final: dict, job: VideoJob) -> None:
-    """Apply the index's final answers: a video that finished before a lower-ranked
-    look-alike got its shots marked duplicate now, and its clips of them are removed."""
+def settle_duplicates(
+    results: list[SourceResult], final: dict, job: VideoJob
+) -> list[SourceResult]:
+    """Apply the index's final answers; returns the results it changed.
+
+    A video that finished before a lower-ranked look-alike had its shots taken
+    as originals: they are marked duplicate now, and its clips of them are
+    deleted and moved to ``retracted`` as failed rows (recorded rows are
+    superseded, never left pointing at a removed file).
+    """
     root = data_root()
+    changed_results = []
     for res in results:
         changed = [
             r
@@ -597,11 +606,15 @@ def settle_duplicates(results: list[SourceResult], final: dict, job: VideoJob) -
             r["duplicate_of"] = final[r["shot_id"]]
         keep = select_shots(res.shot_rows, job.shot_filter)
         res.shots_selected = len(keep)
-        gone = [r for r in res.sample_rows if _shot_of(r) not in keep]
-        for r in gone:
-            if r["path"]:
-                (root / r["path"]).unlink(missing_ok=True)
+        for r in res.sample_rows:
+            if _shot_of(r) not in keep:
+                if r["path"]:
+                    (root / r["path"]).unlink(missing_ok=True)
+                error = "retracted: its shot repeats a shot of an earlier video"
+                res.retracted.append(r | {"status": "failed", "error": error, "path": None})
         res.sample_rows = [r for r in res.sample_rows if _shot_of(r) in keep]
+        changed_results.append(res)
+    return changed_results
 
 
 def _shot_of(sample_row: dict) -> str | None:
@@ -617,13 +630,18 @@ def run_sources(
     ray_address: str | None = None,
     num_cpus: int | None = None,
     on_result=None,
+    on_idle=None,
     known: list[tuple[str, list[int]]] = (),
+    on_settle=None,
 ) -> list[SourceResult]:
     """``process_source`` for every spec on Ray (one task per video), in input order.
 
+    ``on_result(n, total, result)`` as each video finishes; ``on_idle()`` at least every
+    half second while waiting (what the caller does with time, e.g. flush recorded rows).
     With curation, one ``ShotIndexActor`` (seeded with ``known`` shots) marks
     duplicates across all videos of the build; the earlier video in ``specs``
-    keeps a look, whichever finishes first (``settle_duplicates``).
+    keeps a look, whichever finishes first: ``settle_duplicates`` corrects the
+    videos that finished too early, and ``on_settle(result)`` gets each of them.
     """
     import ray
 
@@ -642,7 +660,9 @@ def run_sources(
     }
     results: list[SourceResult | None] = [None] * len(specs)
     while pending:
-        ready, _ = ray.wait(list(pending), num_returns=1)
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+        if on_idle is not None:
+            on_idle()
         for ref in ready:
             k = pending.pop(ref)
             try:
@@ -661,8 +681,20 @@ def run_sources(
             if on_result is not None:
                 on_result(len(specs) - len(pending), len(specs), results[k])
     if actor is not None:
-        settle_duplicates(results, ray.get(actor.final.remote()), job)  # type: ignore[arg-type]
+        final = ray.get(actor.final.remote())
+        for res in settle_duplicates(results, final, job):  # type: ignore[arg-type]
+            if on_settle is not None:
+                on_settle(res)
     return results  # type: ignore[return-value]
+
+
+def result_rows(res: SourceResult) -> dict[str, list[dict]]:
+    """Catalog rows of one video's result (for ``tasks.recording.StreamRecorder``)."""
+    return {
+        "sources": [res.source_row],
+        "shots": res.shot_rows,
+        "samples": res.sample_rows + res.retracted,
+    }
 
 
 def contact_sheet(

@@ -16,6 +16,8 @@ from prefect.logging import get_run_logger
 
 from fourreal.core.paths import data_root, relative_to_root
 from tasks.caching import cached_task_options
+from tasks.progress import progress_bar
+from tasks.recording import StreamRecorder
 from tasks.videos.build import (
     SourceResult,
     SourceSpec,
@@ -23,8 +25,8 @@ from tasks.videos.build import (
     completed_samples,
     contact_sheet,
     discover_sources,
-    first_per_key,
     known_shots,
+    result_rows,
     run_sources,
     source_table,
     summarize,
@@ -75,10 +77,16 @@ def process_sources_task(
     num_cpus: int | None,
     known: list[tuple[str, list[int]]] = (),
 ) -> list[SourceResult]:
-    """Fan the videos out over Ray, logging progress as each one finishes."""
+    """Fan the videos out over Ray; record each video's rows in the catalog as it finishes
+    (batches, ``tasks.recording``), with progress in the log and on the terminal."""
+    from catalog.store import Catalog
+
     logger = get_run_logger()
+    bar = progress_bar(len(specs), "videos")
 
     def progress(n: int, total: int, res: SourceResult) -> None:
+        recorder.add(res)
+        bar.update(1)
         src = res.source_row
         ok = sum(r["status"] == "ok" for r in res.sample_rows)
         logger.info(
@@ -92,27 +100,21 @@ def process_sources_task(
             f" ({src['error']})" if src["error"] else "",
         )
 
-    return run_sources(specs, job, done, ray_address, num_cpus, on_result=progress, known=known)
-
-
-@task(retries=3, retry_delay_seconds=[2, 5, 15])
-def record_rows_task(results: list[SourceResult]) -> int:
-    """Append the sources, shots and samples rows (one Parquet part per table)."""
-    from catalog.store import Catalog
-
-    cat = Catalog()
-    # The same bytes under two names are one source (content-addressed ids):
-    # its rows are recorded once.
-    sources = first_per_key([r.source_row for r in results], "source_id")
-    samples = first_per_key([row for r in results for row in r.sample_rows], "sample_id")
-    shots = first_per_key([row for r in results for row in r.shot_rows], "shot_id")
-    if sources:
-        cat.append("sources", sources)
-    if shots:
-        cat.append("shots", shots)
-    if samples:
-        cat.append("samples", samples)
-    return len(samples)
+    with StreamRecorder(Catalog(), result_rows) as recorder:
+        try:
+            return run_sources(
+                specs,
+                job,
+                done,
+                ray_address,
+                num_cpus,
+                on_result=progress,
+                on_idle=recorder.tick,
+                known=known,
+                on_settle=recorder.add,
+            )
+        finally:
+            bar.close()
 
 
 SHEET_SAMPLES = 4

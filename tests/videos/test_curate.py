@@ -131,6 +131,10 @@ def test_the_earlier_video_keeps_a_look_whichever_finishes_first(clips_dir, tmp_
     assert [r["duplicate_of"] for r in late.shot_rows] == [r["shot_id"] for r in early.shot_rows]
     assert late.sample_rows == [] and late.shots_selected == 0 and early.sample_rows
     assert not any(f.exists() for f in files)
+    assert late.retracted and all(
+        r["status"] == "failed" and r["path"] is None and "retracted" in r["error"]
+        for r in late.retracted
+    )  # recorded rows of the removed clips are superseded, not left dangling
 
 
 class _Ranked:
@@ -277,7 +281,10 @@ def test_build_clips_records_shots_and_dedups_across_videos(
         f"SELECT shot_id FROM shots WHERE run_id = ? AND ({DEFAULT_SHOT_FILTER})", [s["run_id"]]
     )
     assert len(kept) == 2 + 2 + 1  # edited: pan + shapes; a_pair: both; letterboxed
-    samples = Catalog().rows("SELECT * FROM samples WHERE run_id = ?", [s["run_id"]])
+    samples = Catalog().rows(
+        "SELECT * FROM samples WHERE run_id = ? AND status = 'ok'", [s["run_id"]]
+    )
+    assert all((data_root() / r["path"]).is_file() for r in samples)
     used = {json.loads(r["params_json"])["shot_id"] for r in samples}
     assert used == {r["shot_id"] for r in kept}
 
