@@ -1,1 +1,0 @@
-"""Demo and test data generators (procedural GLBs, synthetic videos, training fixtures)."""

@@ -1,1 +1,0 @@
-"""The video pipeline: probing, decoding, curation, clips and pseudo-4D grids."""
