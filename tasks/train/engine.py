@@ -406,7 +406,9 @@ class Engine:
         try:
             report = estimate_step_memory(self.cfg, self.model_config, batch, self.device)
         except Exception as e:  # an estimate must never stop a run; say why it is missing
-            print(f"[train {self.cfg.stage}] no memory estimate: {type(e).__name__}: {e}")
+            print(
+                f"[train {self.cfg.stage}] no memory estimate: {type(e).__name__}: {e}", flush=True
+            )
             return None
         mode = getattr(self.model_config, "base", self.model_config).grad_checkpointing
         print(
