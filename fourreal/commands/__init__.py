@@ -10,6 +10,7 @@ COMMAND_MODULES = [
     "fourreal.commands.deploy",
     "fourreal.commands.pseudo4d",
     "fourreal.commands.sample",
+    "fourreal.commands.curate",
     "fourreal.commands.train",
     "fourreal.commands.demo",
     "fourreal.commands.build",
