@@ -97,18 +97,29 @@ def test_bad_input_is_one_line_exit_2(samples, tmp_path, monkeypatch):
     assert res.output.strip().count("\n") == 0
 
 
-def test_build_fails_before_work_on_a_bad_object_store(tmp_path, monkeypatch):
+def test_build_fails_before_work_on_a_bad_object_store(tmp_path):
+    """In a subprocess: the build's progress console must not outlive a CliRunner stream."""
+    import os
+    import subprocess
+    import sys
+
     from synthetic.objects import write_demo_objects
 
     folder = tmp_path / "objects"
     write_demo_objects(folder, count=1, seed=0)
-    monkeypatch.setenv("FOURREAL_HOME", "s3://bucket/p")
-    monkeypatch.setenv("FOURREAL_LOCAL", str(tmp_path / "local"))
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
-    res = _cli("build", "objects", str(folder), "--views", "2", "--times", "2")
-    assert res.exit_code == 2, res.output
-    assert res.output.strip().startswith("error: AWS_ENDPOINT_URL: ")
-    assert res.output.strip().count("\n") == 0
+    env = dict(
+        os.environ,
+        FOURREAL_HOME="s3://bucket/p",
+        FOURREAL_LOCAL=str(tmp_path / "local"),
+        AWS_ENDPOINT_URL="http://127.0.0.1:9",  # nothing listens there
+        AWS_ACCESS_KEY_ID="k",
+        AWS_SECRET_ACCESS_KEY="s",
+    )
+    args = ["build", "objects", str(folder), "--views", "2", "--times", "2"]
+    res = subprocess.run(
+        [sys.executable, "-m", "fourreal.cli", *args], env=env, capture_output=True, text=True
+    )
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.strip().startswith("error: AWS_ENDPOINT_URL: "), res.stderr
+    assert res.stderr.strip().count("\n") == 0 and not res.stdout.strip()
     assert not (tmp_path / "local" / "grids").exists()  # no work started
