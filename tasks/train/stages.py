@@ -175,7 +175,7 @@ def prepare(params, catalog: Catalog, run_id: str) -> StagePlan:
             field_name = f"{name}_dataset"
             snap = resolve_snapshot(catalog, ref, kinds=(kind,), field=field_name)
             spec = ItemSpec(stage="sync", height=base_cfg.height, width=base_cfg.width,
-                            seed=params.seed, grid_condition_prob=params.grid_condition_prob)  # fmt: skip
+                            seed=params.seed, grid_masks=params.grid_masks.pairs())  # fmt: skip
             check_fits(snap, spec, max_frames=base_cfg.max_frames, field=field_name)
             first = snap.samples[0]
             try:
