@@ -135,7 +135,10 @@ class TrainSyncParams(TrainCommon):
     """Stage 2: synchronisation layers over the frozen base, pseudo-4D then Objaverse grids."""
 
     parent_checkpoint: str = Field(..., min_length=1, description="Base checkpoint (id or path)")
-    sync: SyncKind = Field("soft", description="hard | soft | sequential (interleaved baseline, soft's trainable budget)")
+    sync: SyncKind = Field(
+        "soft",
+        description="hard | soft | sequential (interleaved baseline, soft's trainable budget)",
+    )
     pseudo4d_dataset: str | None = Field(None, description="Phase 1 snapshot of pseudo-4D grids")
     pseudo4d_steps: int = Field(
         20000, ge=0, le=10_000_000, description="Phase 1 steps (paper: 20k)"

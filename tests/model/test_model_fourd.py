@@ -161,7 +161,9 @@ def test_layer_observer_sees_every_layer(random_base):
     seen.clear()
     soft = FourDModel(random_base, fourd_preset("tiny", "soft"))
     with torch.no_grad():
-        soft.stream_velocities(x, s, known, observe=lambda i, a, b: seen.append(float((a - b).norm())))
+        soft.stream_velocities(
+            x, s, known, observe=lambda i, a, b: seen.append(float((a - b).norm()))
+        )
     assert len(seen) == random_base.cfg.depth and all(d > 0 for d in seen)
 
 

@@ -82,7 +82,12 @@ def test_sync_masks_follow_the_stage_proportions(train_catalog, train_data):
         TrainSyncParams(parent_checkpoint="x", objaverse_dataset="y", pseudo4d_steps=0,
                         grid_masks={"first_row": 0.7, "unconditional": 0.6})  # fmt: skip
     with pytest.raises(ValueError, match="sum to 1"):
-        ItemSpec(stage="sync", height=8, width=16, grid_masks=(("row_and_column", 0.5), *only.pairs()[1:]))
+        ItemSpec(
+            stage="sync",
+            height=8,
+            width=16,
+            grid_masks=(("row_and_column", 0.5), *only.pairs()[1:]),
+        )
 
 
 def test_content_hash_checked_on_first_touch(train_catalog, train_data, tmp_path):
