@@ -395,7 +395,7 @@ def seed_spread(results: dict, variant: str, metric: str) -> float:
 
 
 def summarise(args, results: dict, params: dict, divergence: dict, reference: float) -> dict:
-    metrics = [m for m in HIGHER_IS_BETTER if m in results[args.seeds[0]]["soft"]]
+    metrics = [m for m in HIGHER_IS_BETTER if m in next(iter(results.values()))["soft"]]
     table = {v: {"trainable_parameters": params[v]} for v in VARIANTS}
     for v in VARIANTS:
         for m in metrics:
@@ -444,6 +444,24 @@ def print_report(args, summary: dict, notes: list[str]) -> None:
         print(note)
 
 
+def report(args, results, params, divergence, div, reference, n, cfg, lpips_note) -> dict:
+    """Print the tables of the seeds done so far (and write ``--json``)."""
+    divergence = {**divergence, **{f"{v}, trained": np.mean(r, axis=0) for v, r in div.items()}}
+    summary = summarise(args, results, params, {k: v.tolist() for k, v in divergence.items()},
+                        reference)  # fmt: skip
+    print(f"\n{n} held-out grids {args.views}x{args.times} at {cfg.height}x{cfg.width}; "
+          f"preset {args.preset}; base {args.base_steps} steps; sync {args.pseudo4d_steps} "
+          f"pseudo-4D + {args.objects_steps} object steps, batch {args.batch_size}; training "
+          f"seeds {list(results)}; sampling seeds {args.sampling_seeds}; {args.sample_steps} "
+          f"Euler steps; flow loss at s = {NOISE_LEVELS}")  # fmt: skip
+    print_report(args, summary, [lpips_note or ""])
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps({"args": vars(args), "seeds_done": list(results), **summary}, indent=1)
+        )
+    return summary
+
+
 # ------------------------------------------------------------------ main
 def setup_home(home: str | None) -> Path:
     root = Path(home or tempfile.mkdtemp(prefix="fourreal-ablation-")).resolve()
@@ -477,6 +495,7 @@ def main(argv=None) -> int:
     lap(f"2. base: {args.base_steps} steps")
     gt_t = to_model(heldout, args.device)
     lpips, lpips_note = lpips_scorer()
+    lpips_note = None if lpips else lpips_note
     from tasks.metrics import grid_consistency
 
     reference = float(np.mean([
@@ -499,21 +518,10 @@ def main(argv=None) -> int:
             if variant in div:
                 div[variant].append(stream_divergence(model, gt_t, args.eval_batch))
             lap(f"3-4. seed {seed} {variant}: trained {summary['final_step']} steps, evaluated")
-    for variant, runs in div.items():
-        divergence[f"{variant}, trained"] = np.mean(runs, axis=0)
-    summary = summarise(args, results, params, {k: v.tolist() for k, v in divergence.items()},
-                        reference)  # fmt: skip
-    print(f"\n{len(heldout)} held-out grids {args.views}x{args.times} at {cfg.height}x{cfg.width}; "
-          f"preset {args.preset}; base {args.base_steps} steps; sync {args.pseudo4d_steps} "
-          f"pseudo-4D + {args.objects_steps} object steps, batch {args.batch_size}; training "
-          f"seeds {args.seeds}; sampling seeds {args.sampling_seeds}; {args.sample_steps} Euler "
-          f"steps; flow loss at s = {NOISE_LEVELS}")  # fmt: skip
-    print_report(args, summary, [lpips_note if lpips is None else "", ""])
+        # after every training seed, the table so far: a run cut short still reports
+        report(args, results, params, divergence, div, reference, len(heldout), cfg, lpips_note)
     total = time.perf_counter() - t_start
     print(f"total {total:.0f}s on {args.device} ({torch.get_num_threads()} threads)")
-    if args.json:
-        Path(args.json).write_text(json.dumps(
-            {"args": vars(args), "seconds": total, **summary}, indent=1, default=float))  # fmt: skip
     return 0
 
 
