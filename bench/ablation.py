@@ -6,9 +6,9 @@
 
 The experiment (everything written under ``--home``, a new temporary folder by default):
 
-1. **data**, in two kinds like the paper: pseudo-4D grids (tasks.pseudo4d's
-   camera paths warping synthetic videos, tasks.synthetic_video) and rendered
-   objects (procedural animated GLBs, renderers.procedural, rendered by the
+1. **data**, in two kinds like the paper: pseudo-4D grids (tasks.videos.pseudo4d
+   camera paths warping synthetic videos, synthetic.videos) and rendered
+   objects (procedural animated GLBs, synthetic.objects, rendered by the
    real renderer, renderers.job.render_object). The last ``--heldout``
    objects are never trained on: they are the evaluation set.
 2. **base**: one DiT of the preset trained by the training engine
@@ -24,7 +24,7 @@ The experiment (everything written under ``--home``, a new temporary folder by d
 4. **evaluation** on the held-out grids, every model, every sampling seed:
    each grid generated from its ``grid[0, :]`` and ``grid[:, 0]`` (Euler,
    ``--sample-steps``); PSNR and SSIM over the generated frames; LPIPS when
-   its weights are on disk (tasks.metrics; else a ``skipped`` line); the
+   its weights are on disk (tasks.evaluation.metrics; else a ``skipped`` line); the
    weight-free consistency score of the generated grid (mean of its
    freeze-time and fixed-view scores); and the held-out masked flow loss at
    fixed noise levels with fixed noise (no sampling: the low-variance
@@ -139,7 +139,7 @@ class Data:
 
 
 def _sample_ref(path: Path, kind: str, grid: np.ndarray):
-    from fourreal.io import sha256_file
+    from fourreal.core.io import sha256_file
     from tasks.train.data import SampleRef
 
     V, T, H, W, _ = grid.shape
@@ -149,16 +149,16 @@ def _sample_ref(path: Path, kind: str, grid: np.ndarray):
 
 def pseudo4d_grids(args, cfg, root: Path) -> tuple:
     """Pseudo-4D grids: a synthetic video, warped along a random camera path per grid."""
-    from fourreal.io import save_npz_atomic
-    from tasks.pseudo4d import AffineBounds, make_grid
-    from tasks.synthetic_video import render_frame
+    from fourreal.core.io import save_npz_atomic
+    from tasks.videos.pseudo4d import AffineBounds, pseudo4d_grid
+    from synthetic.videos import render_frame
 
     refs, bounds = [], AffineBounds()
     h, w = 2 * cfg.height, 2 * cfg.width  # room for the zoom, then area-resized by the loader
     for i in range(args.pseudo4d):
         start = 7 * i
         clip = np.stack([render_frame(start + 3 * t, h, w, seed=i) for t in range(args.times)])
-        grid, _ = make_grid(clip, args.views, bounds, seed=i)  # (V, T, h, w, 3)
+        grid, _ = pseudo4d_grid(clip, args.views, bounds, seed=i)  # (V, T, h, w, 3)
         path = root / "pseudo4d" / f"pseudo4d_{i:04d}.npz"
         save_npz_atomic(path, grid=grid)
         refs.append(_sample_ref(path, "grid_pseudo4d", grid))
@@ -167,9 +167,9 @@ def pseudo4d_grids(args, cfg, root: Path) -> tuple:
 
 def rendered_grids(args, cfg, root: Path) -> tuple[tuple, np.ndarray]:
     """Procedural animated objects rendered to grids: training refs, held-out array."""
-    from fourreal.io import save_npz_atomic
+    from fourreal.core.io import save_npz_atomic
     from renderers.job import RenderSpec, render_object
-    from renderers.procedural import write_demo_objects
+    from synthetic.objects import write_demo_objects
     from renderers.render import GridRenderer
 
     spec = RenderSpec(views=args.views, times=args.times, height=cfg.height, width=cfg.width)
@@ -332,7 +332,7 @@ def stream_divergence(model, gt: torch.Tensor, batch: int) -> np.ndarray:
 
 def lpips_scorer():
     """``(score(pred, gt) -> [N] or None, note)``: LPIPS from local weights, else skipped."""
-    from tasks.metrics import LPIPS, learned_metrics_status
+    from tasks.evaluation.metrics import LPIPS, learned_metrics_status
 
     usable, lines = learned_metrics_status({})
     if "lpips" not in usable:
@@ -343,7 +343,7 @@ def lpips_scorer():
 
 def grid_scores(pred: np.ndarray, gt: np.ndarray, lpips, min_side: int) -> dict[str, np.ndarray]:
     """Per-grid PSNR, SSIM, LPIPS (if weights) over the generated frames, and consistency."""
-    from tasks.metrics import frame_metrics, grid_consistency
+    from tasks.evaluation.metrics import frame_metrics, grid_consistency
 
     unknown = np.ones(gt.shape[1:3], bool)
     unknown[0, :] = unknown[:, 0] = False
@@ -467,6 +467,9 @@ def setup_home(home: str | None) -> Path:
     root = Path(home or tempfile.mkdtemp(prefix="fourreal-ablation-")).resolve()
     root.mkdir(parents=True, exist_ok=True)
     os.environ["FOURREAL_HOME"] = str(root)
+    from fourreal.core.env import configure_environment
+
+    configure_environment()  # e.g. the OpenGL platform of the renderer
     return root
 
 
@@ -496,7 +499,7 @@ def main(argv=None) -> int:
     gt_t = to_model(heldout, args.device)
     lpips, lpips_note = lpips_scorer()
     lpips_note = None if lpips else lpips_note
-    from tasks.metrics import grid_consistency
+    from tasks.evaluation.metrics import grid_consistency
 
     reference = float(np.mean([
         0.5 * sum(grid_consistency(g, "sift", args.min_side)[k]

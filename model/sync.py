@@ -1,4 +1,4 @@
-"""Synchronisation layers between the view and time streams, and their timestep modulation.
+"""Synchronisation layers and their timestep modulation (docs/model.md#the-two-stream-4d-model).
 
 Every layer of a 4D model owns one sync layer; all of them are driven by one
 :class:`SyncModulation`, an adaLN-single style projection (PixArt-alpha) of

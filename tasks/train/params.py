@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from fourreal.config import FlowParams, Preset, RayAddress, Seed
+from fourreal.core.params import FlowParams, Preset, RayAddress, Seed
 from model.masking import GRID_MASK_MIX, check_grid_mask_mix
 
 SyncKind = Literal["hard", "soft", "sequential"]
