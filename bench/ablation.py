@@ -6,7 +6,7 @@
 
 The experiment (everything written under ``--home``, a new temporary folder by default):
 
-1. **data**, in two kinds like the paper: pseudo-4D grids (tasks.videos.pseudo4d
+1. **data**, in two kinds like the paper: pseudo-4D grids (tasks.videos.pseudo4d's
    camera paths warping synthetic videos, synthetic.videos) and rendered
    objects (procedural animated GLBs, synthetic.objects, rendered by the
    real renderer, renderers.job.render_object). The last ``--heldout``
@@ -150,8 +150,8 @@ def _sample_ref(path: Path, kind: str, grid: np.ndarray):
 def pseudo4d_grids(args, cfg, root: Path) -> tuple:
     """Pseudo-4D grids: a synthetic video, warped along a random camera path per grid."""
     from fourreal.core.io import save_npz_atomic
-    from tasks.videos.pseudo4d import AffineBounds, pseudo4d_grid
     from synthetic.videos import render_frame
+    from tasks.videos.pseudo4d import AffineBounds, pseudo4d_grid
 
     refs, bounds = [], AffineBounds()
     h, w = 2 * cfg.height, 2 * cfg.width  # room for the zoom, then area-resized by the loader
@@ -169,8 +169,8 @@ def rendered_grids(args, cfg, root: Path) -> tuple[tuple, np.ndarray]:
     """Procedural animated objects rendered to grids: training refs, held-out array."""
     from fourreal.core.io import save_npz_atomic
     from renderers.job import RenderSpec, render_object
-    from synthetic.objects import write_demo_objects
     from renderers.render import GridRenderer
+    from synthetic.objects import write_demo_objects
 
     spec = RenderSpec(views=args.views, times=args.times, height=cfg.height, width=cfg.width)
     count = args.objects + args.heldout
