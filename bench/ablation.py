@@ -1,8 +1,8 @@
 """Ablation of the synchronisation: sequential vs hard vs soft vs soft without objects.
 
-    .venv/bin/python -m bench.ablation                              # defaults: 2 CPU cores, <= 30 min
+    .venv/bin/python -m bench.ablation                              # defaults: 2 CPU cores, ~27 min (est.)
     .venv/bin/python -m bench.ablation --device cuda --preset small # the same experiment on a GPU
-    .venv/bin/python -m bench.ablation --seeds 0 --heldout 16 --sync-steps 100   # a quick look
+    .venv/bin/python -m bench.ablation --seeds 0 --sampling-seeds 0 --heldout 16  # a quick look
 
 The experiment (everything written under ``--home``, a new temporary folder by default):
 
@@ -38,6 +38,12 @@ The experiment (everything written under ``--home``, a new temporary folder by d
 
 The paper's ordering is soft > hard > sequential, and soft > soft w/o Obj on
 objects. At CPU scale the table reports whatever comes out.
+
+Cost: a reduced run (2 training seeds x 1 sampling seed, base 300 and sync
+40 + 30 steps, 8 Euler steps, 64 held-out 4x4 grids) used 522 CPU-seconds;
+scaling its parts to the defaults (3 x 2 seeds, base 400, sync 100 + 60,
+10 Euler steps) gives about 1600 CPU-seconds, i.e. ~27 minutes on 2 cores.
+The defaults themselves have not been timed on an idle machine.
 """
 
 from __future__ import annotations
@@ -93,12 +99,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--pseudo4d", type=int, default=48, help="Pseudo-4D training grids")
     p.add_argument("--objects", type=int, default=32, help="Rendered training objects")
     p.add_argument("--heldout", type=int, default=64, help="Rendered held-out objects (>= 64)")
-    p.add_argument("--base-steps", type=int, default=600, help="Base model training steps")
-    p.add_argument("--pseudo4d-steps", type=int, default=150, help="Sync phase 1 steps")
-    p.add_argument("--objects-steps", type=int, default=100, help="Sync phase 2 steps")
+    p.add_argument("--base-steps", type=int, default=400, help="Base model training steps")
+    p.add_argument("--pseudo4d-steps", type=int, default=100, help="Sync phase 1 steps")
+    p.add_argument("--objects-steps", type=int, default=60, help="Sync phase 2 steps")
     p.add_argument("--batch-size", type=int, default=4, help="Batch size of every stage")
     p.add_argument("--lr", type=float, default=1e-3, help="Peak learning rate of every stage")
-    p.add_argument("--sample-steps", type=int, default=12, help="Euler steps at evaluation")
+    p.add_argument("--sample-steps", type=int, default=10, help="Euler steps at evaluation")
     p.add_argument("--eval-batch", type=int, default=16, help="Held-out grids per forward")
     p.add_argument("--min-side", type=int, default=96, help="Frame upscale for the features")
     p.add_argument("--bootstrap", type=int, default=10_000, help="Bootstrap resamples")
