@@ -6,6 +6,7 @@ which only run ``process_source``, never import Prefect). Only IO tasks retry.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from prefect.logging import get_run_logger
 
 from fourreal.core.paths import data_root, relative_to_root
 from tasks.caching import cached_task_options
+from tasks.progress import progress_bar
+from tasks.recording import StreamRecorder
 from tasks.videos.build import (
     SourceResult,
     SourceSpec,
@@ -22,6 +25,8 @@ from tasks.videos.build import (
     completed_samples,
     contact_sheet,
     discover_sources,
+    known_shots,
+    result_rows,
     run_sources,
     source_table,
     summarize,
@@ -40,6 +45,14 @@ def completed_samples_task(job: VideoJob) -> frozenset[str]:
     from catalog.store import Catalog
 
     return completed_samples(Catalog(), job)
+
+
+@task
+def known_shots_task(job: VideoJob) -> list[tuple[str, list[int]]]:
+    """Original shots of this curation recipe in the catalog (later look-alikes are duplicates)."""
+    from catalog.store import Catalog
+
+    return known_shots(Catalog(), job)
 
 
 # Cached across runs on the videos' bytes + the job (minus its run id) + the set
@@ -62,11 +75,18 @@ def process_sources_task(
     done: frozenset[str],
     ray_address: str | None,
     num_cpus: int | None,
+    known: list[tuple[str, list[int]]] = (),
 ) -> list[SourceResult]:
-    """Fan the videos out over Ray, logging progress as each one finishes."""
+    """Fan the videos out over Ray; record each video's rows in the catalog as it finishes
+    (batches, ``tasks.recording``), with progress in the log and on the terminal."""
+    from catalog.store import Catalog
+
     logger = get_run_logger()
+    bar = progress_bar(len(specs), "videos")
 
     def progress(n: int, total: int, res: SourceResult) -> None:
+        recorder.add(res)
+        bar.update(1)
         src = res.source_row
         ok = sum(r["status"] == "ok" for r in res.sample_rows)
         logger.info(
@@ -80,25 +100,25 @@ def process_sources_task(
             f" ({src['error']})" if src["error"] else "",
         )
 
-    return run_sources(specs, job, done, ray_address, num_cpus, on_result=progress)
-
-
-@task(retries=3, retry_delay_seconds=[2, 5, 15])
-def record_rows_task(results: list[SourceResult]) -> int:
-    """Append the sources and samples rows (one Parquet part per table)."""
-    from catalog.store import Catalog
-
-    cat = Catalog()
-    sources = [r.source_row for r in results]
-    samples = [row for r in results for row in r.sample_rows]
-    if sources:
-        cat.append("sources", sources)
-    if samples:
-        cat.append("samples", samples)
-    return len(samples)
+    with StreamRecorder(Catalog(), result_rows) as recorder:
+        try:
+            return run_sources(
+                specs,
+                job,
+                done,
+                ray_address,
+                num_cpus,
+                on_result=progress,
+                on_idle=recorder.tick,
+                known=known,
+                on_settle=recorder.add,
+            )
+        finally:
+            bar.close()
 
 
 SHEET_SAMPLES = 4
+SHEET_INLINE_BYTES = 256 * 1024
 
 
 @task
@@ -146,4 +166,37 @@ def publish_summary_task(
     create_markdown_artifact(
         "\n".join(lines), key=f"{key}-summary", description=f"{flow_name} summary"
     )
+    for res in results:
+        if res.sheet is not None:
+            publish_curation_sheet(res, root)
     return summary
+
+
+def publish_curation_sheet(res: SourceResult, root: Path) -> None:
+    """One markdown artifact per curated video: its contact sheet and a table of its shots."""
+    sheet = root / res.sheet
+    lines = [
+        f"# Shots of `{res.source_row['uri']}`",
+        "",
+        f"Contact sheet: `{res.sheet}` (under the data root `{root}`)",
+        "",
+    ]
+    if sheet.stat().st_size <= SHEET_INLINE_BYTES:  # small enough to show in the UI itself
+        data = base64.b64encode(sheet.read_bytes()).decode()
+        lines += [f"![shots](data:image/png;base64,{data})", ""]
+    lines += [
+        "| frames | mode | decided by | motion | camera | scene | blank | bars t/b/l/r | duplicate |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in res.shot_rows:
+        bars = "/".join(str(r[f"border_{k}"]) for k in ("top", "bottom", "left", "right"))
+        lines.append(
+            f"| [{r['start_frame']}, {r['end_frame']}) | {r['mode']} | {r['mode_rule']} "
+            f"| {r['motion']:.2f} | {r['camera_motion']:.2f} | {r['scene_motion']:.2f} "
+            f"| {r['blank_fraction']:.2f} | {bars} | {r['duplicate_of'] or ''} |"
+        )
+    create_markdown_artifact(
+        "\n".join(lines),
+        key=f"curation-{res.source_row['source_id'][:16]}",
+        description=f"curation of {res.source_row['uri']}",
+    )
