@@ -98,7 +98,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--times", type=int, default=4, help="T of every grid")
     p.add_argument("--pseudo4d", type=int, default=48, help="Pseudo-4D training grids")
     p.add_argument("--objects", type=int, default=32, help="Rendered training objects")
-    p.add_argument("--heldout", type=int, default=64, help="Rendered held-out objects (>= 64)")
+    p.add_argument(
+        "--heldout", type=int, default=64, help="Rendered held-out objects (the experiment: 64)"
+    )
     p.add_argument("--base-steps", type=int, default=400, help="Base model training steps")
     p.add_argument("--pseudo4d-steps", type=int, default=100, help="Sync phase 1 steps")
     p.add_argument("--objects-steps", type=int, default=60, help="Sync phase 2 steps")
