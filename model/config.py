@@ -5,8 +5,8 @@ naming the field, at construction, before any work starts. A config says what
 a model *is*; :func:`validate_for_data` says whether it fits a given grid.
 
 Parameter counts (``python -m model.flops``, base / soft sync / hard sync / upsampler):
-tiny 0.20M / 0.05M / 0.03M / 0.06M; small 32.5M / 10.6M / 7.1M / 23.0M;
-paper 626M / 207M / 138M / 132M.
+tiny 0.19M / 0.042M / 0.025M / 1.0M; small 32.5M / 7.40M / 3.86M / 23.0M;
+paper 626M / 141M / 71.8M / 132M (sequential: soft's count).
 """
 
 from __future__ import annotations

@@ -305,7 +305,7 @@ def estimate_step_memory(
     def step(model, trainable, opt, ema, fake):
         with precision_context(cfg, device):
             loss = stage_loss(cfg.stage, model, model, fake, fake_draws(fake, cfg.stage))
-        if opt is None:  # nothing trains (sequential sync): the forward is the whole step
+        if opt is None:  # nothing trains (e.g. a fully frozen model): the forward is the whole step
             return
         loss.backward()
         torch.nn.utils.clip_grad_norm_(list(trainable.values()), 1.0)

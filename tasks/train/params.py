@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from fourreal.core.params import FlowParams, Preset, RayAddress, Seed
+from model.masking import GRID_MASK_MIX, check_grid_mask_mix
 
 SyncKind = Literal["hard", "soft", "sequential"]
 Precision = Literal["auto", "fp32", "bf16"]
@@ -35,6 +36,31 @@ def check_sync_phases(p) -> None:
             raise ValueError(f"{name}_dataset: required when {name}_steps > 0")
     if not (p.pseudo4d_steps or p.objaverse_steps) and p.sync != "sequential":
         raise ValueError("pseudo4d_steps, objaverse_steps: at least one must be > 0")
+
+
+def _share(pattern: str, what: str):
+    return Field(GRID_MASK_MIX[pattern], ge=0.0, le=1.0, description=what)
+
+
+class GridMaskProportions(FlowParams):
+    """Share of each 4D training mask pattern (model.masking); the shares sum to 1."""
+
+    row_and_column: float = _share(
+        "row_and_column", "grid[0,:] and grid[:,0] known (the inference case)"
+    )
+    first_row: float = _share("first_row", "grid[0,:] known: the fixed-view video only")
+    first_column: float = _share("first_column", "grid[:,0] known: the freeze-time video only")
+    random_lines: float = _share("random_lines", "Random whole rows and/or columns known")
+    single_frame: float = _share("single_frame", "One random frame known")
+    unconditional: float = _share("unconditional", "Nothing known (for classifier-free guidance)")
+
+    @model_validator(mode="after")
+    def _sums_to_one(self):
+        check_grid_mask_mix(self.model_dump())
+        return self
+
+    def pairs(self) -> tuple[tuple[str, float], ...]:
+        return tuple(self.model_dump().items())
 
 
 class TrainCommon(FlowParams):
@@ -116,7 +142,10 @@ class TrainSyncParams(TrainCommon):
     """Stage 2: synchronisation layers over the frozen base, pseudo-4D then Objaverse grids."""
 
     parent_checkpoint: str = Field(..., min_length=1, description="Base checkpoint (id or path)")
-    sync: SyncKind = Field("soft", description="hard | soft | sequential (baseline, no weights)")
+    sync: SyncKind = Field(
+        "soft",
+        description="hard | soft | sequential (interleaved baseline, soft's trainable budget)",
+    )
     pseudo4d_dataset: str | None = Field(None, description="Phase 1 snapshot of pseudo-4D grids")
     pseudo4d_steps: int = Field(
         20000, ge=0, le=10_000_000, description="Phase 1 steps (paper: 20k)"
@@ -125,12 +154,9 @@ class TrainSyncParams(TrainCommon):
     objaverse_steps: int = Field(
         3000, ge=0, le=10_000_000, description="Phase 2 steps (paper: 3k; longer hurts real scenes)"
     )
-    grid_condition_prob: float = Field(
-        0.5,
-        ge=0.0,
-        le=1.0,
-        description="Share of grids trained "
-        "with the inference pattern (grid[0,:], grid[:,0] known)",
+    grid_masks: GridMaskProportions = Field(
+        default_factory=GridMaskProportions,
+        description="Proportions of the 4D training mask patterns (must sum to 1)",
     )
 
     @model_validator(mode="after")

@@ -230,7 +230,7 @@ def _sync_phases(params, catalog: Catalog, cfg: FourDConfig) -> list[PhasePlan]:
             height=base.height,
             width=base.width,
             seed=params.seed,
-            grid_condition_prob=params.grid_condition_prob,
+            grid_masks=params.grid_masks.pairs(),
         )
         check_fits(snap, spec, max_frames=base.max_frames, field=field_name)
         first = snap.samples[0]

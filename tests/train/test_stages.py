@@ -15,7 +15,7 @@ from catalog.lineage import lineage
 from catalog.store import Catalog
 from fourreal.core.io import sha256_file
 from model.checkpoint import load_model, sidecar_path
-from model.config import base_preset
+from model.config import base_preset, fourd_preset
 from model.dit import DiT
 from model.fourd import FourDModel
 from model.upsampler import Upsampler
@@ -122,10 +122,12 @@ def test_sync_kinds_hard_and_sequential(base_run, train_data, tiny):
     model, cfg, _ = load_checkpoint(Catalog(), hard["final_checkpoint_id"], stage="sync")
     assert cfg.sync == "hard"
     seq = run_stage(TrainSyncParams(sync="sequential", pseudo4d_steps=0, **common))
-    assert seq["trainable_parameters"] == 0 and seq["final_step"] == 0 and "note" in seq
-    # the assembled baseline, usable as is (its base resolved through the catalog)
+    soft = FourDModel(model.base, fourd_preset("tiny", "soft"))
+    # the fair baseline trains as many parameters as soft sync, with the same steps
+    assert seq["trainable_parameters"] == sum(p.numel() for p in soft.trainable_parameters())
+    assert seq["final_step"] == 1
     model, cfg, _ = load_checkpoint(Catalog(), seq["final_checkpoint_id"], stage="sync")
-    assert cfg.sync == "sequential" and len(model.sync_layers) == 0
+    assert cfg.sync == "sequential" and len(model.sync_layers) == cfg.base.depth
 
 
 def test_upsampler_stage(train_data, train_catalog, tiny):
