@@ -42,7 +42,7 @@ def snapshot(catalog, clip, request):
 
 
 def _spec() -> ItemSpec:
-    return ItemSpec(stage="sync", height=H, width=W, grid_condition_prob=1.0)
+    return ItemSpec(stage="sync", height=H, width=W)
 
 
 def test_loader_reads_virtual_grids(snapshot):
