@@ -272,10 +272,12 @@ def catalog_rows(
 
 
 def write_rows(catalog: Catalog, sources: list[dict], samples: list[dict]) -> None:
-    if sources:
-        catalog.append("sources", sources)
-    if samples:
-        catalog.append("samples", samples)
+    """Sources and their samples commit together (one catalog transaction)."""
+    with catalog.transaction():
+        if sources:
+            catalog.append("sources", sources)
+        if samples:
+            catalog.append("samples", samples)
 
 
 def summary_table(items, jobs, results, skipped) -> list[dict]:

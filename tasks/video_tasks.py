@@ -85,16 +85,17 @@ def process_sources_task(
 
 @task(retries=3, retry_delay_seconds=[2, 5, 15])
 def record_rows_task(results: list[SourceResult]) -> int:
-    """Append the sources and samples rows (one Parquet part per table)."""
+    """Append the sources and samples rows in one catalog transaction."""
     from catalog.store import Catalog
 
     cat = Catalog()
     sources = [r.source_row for r in results]
     samples = [row for r in results for row in r.sample_rows]
-    if sources:
-        cat.append("sources", sources)
-    if samples:
-        cat.append("samples", samples)
+    with cat.transaction():
+        if sources:
+            cat.append("sources", sources)
+        if samples:
+            cat.append("samples", samples)
     return len(samples)
 
 

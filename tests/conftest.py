@@ -68,3 +68,34 @@ def shared_gltf_dir() -> Path:
     if not SHARED_GLTF.is_dir():
         pytest.skip(f"Khronos sample files not found at {SHARED_GLTF}")
     return SHARED_GLTF
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One real PostgreSQL (initdb + pg_ctl, free loopback port) for the session.
+
+    Tests get their own database from ``postgres_server.create_database(name)``.
+    """
+    from tests.servers import PostgresServer, pg_bin
+
+    try:
+        pg_bin("initdb")
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def seaweed_s3():
+    """One real S3 store (SeaweedFS ``weed server -s3``) with a bucket, for the session.
+
+    Yields the server: ``endpoint``, ``key``, ``secret``, ``bucket``, ``region``
+    and ``env()`` (the standard AWS_* variables pointing at it).
+    """
+    from tests.servers import SeaweedS3
+
+    server = SeaweedS3().start()
+    yield server
+    server.stop()
