@@ -177,7 +177,8 @@ def create(
         row = create_dataset(Catalog(), name, where, split=split)
     console.print(
         f"dataset {row['name']} id={row['dataset_id']} samples={row['num_samples']} "
-        f"hash={row['content_hash'][:16]} lake snapshot={row['snapshot_id']}"
+        f"hash={row['content_hash'][:16]} lake snapshot={row['snapshot_id']}",
+        soft_wrap=True,
     )
 
 
@@ -202,7 +203,8 @@ def show(
         return
     console.print(
         f"dataset {ds['name']} id={ds['dataset_id']} samples={ds['num_samples']} "
-        f"split={ds['split']} lake snapshot={ds['snapshot_id']} where: {ds['query']}"
+        f"split={ds['split']} lake snapshot={ds['snapshot_id']} where: {ds['query']}",
+        soft_wrap=True,
     )
     print_table(rows, max_rows=max_rows)
 
