@@ -56,6 +56,8 @@ def _read_parts(table: str, parts: list[Path]) -> pa.Table:
 def _generations(table: str, rows: pa.Table) -> list[pa.Table]:
     """Rows split by version: generation n holds the n-th row written for each key."""
     key = PRIMARY_KEYS.get(table)
+    if rows.num_rows == 0:
+        return []
     if key is None:
         return [rows.drop_columns(["_order"])]
     con = duckdb.connect(":memory:")
