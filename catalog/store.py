@@ -196,17 +196,24 @@ class Catalog:
 
     def _commit(self, writes: list[Write]) -> int:
         cur = self._cursor()
-        return retry.with_backoff(lambda: _commit_once(cur, writes), what="catalog commit")
+        try:
+            return retry.with_backoff(lambda: _commit_once(cur, writes), what="catalog commit")
+        except (duckdb.IOException, duckdb.HTTPException) as e:
+            raise self._data_unreachable(e) from None
+
+    def _data_unreachable(self, error: duckdb.Error) -> CatalogUnavailable:
+        where = self.location.data_setting
+        if self.location.uses_object_store:
+            where += f", AWS_ENDPOINT_URL={os.environ.get('AWS_ENDPOINT_URL', '(unset)')}"
+        return CatalogUnavailable(f"catalog data unreachable ({where}): {first_line(error)}")
 
     # ---- reading --------------------------------------------------------
     def sql(self, query: str, params: list | dict | None = None) -> pa.Table:
         """Run trusted SQL (our own constants with bound parameters)."""
         try:
             return self._cursor().sql(query, params=params or None).to_arrow_table()
-        except duckdb.IOException as e:
-            raise CatalogUnavailable(
-                f"catalog data unreachable ({self.location.data_setting}): {first_line(e)}"
-            ) from None
+        except (duckdb.IOException, duckdb.HTTPException) as e:
+            raise self._data_unreachable(e) from None
 
     def rows(self, query: str, params: list | dict | None = None) -> list[dict]:
         return self.sql(query, params).to_pylist()

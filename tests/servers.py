@@ -193,6 +193,8 @@ class SeaweedS3:
             f"-s3.config={config}", f"-master.port={ports['master']}",
             f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}",
             "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-volume.max=8", "-master.volumeSizeLimitMB=64",
+            # Fixed default ports (8181, 9101) would clash between servers: off.
+            "-s3.port.iceberg=0", "-s3.port.lance=0",
         ]  # fmt: skip
         log = open(self.root / "log", "wb")  # noqa: SIM115 - owned by the process
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)

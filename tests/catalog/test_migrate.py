@@ -62,9 +62,20 @@ def build_old_catalog(root: Path) -> dict:
     old.append("samples", [dict(sample_id=f"s{i}", kind="clip", source_id=f"src{i % 2}",
                                 status="failed", error="first try", run_id="ingest")
                            for i in range(3)])  # fmt: skip
-    old.append("samples", [dict(sample_id=f"s{i}", kind="clip", source_id=f"src{i % 2}",
-                                status="ok", path=f"c{i}.npz", run_id="ingest")
-                           for i in range(2)])  # fmt: skip  (s2 stays failed)
+    old.append(
+        "samples",
+        [
+            dict(
+                sample_id=f"s{i}",
+                kind="clip",
+                source_id=f"src{i % 2}",
+                status="ok",
+                path=f"c{i}.npz",
+                run_id="ingest",
+            )
+            for i in range(2)
+        ],
+    )  # fmt: skip  (s2 stays failed)
     old.append("runs", [dict(run_id="ingest", flow="build_clips", status="completed",
                              outputs_json='{"samples":["s0","s1"]}')])  # fmt: skip
     old.append("datasets", [dict(dataset_id="ds1", name="clips", content_hash="h",
@@ -98,9 +109,7 @@ def test_migrate_imports_every_row_and_lineage_link(catalog):
     # every earlier row is in the lake's history: the first import commit has them
     first = catalog.as_of(before + 1)
     assert {r["status"] for r in first.rows("SELECT status FROM samples")} == {"failed"}
-    assert first.rows("SELECT status FROM runs WHERE run_id = 'ingest'") == [
-        {"status": "running"}
-    ]
+    assert first.rows("SELECT status FROM runs WHERE run_id = 'ingest'") == [{"status": "running"}]
     # lineage links intact: checkpoint -> dataset -> samples -> sources -> runs
     root = lineage(catalog, "ck1")
     found = {(n.kind, n.id) for n in root.walk()}

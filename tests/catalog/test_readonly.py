@@ -66,8 +66,10 @@ def _evil_copy(catalog) -> str:
         ("/* hidden */ EXPLAIN ANALYZE DELETE FROM sources", "not a SELECT"),
         ("EXPLAIN (FORMAT json) DELETE FROM sources", "read-only"),
         ("SELECT * FROM ducklake_merge_adjacent_files('lake')", "ducklake_merge_adjacent_files"),
-        ("SELECT * FROM sqlite_query('__ducklake_metadata_lake', 'DELETE FROM x RETURNING *')",
-         "sqlite_query"),  # fmt: skip
+        (
+            "SELECT * FROM sqlite_query('__ducklake_metadata_lake', 'DELETE FROM x RETURNING *')",
+            "sqlite_query",
+        ),  # fmt: skip
         ("SELECT * FROM postgres_execute('x', 'DROP TABLE y')", "postgres_execute"),
         ("SELECT * FROM query('DELETE FROM sources')", "query"),
         ("SELECT (SELECT count(*) FROM sqlite_scan('x', 'y'))", "sqlite_scan"),
