@@ -56,7 +56,8 @@ def race(root: Path, metadata: str | None) -> None:
         for w in range(WRITERS)
     ]
     for p, log in zip(procs, logs, strict=True):
-        assert p.stdout.readline().strip() == "ready", log.read_text()[-3000:]
+        line = p.stdout.readline().strip()
+        assert line == "ready", (p.wait(), log, log.read_text()[-3000:])
     for p in procs:
         p.stdin.write("go\n")
         p.stdin.flush()

@@ -48,3 +48,13 @@ def test_compact_refuses_a_negative_retention(catalog):
 
     with pytest.raises(ValueError, match="keep_days"):
         compact(catalog, keep_days=-1)
+
+
+def test_compact_flow_records_its_run(prefect_harness):
+    from catalog.store import Catalog
+    from flows.compact import CompactParams, compact_catalog
+
+    out = compact_catalog(CompactParams(keep_days=1))
+    assert out["files_after"] <= out["files_before"]
+    runs = Catalog().rows("SELECT status FROM runs WHERE flow = 'compact_catalog'")
+    assert runs == [{"status": "completed"}]
