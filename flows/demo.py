@@ -12,6 +12,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from pydantic import Field
 
+from catalog.datasets import dataset_samples
 from catalog.store import Catalog
 from flows.build_objaverse import BuildObjaverseParams, build_objaverse_grids
 from flows.build_pseudo4d import ClipParams, Pseudo4DParams, build_clips, build_pseudo4d
@@ -19,10 +20,10 @@ from flows.common import recorded_run
 from flows.dataset import SnapshotParams, snapshot_dataset
 from flows.generate import GenerateParams, generate
 from flows.train import train_all
-from fourreal.config import FlowParams, Seed
-from fourreal.paths import data_root
-from renderers.procedural import write_demo_objects
-from tasks.synthetic_video import make_demo_corpus
+from fourreal.core.params import FlowParams, Seed
+from fourreal.core.paths import data_root
+from synthetic.objects import write_demo_objects
+from synthetic.videos import make_demo_corpus
 from tasks.train.params import TrainAllParams
 
 
@@ -94,7 +95,13 @@ def demo(params: DemoParams = DemoParams()) -> dict:
             )
         )
         ckpt = trained["checkpoint_ids"]
-        held_out = rendered["sample_ids"][0]
+        # The grid to generate: the first of the objaverse snapshot (a rerun that rendered
+        # nothing new still has it). The demo trains on it: this shows the pipeline works,
+        # it is not a held-out result.
+        objaverse_ids = [
+            r["sample_id"] for r in dataset_samples(catalog, ids["demo-objaverse"]["dataset_id"])
+        ]
+        held_out = sorted(objaverse_ids)[0]
         result = generate(
             GenerateParams(
                 checkpoint=ckpt["sync"],

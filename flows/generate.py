@@ -19,7 +19,7 @@ from pydantic import Field, model_validator
 
 from catalog.store import Catalog
 from flows.common import recorded_run
-from fourreal.config import FlowParams, Seed, output_path
+from fourreal.core.params import FlowParams, Seed, output_path
 
 Steps = Field(25, ge=1, le=1000, description="Euler sampling steps of the grid")
 
@@ -67,10 +67,9 @@ class GenerateParams(FlowParams):
 @flow(name="generate", log_prints=True)
 def generate(params: GenerateParams) -> dict:
     """Generate a grid, write npz / mp4 / PNG outputs, record them in the catalog."""
-    from tasks.generate import (
+    from tasks.generation.generate import generation_id, input_digest
+    from tasks.generation.tasks import (
         generate_grids,
-        generation_id,
-        input_digest,
         load_checkpoints,
         load_inputs,
         register_outputs,
@@ -154,6 +153,8 @@ def _generate_markdown(result: dict, lineage: dict) -> str:
         f"| fixed-view mp4s | `{Path(result['views'][0]).parent}` ({len(result['views'])}) |",
         f"| contact sheet | `{result['contact_sheet']}` |",
     ]
+    lines += ["", "View in 3D and time (Rerun):"]
+    lines += [f"- view: `fourreal view {sid}`" for sid in result["sample_ids"]]
     if result["warnings"]:
         lines += ["", "Warnings:", *(f"- {w}" for w in result["warnings"])]
     return "\n".join(lines)
@@ -194,16 +195,14 @@ class EvaluateParams(FlowParams):
 @flow(name="evaluate", log_prints=True)
 def evaluate(params: EvaluateParams) -> dict:
     """Generate every held-out grid with every checkpoint; PSNR, SSIM, consistency; catalog rows."""
-    from tasks.evaluate import (
+    from tasks.evaluation.evaluate import (
         comparison_table,
-        evaluate_checkpoint,
         evaluation_rows,
         format_table,
-        load_evaluation_set,
         reference_consistency,
-        write_evaluations,
     )
-    from tasks.metrics import learned_metrics_status
+    from tasks.evaluation.metrics import learned_metrics_status
+    from tasks.evaluation.tasks import evaluate_checkpoint, load_evaluation_set, write_evaluations
 
     logger = get_run_logger()
     catalog = Catalog()

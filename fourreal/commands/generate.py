@@ -84,7 +84,9 @@ def evaluate_cmd(
     seed: int = typer.Option(0, help="Random seed"),
     detector: str = typer.Option("sift", help="Consistency features: sift | orb"),
     allow_non_heldout: bool = typer.Option(False, help="Accept a snapshot not split 'heldout'"),
-    lpips_weights: str = typer.Option(None, help="Folder with LPIPS weights (see tasks.metrics)"),
+    lpips_weights: str = typer.Option(
+        None, help="Folder with LPIPS weights (see tasks.evaluation.metrics)"
+    ),
     fid_weights: str = typer.Option(None, help="TorchScript Inception file for FID"),
     fvd_weights: str = typer.Option(None, help="TorchScript I3D file for FVD"),
     clip_weights: str = typer.Option(None, help="CLIP weights"),
@@ -117,7 +119,7 @@ def evaluate_cmd(
     if as_json:
         print(json.dumps(result, default=str))
         return
-    from tasks.evaluate import format_table
+    from tasks.evaluation.evaluate import format_table
 
     console.print(format_table(result["table"]))
     for line in result["skipped"]:
