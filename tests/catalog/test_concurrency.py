@@ -40,6 +40,16 @@ print("done", flush=True)
 """.replace("%(shared)d", str(SHARED_KEYS))
 
 
+def wait_for_line(proc: subprocess.Popen, expected: str, log: Path) -> None:
+    """Read the writer's stdout up to ``expected`` (other lines are kept for the message)."""
+    seen = []
+    for line in proc.stdout:
+        if line.strip() == expected:
+            return
+        seen.append(line)
+    raise AssertionError(f"writer exited before {expected!r}: {seen} {log.read_text()[-3000:]}")
+
+
 def race(root: Path, metadata: str | None) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     logs = [root.parent / f"writer-{w}.log" for w in range(WRITERS)]
@@ -56,8 +66,7 @@ def race(root: Path, metadata: str | None) -> None:
         for w in range(WRITERS)
     ]
     for p, log in zip(procs, logs, strict=True):
-        line = p.stdout.readline().strip()
-        assert line == "ready", (p.wait(), log, log.read_text()[-3000:])
+        wait_for_line(p, "ready", log)
     for p in procs:
         p.stdin.write("go\n")
         p.stdin.flush()
