@@ -31,6 +31,9 @@ from fourreal.core.io import atomic_write_text
 from fourreal.core.paths import catalog_dir
 
 ATTACH_SCRIPT = "attach.sql"
+# DuckLake's default data-inlining limit: inserts of up to this many rows are
+# stored in the metadata database until compaction flushes them to Parquet.
+INLINE_ROWS = 10
 
 __all__ = ["Catalog", "CatalogError", "CatalogUnavailable", "utcnow"]
 
@@ -394,6 +397,27 @@ def _insert_sql(table: str, batch: str) -> str:
     return f'INSERT INTO "{table}" ({cols}) SELECT {cols} FROM {batch}'
 
 
+def _small_upsert(cur: duckdb.DuckDBPyConnection, w: Write, batch: str) -> None:
+    """Upsert a few rows as DELETE + INSERT: DuckLake inlines them in the metadata
+    database (MERGE always writes a Parquet file), so many small commits do not
+    leave many small files behind."""
+    key = PRIMARY_KEYS[w.table]
+    existing = [
+        r[0]
+        for r in cur.execute(
+            f'SELECT "{key}" FROM "{w.table}" WHERE "{key}" IN (SELECT "{key}" FROM {batch})'
+        ).fetchall()
+    ]
+    if existing:
+        cur.execute(f'DELETE FROM "{w.table}" WHERE list_contains(?, "{key}")', [existing])
+    cols = ", ".join(f'"{n}"' for n in TABLES[w.table].names)
+    vals = ", ".join(
+        f'list_contains(?, "{key}")' if n == "supersedes" else f'"{n}"'
+        for n in TABLES[w.table].names
+    )
+    cur.execute(f'INSERT INTO "{w.table}" ({cols}) SELECT {vals} FROM {batch}', [existing])
+
+
 def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
     with contextlib.suppress(duckdb.Error):
         cur.execute("ROLLBACK")
@@ -407,7 +431,12 @@ def _commit_once(cur: duckdb.DuckDBPyConnection, writes: list[Write]) -> int:
             name = f"_fourreal_batch_{i}"
             cur.register(name, w.data)
             batches.append(name)
-            cur.execute(_merge_sql(w.table, name) if w.keyed else _insert_sql(w.table, name))
+            if not w.keyed:
+                cur.execute(_insert_sql(w.table, name))
+            elif w.data.num_rows <= INLINE_ROWS:
+                _small_upsert(cur, w, name)
+            else:
+                cur.execute(_merge_sql(w.table, name))
         keyed = sorted({w.table for w in writes if w.keyed})
         if keyed:
             cur.execute(
