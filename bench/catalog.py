@@ -200,10 +200,12 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        for rows in (int(r) for r in args.rows.split(",")):
+        for rows in (int(r) for r in args.rows.split(",") if r.strip()):
             at_size(rows, tmp)
-        small_appends(args.small_appends, tmp)
-        concurrent_writers(args.writers, args.writer_appends, tmp)
+        if args.small_appends:
+            small_appends(args.small_appends, tmp)
+        if args.writer_appends:
+            concurrent_writers(args.writers, args.writer_appends, tmp)
 
 
 if __name__ == "__main__":
