@@ -340,9 +340,16 @@ def _missing(cur: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]
     return out
 
 
+def _missing_guard_rows(cur: duckdb.DuckDBPyConnection) -> list[str]:
+    if WRITE_GUARD_TABLE not in _existing_tables(cur):
+        return sorted(PRIMARY_KEYS)
+    have = {r[0] for r in cur.execute(f'SELECT table_name FROM "{WRITE_GUARD_TABLE}"').fetchall()}
+    return sorted(set(PRIMARY_KEYS) - have)
+
+
 def _ensure_tables(cur: duckdb.DuckDBPyConnection) -> None:
-    """Create missing tables and columns (older lakes gain new columns)."""
-    if not _missing(cur):
+    """Create missing tables, columns and write-guard rows (older lakes gain new ones)."""
+    if not _missing(cur) and not _missing_guard_rows(cur):
         return
 
     def once() -> None:
@@ -352,14 +359,13 @@ def _ensure_tables(cur: duckdb.DuckDBPyConnection) -> None:
                 if table not in _existing_tables(cur):
                     body = ", ".join(f'"{n}" {t}' for n, t in cols)
                     cur.execute(f'CREATE TABLE "{table}" ({body})')
-                    if table == WRITE_GUARD_TABLE:
-                        cur.execute(
-                            f'INSERT INTO "{table}" SELECT unnest(?), 0, now()',
-                            [sorted(PRIMARY_KEYS)],
-                        )
                 else:
                     for n, t in cols:
                         cur.execute(f'ALTER TABLE "{table}" ADD COLUMN "{n}" {t}')
+            if guard_rows := _missing_guard_rows(cur):
+                cur.execute(
+                    f'INSERT INTO "{WRITE_GUARD_TABLE}" SELECT unnest(?), 0, now()', [guard_rows]
+                )
             cur.execute("COMMIT")
         except BaseException:
             _rollback(cur)

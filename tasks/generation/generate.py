@@ -218,11 +218,11 @@ def inputs_from_sample(
 # ------------------------------------------------------------------ checkpoints
 def load_sync_checkpoint(catalog: Catalog, ref: str):
     """``(model, config, row)`` of a ``sync`` checkpoint given by catalog id or path."""
-    from model import load_model
     from model.config import FourDConfig
+    from tasks.train.checkpointing import load_checkpoint
 
-    row = get_checkpoint(catalog, ref, stage="sync")
-    model, cfg, _ = load_model(checkpoint_file(row))
+    # a sync checkpoint holds the sync layers; its base is resolved (and hash-checked) here
+    model, cfg, row = load_checkpoint(catalog, ref, stage="sync")
     if not isinstance(cfg, FourDConfig):
         raise ValueError(f"checkpoint: {ref!r} holds a {type(cfg).__name__}, not a 4D model")
     return model.eval(), cfg, row

@@ -17,8 +17,9 @@ sees exactly the samples the uninterrupted run would have seen, and DDP rank
 Items (float frames in [-1, 1], channels first; fourreal.core.grid):
 
 * ``base``      ``x [F, 3, H, W]``, ``context`` (MODE_INDEX), ``known [F]`` (4Real recipe);
-* ``sync``      ``x [V, T, 3, H, W]``, ``known [V, T]``, ``weight [V, T, 1, H, W]``
-  (pixel validity of warped pseudo-4D grids, ones otherwise);
+* ``sync``      ``x [V, T, 3, H, W]``, ``known [V, T]`` (one of the grid patterns of
+  model.masking, with the proportions of ``ItemSpec.grid_masks``),
+  ``weight [V, T, 1, H, W]`` (pixel validity of warped pseudo-4D grids, ones otherwise);
 * ``upsampler`` ``x [F, 3, H, W]`` at the high resolution.
 
 Grids feed clip stages as freeze-time (``grid[:, t]``) or fixed-view
@@ -43,7 +44,7 @@ from catalog.store import Catalog
 from fourreal.core.grid import MODE_INDEX
 from fourreal.core.io import sha256_file
 from fourreal.core.paths import data_root
-from model.masking import grid_condition_mask, sample_known_mask
+from model.masking import GRID_MASK_MIX, check_grid_mask_mix, sample_grid_mask, sample_known_mask
 
 GRID_KINDS = ("grid_objaverse", "grid_pseudo4d")
 CLIP_KIND = "clip"
@@ -154,9 +155,8 @@ class ItemSpec:
     """Clip length F for the clip stages (ignored by sync, which takes whole grids)."""
     seed: int = 0
     """Order and per-item randomness."""
-    grid_condition_prob: float = 0.5
-    """sync: probability of the inference pattern (``grid[0, :]`` and ``grid[:, 0]`` known);
-    otherwise the base masking recipe over the V T frames."""
+    grid_masks: tuple[tuple[str, float], ...] = tuple(GRID_MASK_MIX.items())
+    """sync: ``(pattern, proportion)`` of every grid mask pattern (model.masking), summing to 1."""
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -164,6 +164,7 @@ class ItemSpec:
         for name in ("height", "width", "frames"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_grid_mask_mix(dict(self.grid_masks))
 
 
 def check_fits(snapshot: Snapshot, spec: ItemSpec, *, max_frames: int, field: str) -> None:
@@ -337,10 +338,7 @@ class StreamDataset(Dataset):
     def _grid_item(self, arr: np.ndarray, valid: np.ndarray | None, gen) -> dict:
         V, T = arr.shape[:2]
         x = self._to_model(arr)  # (V, T, 3, H, W)
-        if float(torch.rand(1, generator=gen)) < self.spec.grid_condition_prob:
-            known = grid_condition_mask(1, V, T)[0]
-        else:
-            known = sample_known_mask(1, V * T, gen)[0].reshape(V, T)
+        known = sample_grid_mask(1, V, T, dict(self.spec.grid_masks), gen)[0]  # (V, T)
         if valid is None:
             weight = torch.ones(V, T, 1, self.spec.height, self.spec.width)
         else:

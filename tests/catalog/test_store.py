@@ -176,3 +176,18 @@ def test_writer_killed_mid_transaction_leaves_the_previous_snapshot(catalog):
     assert catalog.read("sources").num_rows == 0
     catalog.append("samples", [sample(7)])  # and the lake still takes writes
     assert catalog.read("samples").num_rows == 5
+
+
+def test_an_older_lake_gains_new_tables_columns_and_write_guard_rows(catalog):
+    from catalog import store
+
+    cur = catalog.connect()
+    cur.execute("ALTER TABLE datasets DROP COLUMN snapshot_id")
+    cur.execute("DROP TABLE shots")
+    cur.execute("DELETE FROM table_versions WHERE table_name = 'shots'")
+    cur.close()
+    store._INSTANCES.clear()  # as a new process (newer code) opening the older lake
+    assert catalog.read("datasets").schema == TABLES["datasets"]
+    assert catalog.read("shots").num_rows == 0
+    guards = catalog.rows("SELECT table_name FROM table_versions ORDER BY 1")
+    assert [g["table_name"] for g in guards] == sorted(store.PRIMARY_KEYS)
