@@ -71,6 +71,16 @@ def shared_gltf_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory):
+    """One real S3 server (SeaweedFS) with a bucket for the whole session, stopped by pid."""
+    from tests.servers import start_seaweedfs, stop
+
+    server, proc = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
+    yield server
+    stop(proc)
+
+
+@pytest.fixture(scope="session")
 def postgres_server():
     """One real PostgreSQL (initdb + pg_ctl, free loopback port) for the session.
 
@@ -83,19 +93,5 @@ def postgres_server():
     except FileNotFoundError as e:
         pytest.skip(str(e))
     server = PostgresServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def seaweed_s3():
-    """One real S3 store (SeaweedFS ``weed server -s3``) with a bucket, for the session.
-
-    Yields the server: ``endpoint``, ``key``, ``secret``, ``bucket``, ``region``
-    and ``env()`` (the standard AWS_* variables pointing at it).
-    """
-    from tests.servers import SeaweedS3
-
-    server = SeaweedS3().start()
     yield server
     server.stop()

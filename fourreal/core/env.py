@@ -52,6 +52,12 @@ def configure_environment() -> dict[str, str]:
         "PYOPENGL_PLATFORM",
         "PYTORCH_CUDA_ALLOC_CONF",
         "FOURREAL_HOME",
+        "FOURREAL_LOCAL",
+        # an S3 data root: workers on every node write samples straight to it
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_REGION",
         "RAY_AUTH_MODE",
         "PREFECT_API_URL",
         "PREFECT_HOME",

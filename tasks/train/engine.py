@@ -365,6 +365,7 @@ class Engine:
         self.run_dir, self.meta, self.callbacks = Path(run_dir), meta, list(callbacks)
         self.device, self.resume = torch.device(device), resume
         self.record_stream = record_stream  # stream indices read by this rank, if a list
+        self.skipped_samples = 0  # corrupt samples the loader skipped (logged as a metric)
         self.base_ref = base_ref  # sync stage: checkpoints reference the frozen base
         self.rank = dist.get_rank() if dist.is_initialized() else 0
         self.world = dist.get_world_size() if dist.is_initialized() else 1
@@ -476,6 +477,8 @@ class Engine:
             cpu_batch = next(batches)
             if self.record_stream is not None:
                 self.record_stream.extend(cpu_batch["k"].tolist())
+            if "skipped" in cpu_batch:  # corrupt samples the loader skipped for these items
+                self.skipped_samples += int(cpu_batch.pop("skipped").sum())
             # stream indices stay on the host: they seed the draws (no device sync to read them)
             out.append(
                 {
@@ -500,6 +503,7 @@ class Engine:
             "samples_per_s": self.cfg.batch_size * self.cfg.grad_accum * self.world / dt,
             "step_time_s": dt,
             "data_wait_s": wait,
+            "skipped_samples": self.skipped_samples,
             "phase": index,
             "height": phase.dataset.spec.height,
             "width": phase.dataset.spec.width,

@@ -61,10 +61,10 @@ def test_unreachable_postgres_is_one_line_naming_the_setting(tmp_path, monkeypat
     assert not (tmp_path / "catalog" / "data").exists()  # nothing half-written
 
 
-def test_data_files_on_s3(seaweed_s3, tmp_path, monkeypatch):
-    for k, v in seaweed_s3.env().items():
+def test_data_files_on_s3(seaweedfs, tmp_path, monkeypatch):
+    for k, v in seaweedfs.env().items():
         monkeypatch.setenv(k, v)
-    data = f"s3://{seaweed_s3.bucket}/lake-{next(_names)}/"
+    data = f"s3://{seaweedfs.bucket}/lake-{next(_names)}/"
     cat = Catalog(tmp_path / "catalog", data_path=data)
     rows = pa.table({"sample_id": [f"k{i:05d}" for i in range(20000)], "status": ["ok"] * 20000})
     cat.append("samples", rows)
@@ -77,13 +77,13 @@ def test_data_files_on_s3(seaweed_s3, tmp_path, monkeypatch):
     assert readonly_query(cat, "SELECT count(*) AS n FROM samples").to_pylist() == [{"n": 20000}]
 
 
-def test_unreachable_s3_is_one_line_naming_the_setting(seaweed_s3, tmp_path, monkeypatch):
+def test_unreachable_s3_is_one_line_naming_the_setting(seaweedfs, tmp_path, monkeypatch):
     from tests.servers import free_port
 
-    for k, v in seaweed_s3.env().items():
+    for k, v in seaweedfs.env().items():
         monkeypatch.setenv(k, v)
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
-    cat = Catalog(tmp_path / "catalog", data_path=f"s3://{seaweed_s3.bucket}/down/")
+    cat = Catalog(tmp_path / "catalog", data_path=f"s3://{seaweedfs.bucket}/down/")
     cat.init()
     before = cat.snapshot_id()
     with pytest.raises(CatalogUnavailable, match="FOURREAL_CATALOG_DATA=s3://.*AWS_ENDPOINT_URL"):
