@@ -1,4 +1,9 @@
-"""Immutable dataset snapshots: a named, content-hashed list of sample ids."""
+"""Immutable dataset snapshots: a named, content-hashed list of sample ids.
+
+A dataset also pins the lake snapshot its samples were selected at, and its
+sample rows are always read as of that snapshot (DuckLake time travel): later
+upserts or deletes of those samples do not change what a dataset returns.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,14 @@ ORDER BY created_at DESC LIMIT 1
 """
 
 
-def select_sample_ids(catalog: Catalog, where: str) -> list[str]:
+SAMPLES_AT = """
+SELECT s.* FROM (SELECT * FROM samples AT (VERSION => $snapshot)) s
+JOIN (SELECT unnest($ids) AS sample_id) USING (sample_id)
+ORDER BY sample_id
+"""
+
+
+def select_sample_ids(catalog: Catalog, where: str, snapshot: int | None = None) -> list[str]:
     """Ids of ok samples matching a user's SQL predicate (read-only, sandboxed)."""
     if not where.strip():
         raise ValueError("where: the predicate is empty (use 'true' for all samples)")
@@ -24,7 +36,7 @@ def select_sample_ids(catalog: Catalog, where: str) -> list[str]:
         check_select_only(sql)
     except ReadOnlyQueryError as e:
         raise ValueError(f"where: not a valid predicate: {e}") from None
-    return readonly_query(catalog, sql).column("sample_id").to_pylist()
+    return readonly_query(catalog, sql, snapshot=snapshot).column("sample_id").to_pylist()
 
 
 def create_dataset(
@@ -37,12 +49,14 @@ def create_dataset(
 ) -> dict:
     """Snapshot the ok samples matching ``where`` under ``name``.
 
-    The snapshot id is a hash of the name and the sorted ids, so creating the
-    same snapshot twice returns the existing row and writes nothing.
+    The dataset id is a hash of the name and the sorted ids, so creating the
+    same snapshot twice returns the existing row and writes nothing. The
+    predicate is evaluated at one lake snapshot, which the row pins.
     """
     if not name or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise ValueError(f"name: {name!r} must be letters, digits, '-', '_' or '.'")
-    ids = select_sample_ids(catalog, where)
+    pin = catalog.snapshot_id()
+    ids = select_sample_ids(catalog, where, snapshot=pin)
     if not ids and not allow_empty:
         raise ValueError(f"where: no ok samples match {where!r}; refusing an empty dataset")
     chash = content_hash_of_ids(ids)
@@ -58,6 +72,7 @@ def create_dataset(
         "num_samples": len(ids),
         "sample_ids": ids,
         "split": split,
+        "snapshot_id": pin,
         "run_id": run_id,
     }
     catalog.append("datasets", [row])
@@ -73,11 +88,8 @@ def get_dataset(catalog: Catalog, ref: str) -> dict:
 
 
 def dataset_samples(catalog: Catalog, ref: str) -> list[dict]:
-    """The sample rows of a snapshot, in the snapshot's (sorted) order."""
+    """The sample rows of a dataset as they were at its pinned snapshot, sorted by id."""
     ds = get_dataset(catalog, ref)
-    rows = catalog.rows(
-        "SELECT s.* FROM samples s JOIN (SELECT unnest(?) AS sample_id) USING (sample_id)"
-        " ORDER BY sample_id",
-        [ds["sample_ids"]],
-    )
-    return rows
+    # Datasets migrated from the Parquet-parts catalog carry no pin: read them as they are.
+    snapshot = ds["snapshot_id"] if ds["snapshot_id"] is not None else catalog.snapshot_id()
+    return catalog.rows(SAMPLES_AT, {"snapshot": snapshot, "ids": ds["sample_ids"]})

@@ -137,5 +137,6 @@ class Lineage:
         return out
 
 
-def lineage(catalog: Catalog, ident: str) -> Node:
-    return Lineage(catalog).build(ident)
+def lineage(catalog: Catalog, ident: str, as_of: int | None = None) -> Node:
+    """The lineage tree of ``ident``; with ``as_of``, as the lake was at that snapshot."""
+    return Lineage(catalog.as_of(as_of) if as_of is not None else catalog).build(ident)

@@ -1,59 +1,146 @@
 """Read-only SQL for people: ``fourreal catalog query`` and dataset predicates.
 
-Two independent guards: only a single SELECT statement is accepted (so
-``COPY ... TO``, ``ATTACH``, ``INSTALL``, DDL and DML are refused by type), and
-the connection itself may only read files inside the catalog directory
-(DuckDB's ``enable_external_access = false`` + ``allowed_directories``,
-locked so the query cannot turn them back on).
+Three independent guards:
+
+1. the text must be ONE plain SELECT. DuckDB's own parser decides: the
+   statement's type, and for ``EXPLAIN [ANALYZE]`` (which runs what it
+   explains) the statement inside it must serialize as a SELECT too; table
+   and scalar functions that reach the metadata database or maintain the lake
+   (``sqlite_*``, ``postgres_*``, ``ducklake_*`` but its read-only listings,
+   ``query``) are refused wherever they appear in the parse tree;
+2. the lake is attached ``READ_ONLY`` in a connection of its own;
+3. that connection may only read files of the catalog
+   (``enable_external_access = false`` + ``allowed_directories``), and its
+   configuration is locked so the query cannot turn them back on.
 """
 
 from __future__ import annotations
 
+import json
+import re
+
 import duckdb
 import pyarrow as pa
 
+from catalog.lake import LAKE, CatalogError, first_line, open_lake
 from catalog.store import Catalog
 
-ALLOWED_STATEMENTS = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+FORBIDDEN_PREFIXES = ("sqlite_", "postgres_", "ducklake_")
+READ_ONLY_LAKE_FUNCTIONS = {
+    "ducklake_snapshots",
+    "ducklake_current_snapshot",
+    "ducklake_last_committed_snapshot",
+    "ducklake_table_info",
+    "ducklake_list_files",
+    "ducklake_table_changes",
+    "ducklake_table_insertions",
+    "ducklake_table_deletions",
+    "ducklake_options",
+    "ducklake_settings",
+}
+FORBIDDEN_FUNCTIONS = {"query", "query_table", "checkpoint", "force_checkpoint"}
+LEADING_COMMENTS = re.compile(r"^(\s*(--[^\n]*(\n|$)|/\*.*?\*/))*\s*", re.S)
+EXPLAIN_PREFIX = re.compile(r"^EXPLAIN\s+(ANALYZE\s+)?", re.I)
 
 
-class ReadOnlyQueryError(ValueError):
+class ReadOnlyQueryError(CatalogError):
     """The query would write, attach, install or read outside the catalog."""
+
+
+def _refuse(what: str) -> ReadOnlyQueryError:
+    return ReadOnlyQueryError(
+        f"the catalog is read-only here: {what} (only one plain SELECT query is allowed)"
+    )
+
+
+def _function_names(tree) -> set[str]:
+    names: set[str] = set()
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("function_name"), str):
+                names.add(node["function_name"].lower())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return names
+
+
+def _select_tree(sql: str) -> dict:
+    """DuckDB's parse tree of a SELECT; refuses anything that is not one."""
+    con = duckdb.connect(":memory:")
+    try:
+        out = json.loads(con.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0])
+    finally:
+        con.close()
+    if out.get("error"):
+        raise _refuse("the statement is not a SELECT")
+    return out
 
 
 def check_select_only(sql: str) -> None:
     try:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as e:
-        raise ReadOnlyQueryError(f"cannot parse query: {e}") from None
+        raise ReadOnlyQueryError(f"cannot parse query: {first_line(e)}") from None
     if len(statements) != 1:
         raise ReadOnlyQueryError(f"exactly one statement is allowed, got {len(statements)}")
     kind = statements[0].type
-    if kind not in ALLOWED_STATEMENTS:
-        raise ReadOnlyQueryError(
-            f"the catalog is read-only here: {kind.name} statements are refused "
-            "(only SELECT queries are allowed)"
-        )
+    text = LEADING_COMMENTS.sub("", statements[0].query, count=1)
+    if kind == duckdb.StatementType.EXPLAIN:
+        # EXPLAIN ANALYZE runs the statement it explains: that one must be a SELECT.
+        inner = EXPLAIN_PREFIX.sub("", text, count=1)
+        if inner == text:
+            raise _refuse("this EXPLAIN form is refused")
+        text = inner
+    elif kind != duckdb.StatementType.SELECT:
+        raise _refuse(f"{kind.name} statements are refused")
+    for name in sorted(_function_names(_select_tree(text))):
+        if name in FORBIDDEN_FUNCTIONS or (
+            name.startswith(FORBIDDEN_PREFIXES) and name not in READ_ONLY_LAKE_FUNCTIONS
+        ):
+            raise _refuse(f"function {name}() is refused")
 
 
-def readonly_connection(catalog: Catalog) -> duckdb.DuckDBPyConnection:
-    con = catalog.connect()
-    root = str(catalog.dir)
-    con.execute("SET allowed_directories = [?]", [root])
-    con.execute("SET enable_external_access = false")
-    con.execute("SET autoinstall_known_extensions = false")
-    con.execute("SET autoload_known_extensions = false")
-    con.execute("SET lock_configuration = true")
+def _allowed_directories(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> list[str]:
+    data_path = con.execute(
+        f"SELECT value FROM ducklake_options('{LAKE}') WHERE option_name = 'data_path'"
+    ).fetchone()[0]
+    return sorted({str(catalog.dir) + "/", data_path})
+
+
+def readonly_connection(catalog: Catalog, snapshot: int | None = None) -> duckdb.DuckDBPyConnection:
+    """A connection of its own: lake attached read-only, files confined, config locked."""
+    catalog.snapshot_id()  # creates the lake (writable handle) when it does not exist yet
+    snapshot = catalog.snapshot if snapshot is None else snapshot
+    con = open_lake(catalog.location, read_only=True, snapshot=snapshot)
+    try:
+        con.execute(f"USE {LAKE}")
+        con.execute("SET allowed_directories = ?", [_allowed_directories(con, catalog)])
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    except BaseException:
+        con.close()
+        raise
     return con
 
 
-def readonly_query(catalog: Catalog, sql: str, params: list | None = None) -> pa.Table:
-    """Run a user's SELECT over the catalog views; refuse anything else."""
+def readonly_query(
+    catalog: Catalog, sql: str, params: list | None = None, snapshot: int | None = None
+) -> pa.Table:
+    """Run a user's SELECT over the lake (optionally as of ``snapshot``); refuse anything else.
+
+    DuckDB errors (a typo, an unknown table) raise ``CatalogError`` with
+    DuckDB's one-line message.
+    """
     check_select_only(sql)
-    con = readonly_connection(catalog)
+    con = readonly_connection(catalog, snapshot)
     try:
         return con.sql(sql, params=params or None).to_arrow_table()
     except duckdb.PermissionException as e:
-        raise ReadOnlyQueryError(f"refused: {e}") from None
+        raise ReadOnlyQueryError(f"refused: {first_line(e)}") from None
+    except duckdb.Error as e:
+        raise CatalogError(first_line(e)) from None
     finally:
         con.close()

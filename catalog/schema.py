@@ -1,8 +1,7 @@
 """Every catalog table's pyarrow schema, declared once.
 
-Writers, readers, DuckDB views and tests all import from here. Parquet part
-files under ``<catalog>/<table>/`` are the source of truth; DuckDB only
-views them.
+Writers, readers, the DuckLake tables (created from these schemas) and tests
+all import from here.
 """
 
 from __future__ import annotations
@@ -92,6 +91,7 @@ DATASETS = pa.schema(
         ("num_samples", pa.int64()),
         ("sample_ids", pa.list_(pa.string())),
         ("split", pa.string()),  # train | heldout | all
+        ("snapshot_id", pa.int64()),  # the lake snapshot the samples were selected at
         ("run_id", pa.string()),
         ("created_at", TS),
         ("supersedes", pa.bool_()),  # this row replaces an earlier one with the same key
@@ -170,9 +170,10 @@ TABLES: dict[str, pa.Schema] = {
     "metrics": METRICS,
 }
 
-# Append-only tables where a later row with the same key supersedes an earlier
-# one (a run is written when it starts and again when it ends; a sample that
-# failed may later succeed). The views expose the latest row per key.
+# Keyed tables hold the latest row per key: a write of an existing key replaces
+# its row (and sets ``supersedes``); earlier versions stay reachable by time
+# travel (a run is written when it starts and again when it ends; a sample
+# that failed may later succeed).
 PRIMARY_KEYS: dict[str, str] = {
     "sources": "source_id",
     "samples": "sample_id",
@@ -182,3 +183,15 @@ PRIMARY_KEYS: dict[str, str] = {
     "checkpoints": "checkpoint_id",
     "evaluations": "evaluation_id",
 }
+
+# One row per keyed table, bumped by every write to that table. Two concurrent
+# writers of one table both update its row, so DuckLake sees a conflict and
+# one of them retries: no key is ever inserted twice.
+WRITE_GUARD_TABLE = "table_versions"
+WRITE_GUARD = pa.schema(
+    [
+        ("table_name", pa.string()),
+        ("version", pa.int64()),
+        ("updated_at", TS),
+    ]
+)

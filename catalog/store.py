@@ -1,64 +1,170 @@
-"""The catalog: append-only Parquet part files (truth) + DuckDB views (queries).
+"""The catalog: a DuckLake (Parquet data files + a SQLite or PostgreSQL metadata database).
 
-Layout under ``<data root>/catalog``::
-
-    <table>/part-<time_ns>-<rand>.parquet   one file per append, written atomically
-    catalog.duckdb                           views only; delete it, ``rebuild_duckdb()``
-
-A writer never rewrites a part file, so a killed writer leaves at most a
-``.tmp-*`` file that no reader globs. Several processes (Ray workers, Prefect
-tasks) may append at once without coordination.
+Every write is a DuckLake transaction. Keyed tables hold the latest row per
+key (a write of an existing key replaces it, ``supersedes`` marks the new
+row); older rows stay reachable by time travel to earlier snapshots.
+``with catalog.transaction():`` groups several appends into one commit.
+Commits that conflict with another writer are retried with backoff.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
-import secrets
-import time
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from catalog.schema import PRIMARY_KEYS, TABLES
-from fourreal.core.io import atomic_path
+from catalog import retry
+from catalog.extensions import BY_PATH, SCANNER, extension_directory, installed_file
+from catalog.lake import LAKE, CatalogError, CatalogUnavailable, first_line, open_lake
+from catalog.location import LakeLocation, resolve
+from catalog.schema import PRIMARY_KEYS, TABLES, WRITE_GUARD, WRITE_GUARD_TABLE
+from fourreal.core.io import atomic_write_text
 from fourreal.core.paths import catalog_dir
 
-DUCKDB_FILE = "catalog.duckdb"
-EMPTY_PART = "part-00000000000000000000-schema.parquet"
+ATTACH_SCRIPT = "attach.sql"
+# DuckLake's default data-inlining limit: inserts of up to this many rows are
+# stored in the metadata database until compaction flushes them to Parquet.
+INLINE_ROWS = 10
+
+__all__ = ["Catalog", "CatalogError", "CatalogUnavailable", "utcnow"]
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+@dataclass
+class Write:
+    table: str
+    data: pa.Table
+    keyed: bool
+
+
+@dataclass
+class Transaction:
+    """Writes buffered by ``Catalog.transaction``; ``snapshot_id`` once committed."""
+
+    writes: list[Write] = field(default_factory=list)
+    snapshot_id: int | None = None
+
+
+class _Instance:
+    """One DuckDB instance per process and lake; one cursor per thread."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con, self.pid, self.local = con, os.getpid(), threading.local()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = getattr(self.local, "cur", None)
+        if cur is None:
+            cur = self.con.cursor()
+            cur.execute(f"USE {LAKE}")
+            cur.execute("SET TimeZone = 'UTC'")
+            self.local.cur = cur
+        return cur
+
+
+_INSTANCES: dict[tuple, _Instance] = {}
+_INSTANCES_LOCK = threading.Lock()
+
+
 class Catalog:
-    """Handle on one catalog directory. Cheap to create; holds no open files."""
+    """Handle on one catalog. Cheap to create; connections are shared per process."""
 
-    def __init__(self, root: str | os.PathLike | None = None):
-        self.dir = Path(root) if root is not None else catalog_dir()
-        self.dir = self.dir.resolve()
+    def __init__(
+        self,
+        root: str | os.PathLike | None = None,
+        *,
+        metadata: str | None = None,
+        data_path: str | None = None,
+        snapshot: int | None = None,
+    ):
+        self.dir = (Path(root) if root is not None else catalog_dir()).resolve()
+        self.location: LakeLocation = resolve(self.dir, metadata, data_path)
+        self.snapshot = None if snapshot is None else int(snapshot)
+        self._tx = threading.local()
 
-    # ---- writing ---------------------------------------------------------
+    def __getstate__(self) -> dict:  # picklable for Ray tasks: drop thread state
+        return {k: v for k, v in self.__dict__.items() if k != "_tx"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._tx = threading.local()
+
+    def __repr__(self) -> str:
+        at = f" @ snapshot {self.snapshot}" if self.snapshot is not None else ""
+        return f"Catalog({self.location.metadata_setting}{at})"
+
+    # ---- connections ---------------------------------------------------
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        key = (self.location, self.snapshot)
+        with _INSTANCES_LOCK:
+            inst = _INSTANCES.get(key)
+            if inst is None or inst.pid != os.getpid():
+                read_only = self.snapshot is not None
+                con = retry.with_backoff(
+                    lambda: open_lake(self.location, read_only=read_only, snapshot=self.snapshot),
+                    what="catalog open",
+                )
+                inst = _Instance(con)
+                if not read_only:
+                    _ensure_tables(inst.cursor())
+                _INSTANCES[key] = inst
+        return inst.cursor()
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """A new DuckDB cursor on the lake (``USE lake`` done) for trusted callers."""
+        cur = self._cursor().cursor()
+        cur.execute(f"USE {LAKE}")
+        cur.execute("SET TimeZone = 'UTC'")
+        return cur
+
+    def as_of(self, snapshot: int) -> Catalog:
+        """A read-only view of the lake as it was at ``snapshot`` (time travel)."""
+        return Catalog(
+            self.dir,
+            metadata=self.location.metadata,
+            data_path=self.location.data_path,
+            snapshot=snapshot,
+        )
+
     def init(self) -> None:
-        """Create table folders, each with an empty part that carries the schema."""
-        for name, schema in TABLES.items():
-            table_dir = self.dir / name
-            table_dir.mkdir(parents=True, exist_ok=True)
-            empty = table_dir / EMPTY_PART
-            if not empty.exists():
-                with atomic_path(empty) as tmp:
-                    pq.write_table(schema.empty_table(), tmp)
-        self.rebuild_duckdb()
+        """Create the lake and its tables (safe to repeat; adds new columns)."""
+        if self.snapshot is not None:
+            raise CatalogError("a time-travel view of the catalog is read-only")
+        self._cursor()
+        if self.location.kind == "sqlite":
+            self.write_attach_script()
 
-    def _ensure(self) -> None:
-        if not all((self.dir / name / EMPTY_PART).exists() for name in TABLES):
-            self.init()
+    # ---- writing --------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """Group appends into one commit: all of them or none.
+
+        Appends inside the block are validated at once and written on exit.
+        Reads inside the block see the lake as committed, not the pending rows.
+        A nested block joins the outer one.
+        """
+        outer = getattr(self._tx, "current", None)
+        if outer is not None:
+            yield outer
+            return
+        tx = self._tx.current = Transaction()
+        try:
+            yield tx
+        finally:
+            self._tx.current = None
+        if tx.writes:
+            tx.snapshot_id = self._commit(tx.writes)
 
     def append(
         self,
@@ -66,126 +172,290 @@ class Catalog:
         rows: Iterable[Mapping[str, Any]] | pa.Table,
         *,
         keys_are_new: bool = False,
-    ) -> Path:
-        """Append rows as one new part file; returns its path.
+    ) -> int | None:
+        """Write rows; on keyed tables a row replaces the one with its key.
 
         Missing columns become null; ``created_at`` defaults to now. Rows are
         validated against the declared schema before anything is written.
-        Rows whose key already exists are marked ``supersedes``; a bulk loader
-        that knows its keys are new may skip that lookup (``keys_are_new``).
+        ``keys_are_new`` skips the key lookup (bulk loads of fresh keys).
+        Returns the committed snapshot id, or None inside ``transaction()``.
         """
-        schema = _schema(table)
-        self._ensure()
-        if isinstance(rows, pa.Table):
-            data = rows.select(schema.names).cast(schema)
-        else:
-            now = utcnow()
-            filled = []
-            for row in rows:
-                unknown = set(row) - set(schema.names)
-                if unknown:
-                    raise ValueError(f"{table}: unknown columns {sorted(unknown)}")
-                full = {name: row.get(name) for name in schema.names}
-                if "created_at" in full and full["created_at"] is None:
-                    full["created_at"] = now
-                filled.append(full)
-            data = pa.Table.from_pylist(filled, schema=schema)
-        if data.num_rows == 0:
-            raise ValueError(f"{table}: nothing to append")
-        if (key := PRIMARY_KEYS.get(table)) is not None and not keys_are_new:
-            data = self._mark_superseding(table, key, data)
-        # time_ns first so that lexical order of file names is write order.
-        name = f"part-{time.time_ns():020d}-{secrets.token_hex(4)}.parquet"
-        final = self.dir / table / name
-        with atomic_path(final) as tmp:
-            pq.write_table(data, tmp, compression="zstd")
-        return final
+        if self.snapshot is not None:
+            raise CatalogError("a time-travel view of the catalog is read-only")
+        data = _validated(table, rows)
+        keyed = table in PRIMARY_KEYS and not keys_are_new
+        write = Write(table, data, keyed)
+        tx = getattr(self._tx, "current", None)
+        if tx is not None:
+            tx.writes.append(write)
+            return None
+        return self._commit([write])
 
-    def _mark_superseding(self, table: str, key: str, data: pa.Table) -> pa.Table:
-        """Set ``supersedes`` on rows whose key already has a row in the table."""
-        keys = data.column(key)
-        con = duckdb.connect(":memory:")
+    def upsert(self, table: str, rows: Iterable[Mapping[str, Any]] | pa.Table) -> int | None:
+        """``append`` on a keyed table, by its explicit name."""
+        if table not in PRIMARY_KEYS:
+            raise CatalogError(f"{table}: not a keyed table; keyed: {sorted(PRIMARY_KEYS)}")
+        return self.append(table, rows)
+
+    def _commit(self, writes: list[Write]) -> int:
+        cur = self._cursor()
         try:
-            con.register("batch", data.select([key]))
-            (distinct,) = con.execute(f'SELECT count(DISTINCT "{key}") FROM batch').fetchall()[0]
-            if distinct != data.num_rows:
-                raise ValueError(f"{table}: duplicate {key} values in one append")
-            existing = con.sql(
-                f'SELECT b."{key}" FROM batch b SEMI JOIN '
-                f"read_parquet('{self.part_glob(table)}', union_by_name = true) p "
-                f'ON p."{key}" = b."{key}"'
-            ).to_arrow_table()
-        finally:
-            con.close()
-        flags = pc.is_in(keys, value_set=existing.column(0))
-        idx = data.schema.get_field_index("supersedes")
-        return data.set_column(idx, "supersedes", flags)
+            return retry.with_backoff(lambda: _commit_once(cur, writes), what="catalog commit")
+        except (duckdb.IOException, duckdb.HTTPException) as e:
+            raise self._data_unreachable(e) from None
 
-    # ---- reading ---------------------------------------------------------
-    def part_glob(self, table: str) -> str:
-        _schema(table)
-        return str(self.dir / table / "part-*.parquet")
+    def _data_unreachable(self, error: duckdb.Error) -> CatalogUnavailable:
+        where = self.location.data_setting
+        if self.location.uses_object_store:
+            where += f", AWS_ENDPOINT_URL={os.environ.get('AWS_ENDPOINT_URL', '(unset)')}"
+        return CatalogUnavailable(f"catalog data unreachable ({where}): {first_line(error)}")
 
-    def view_sql(self, table: str) -> str:
-        """SQL of the view: all parts, latest row per primary key."""
-        src = f"read_parquet('{self.part_glob(table)}', union_by_name = true, filename = '_part')"
-        key = PRIMARY_KEYS.get(table)
-        cols = ", ".join(f'cur."{c}"' for c in TABLES[table].names)
-        if key is None:
-            return f"SELECT {cols} FROM {src} AS cur"
-        # A row is current unless a later part holds a superseding row with its
-        # key. Only the (few) superseding rows are grouped, so the view costs
-        # about one scan and user filters are pushed into it.
-        return (
-            f'WITH newest AS (SELECT "{key}", max(_part) AS last_part FROM {src} '
-            f'WHERE supersedes GROUP BY "{key}") '
-            f"SELECT {cols} FROM {src} AS cur "
-            f'LEFT JOIN newest ON newest."{key}" = cur."{key}" '
-            "WHERE newest.last_part IS NULL OR cur._part >= newest.last_part"
-        )
-
-    def _create_views(self, con: duckdb.DuckDBPyConnection) -> None:
-        for table in TABLES:
-            con.execute(f'CREATE OR REPLACE VIEW "{table}" AS {self.view_sql(table)}')
-
-    def connect(self) -> duckdb.DuckDBPyConnection:
-        """An in-memory DuckDB connection with one view per table (trusted callers)."""
-        self._ensure()
-        con = duckdb.connect(":memory:")
-        self._create_views(con)
-        return con
-
-    def rebuild_duckdb(self) -> Path:
-        """(Re)write ``catalog.duckdb``, the view file users open with DuckDB."""
-        final = self.dir / DUCKDB_FILE
-        with atomic_path(final, suffix=".duckdb") as tmp:
-            tmp.unlink()  # DuckDB refuses to open an empty non-database file
-            con = duckdb.connect(str(tmp))
-            try:
-                self._create_views(con)
-                con.execute("CHECKPOINT")
-            finally:
-                con.close()
-        return final
-
+    # ---- reading --------------------------------------------------------
     def sql(self, query: str, params: list | dict | None = None) -> pa.Table:
         """Run trusted SQL (our own constants with bound parameters)."""
-        con = self.connect()
         try:
-            return con.sql(query, params=params or None).to_arrow_table()
-        finally:
-            con.close()
+            return self._cursor().sql(query, params=params or None).to_arrow_table()
+        except (duckdb.IOException, duckdb.HTTPException) as e:
+            raise self._data_unreachable(e) from None
 
     def rows(self, query: str, params: list | dict | None = None) -> list[dict]:
         return self.sql(query, params).to_pylist()
 
     def read(self, table: str) -> pa.Table:
-        _schema(table)
-        return self.sql(f'SELECT * FROM "{table}"')
+        schema = _schema(table)
+        return self.sql(f'SELECT * FROM "{table}"').select(schema.names).cast(schema)
+
+    def snapshot_id(self) -> int:
+        """The lake's current snapshot (or the pinned one of a time-travel view)."""
+        if self.snapshot is not None:
+            return self.snapshot
+        return (
+            self._cursor()
+            .execute(f"SELECT id FROM ducklake_current_snapshot('{LAKE}')")
+            .fetchone()[0]
+        )
+
+    def snapshots(self) -> pa.Table:
+        return self.sql(
+            f"SELECT snapshot_id, snapshot_time, changes FROM ducklake_snapshots('{LAKE}') "
+            "ORDER BY snapshot_id"
+        )
+
+    # ---- for people -----------------------------------------------------
+    def attach_sql(self, read_only: bool = True) -> str:
+        """SQL that attaches this lake in a plain DuckDB 1.5.5 shell or Python."""
+        ducklake = str(installed_file(*BY_PATH["ducklake"])).replace("'", "''")
+        target = self.location.attach_target.replace("'", "''")
+        lines = [
+            "-- The fourreal catalog (DuckLake). Online, `INSTALL ducklake` can replace the LOADs.",
+            f"LOAD '{ducklake}';",
+            f"SET extension_directory = '{extension_directory()}';",
+            f"LOAD {SCANNER[self.location.kind]};",
+        ]
+        if self.location.uses_object_store:
+            httpfs = str(installed_file(*BY_PATH["httpfs"])).replace("'", "''")
+            lines += [
+                f"LOAD '{httpfs}';",
+                "-- CREATE SECRET (TYPE s3, KEY_ID '...', SECRET '...', ENDPOINT '...', ...);",
+            ]
+        lines += [f"ATTACH '{target}' AS {LAKE}{' (READ_ONLY)' if read_only else ''};"]
+        return "\n".join([*lines, f"USE {LAKE};", ""])
+
+    def write_attach_script(self) -> Path:
+        """``<catalog>/attach.sql``: ``duckdb -init`` it to query the lake by hand."""
+        path = self.dir / ATTACH_SCRIPT
+        atomic_write_text(path, self.attach_sql())
+        return path
 
 
+# ---- validation -------------------------------------------------------------
 def _schema(table: str) -> pa.Schema:
     try:
         return TABLES[table]
     except KeyError:
         raise ValueError(f"unknown catalog table {table!r}; known: {sorted(TABLES)}") from None
+
+
+def _validated(table: str, rows: Iterable[Mapping[str, Any]] | pa.Table) -> pa.Table:
+    schema = _schema(table)
+    if isinstance(rows, pa.Table):
+        missing = [n for n in schema.names if n not in rows.column_names]
+        for name in missing:
+            rows = rows.append_column(name, pa.nulls(rows.num_rows, schema.field(name).type))
+        data = rows.select(schema.names).cast(schema)
+        if "created_at" in schema.names and data.column("created_at").null_count:
+            now = pa.scalar(utcnow(), schema.field("created_at").type)
+            filled = pc.fill_null(data.column("created_at"), now)
+            data = data.set_column(schema.get_field_index("created_at"), "created_at", filled)
+    else:
+        now = utcnow()
+        filled = []
+        for row in rows:
+            unknown = set(row) - set(schema.names)
+            if unknown:
+                raise ValueError(f"{table}: unknown columns {sorted(unknown)}")
+            full = {name: row.get(name) for name in schema.names}
+            if "created_at" in full and full["created_at"] is None:
+                full["created_at"] = now
+            filled.append(full)
+        data = pa.Table.from_pylist(filled, schema=schema)
+    if data.num_rows == 0:
+        raise ValueError(f"{table}: nothing to append")
+    if (key := PRIMARY_KEYS.get(table)) is not None:
+        keys = data.column(key)
+        if keys.null_count:
+            raise ValueError(f"{table}: {key} is null in {keys.null_count} rows")
+        if pc.count_distinct(keys).as_py() != data.num_rows:
+            raise ValueError(f"{table}: duplicate {key} values in one append")
+    return data
+
+
+# ---- DDL ----------------------------------------------------------------------
+def _duckdb_columns(schema: pa.Schema) -> list[tuple[str, str]]:
+    con = duckdb.connect(":memory:")
+    try:
+        con.register("empty", schema.empty_table())
+        return [(r[0], r[1]) for r in con.execute("DESCRIBE SELECT * FROM empty").fetchall()]
+    finally:
+        con.close()
+
+
+def _all_tables() -> dict[str, pa.Schema]:
+    return {**TABLES, WRITE_GUARD_TABLE: WRITE_GUARD}
+
+
+def _missing(cur: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
+    have: dict[str, set[str]] = {}
+    for table, column in cur.execute(
+        "SELECT table_name, column_name FROM duckdb_columns() "
+        "WHERE database_name = ? AND schema_name = 'main'",
+        [LAKE],
+    ).fetchall():
+        have.setdefault(table, set()).add(column)
+    out = {}
+    for table, schema in _all_tables().items():
+        cols = [(n, t) for n, t in _duckdb_columns(schema) if n not in have.get(table, set())]
+        if cols:
+            out[table] = cols
+    return out
+
+
+def _missing_guard_rows(cur: duckdb.DuckDBPyConnection) -> list[str]:
+    if WRITE_GUARD_TABLE not in _existing_tables(cur):
+        return sorted(PRIMARY_KEYS)
+    have = {r[0] for r in cur.execute(f'SELECT table_name FROM "{WRITE_GUARD_TABLE}"').fetchall()}
+    return sorted(set(PRIMARY_KEYS) - have)
+
+
+def _ensure_tables(cur: duckdb.DuckDBPyConnection) -> None:
+    """Create missing tables, columns and write-guard rows (older lakes gain new ones)."""
+    if not _missing(cur) and not _missing_guard_rows(cur):
+        return
+
+    def once() -> None:
+        cur.execute("BEGIN")
+        try:
+            for table, cols in _missing(cur).items():
+                if table not in _existing_tables(cur):
+                    body = ", ".join(f'"{n}" {t}' for n, t in cols)
+                    cur.execute(f'CREATE TABLE "{table}" ({body})')
+                else:
+                    for n, t in cols:
+                        cur.execute(f'ALTER TABLE "{table}" ADD COLUMN "{n}" {t}')
+            if guard_rows := _missing_guard_rows(cur):
+                cur.execute(
+                    f'INSERT INTO "{WRITE_GUARD_TABLE}" SELECT unnest(?), 0, now()', [guard_rows]
+                )
+            cur.execute("COMMIT")
+        except BaseException:
+            _rollback(cur)
+            raise
+
+    retry.with_backoff(once, what="catalog init")
+
+
+def _existing_tables(cur: duckdb.DuckDBPyConnection) -> set[str]:
+    return {
+        r[0]
+        for r in cur.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [LAKE]
+        ).fetchall()
+    }
+
+
+# ---- commits -----------------------------------------------------------------
+def _merge_sql(table: str, batch: str) -> str:
+    """Upsert by key: update the matching row (``supersedes`` set), insert the rest."""
+    key = PRIMARY_KEYS[table]
+    names = TABLES[table].names
+    sets = ", ".join(f'"{n}" = new."{n}"' for n in names if n not in (key, "supersedes"))
+    cols = ", ".join(f'"{n}"' for n in names)
+    vals = ", ".join("false" if n == "supersedes" else f'new."{n}"' for n in names)
+    return (
+        f'MERGE INTO "{table}" AS cur USING {batch} AS new ON cur."{key}" = new."{key}" '
+        f'WHEN MATCHED THEN UPDATE SET {sets}, "supersedes" = true '
+        f"WHEN NOT MATCHED THEN INSERT ({cols}) VALUES ({vals})"
+    )
+
+
+def _insert_sql(table: str, batch: str) -> str:
+    cols = ", ".join(f'"{n}"' for n in TABLES[table].names)
+    return f'INSERT INTO "{table}" ({cols}) SELECT {cols} FROM {batch}'
+
+
+def _small_upsert(cur: duckdb.DuckDBPyConnection, w: Write, batch: str) -> None:
+    """Upsert a few rows as DELETE + INSERT: DuckLake inlines them in the metadata
+    database (MERGE always writes a Parquet file), so many small commits do not
+    leave many small files behind."""
+    key = PRIMARY_KEYS[w.table]
+    existing = [
+        r[0]
+        for r in cur.execute(
+            f'SELECT "{key}" FROM "{w.table}" WHERE "{key}" IN (SELECT "{key}" FROM {batch})'
+        ).fetchall()
+    ]
+    if existing:
+        cur.execute(f'DELETE FROM "{w.table}" WHERE list_contains(?, "{key}")', [existing])
+    cols = ", ".join(f'"{n}"' for n in TABLES[w.table].names)
+    vals = ", ".join(
+        f'list_contains(?, "{key}")' if n == "supersedes" else f'"{n}"'
+        for n in TABLES[w.table].names
+    )
+    cur.execute(f'INSERT INTO "{w.table}" ({cols}) SELECT {vals} FROM {batch}', [existing])
+
+
+def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
+    with contextlib.suppress(duckdb.Error):
+        cur.execute("ROLLBACK")
+
+
+def _commit_once(cur: duckdb.DuckDBPyConnection, writes: list[Write]) -> int:
+    batches = []
+    cur.execute("BEGIN")
+    try:
+        for i, w in enumerate(writes):
+            name = f"_fourreal_batch_{i}"
+            cur.register(name, w.data)
+            batches.append(name)
+            if not w.keyed:
+                cur.execute(_insert_sql(w.table, name))
+            elif w.data.num_rows <= INLINE_ROWS:
+                _small_upsert(cur, w, name)
+            else:
+                cur.execute(_merge_sql(w.table, name))
+        keyed = sorted({w.table for w in writes if w.keyed})
+        if keyed:
+            cur.execute(
+                f'UPDATE "{WRITE_GUARD_TABLE}" SET version = version + 1, updated_at = now() '
+                "WHERE list_contains(?, table_name)",
+                [keyed],
+            )
+        cur.execute("COMMIT")
+    except BaseException:
+        _rollback(cur)
+        raise
+    finally:
+        for name in batches:
+            with contextlib.suppress(duckdb.Error):
+                cur.unregister(name)
+    return cur.execute(f"SELECT id FROM ducklake_last_committed_snapshot('{LAKE}')").fetchone()[0]

@@ -114,6 +114,6 @@ def demo(params: DemoParams = DemoParams()) -> dict:
         rec.add_input("checkpoints", ckpt["sync"])
         for row in ids.values():
             rec.add_output("datasets", row["dataset_id"])
-    catalog.rebuild_duckdb()
+    attach = catalog.write_attach_script()
     return {"checkpoints": ckpt, "datasets": {k: v["dataset_id"] for k, v in ids.items()},
-            "generated": result, "catalog": str(catalog.dir / "catalog.duckdb")}  # fmt: skip
+            "generated": result, "catalog": str(attach)}  # fmt: skip

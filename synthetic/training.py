@@ -100,9 +100,10 @@ def write_training_data(
         add("grid_pseudo4d", None, {"grid": grid, "valid": valid}, V, T, 1000 + i)
         rgb = moving_shapes_grid(seed + 300 + i, V, T, height, width)
         add("grid_objaverse", None, {"rgb": rgb}, V, T, 2000 + i)
-    catalog.append("sources", sources)
-    catalog.append("samples", samples)
-    run.finish("completed")
+    with catalog.transaction():  # the rows and the run's completion commit together
+        catalog.append("sources", sources)
+        catalog.append("samples", samples)
+        run.finish("completed")
     out = {}
     for name, kind in (
         ("clips", "clip"),

@@ -72,11 +72,12 @@ class StreamRecorder:
         for result in self._buffer:
             for table, rows in self.rows_of(result).items():
                 tables.setdefault(table, []).extend(rows)
-        # sources first: a sample row never names a source the catalog does not have
-        for table in sorted(tables, key=lambda t: t != "sources"):
-            rows = last_per_key(tables[table], PRIMARY_KEYS.get(table))
-            if rows:
-                self.catalog.append(table, rows)
+        # One transaction: a batch's sources and samples commit together or not at all.
+        with self.catalog.transaction():
+            for table in sorted(tables, key=lambda t: t != "sources"):
+                rows = last_per_key(tables[table], PRIMARY_KEYS.get(table))
+                if rows:
+                    self.catalog.append(table, rows)
         self.recorded += len(self._buffer)
         self.batches += 1
         self._buffer, self._oldest = [], None

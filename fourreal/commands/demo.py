@@ -35,7 +35,7 @@ def demo_cmd(
         console.print(f"upsampled grid : {gen['grid_high']}")
         console.print(f"  mosaic mp4   : {gen['mosaic_high']}")
         console.print(f"  contact sheet: {gen['contact_sheet_high']}")
-    console.print(f"catalog        : {out['catalog']}  (duckdb -readonly {out['catalog']})")
+    console.print(f"catalog        : duckdb -init {out['catalog']}  (or fourreal catalog query)")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,4 @@
-"""Catalog writes: schema round trip, latest-row views, atomicity under kill -9."""
+"""Catalog writes on the DuckLake: schema round trip, upserts, transactions, kill -9."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pytest
 
@@ -17,7 +18,7 @@ from catalog.schema import SAMPLES, TABLES
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _sample(i: int, status: str = "ok", **kw) -> dict:
+def sample(i: int, status: str = "ok", **kw) -> dict:
     row = dict(
         sample_id=f"s{i:04d}",
         kind="clip",
@@ -45,95 +46,148 @@ def test_every_table_round_trips_its_schema(catalog):
         t = catalog.read(name)
         assert t.schema.names == schema.names, name
         assert t.num_rows == 0
-    catalog.append("samples", [_sample(i) for i in range(5)])
+    catalog.append("samples", [sample(i) for i in range(5)])
     back = catalog.read("samples")
     assert back.num_rows == 5
-    assert back.schema.names == SAMPLES.names
+    assert back.schema == SAMPLES
     row = back.sort_by("sample_id").to_pylist()[2]
     assert row["sample_id"] == "s0002" and row["h"] == 72 and row["status"] == "ok"
-    assert row["created_at"] is not None
+    assert row["created_at"] is not None and row["supersedes"] is False
 
 
-def test_later_row_supersedes_earlier_one_with_same_key(catalog):
-    catalog.append("samples", [_sample(1, status="failed", error="boom")])
-    catalog.append("samples", [_sample(1, status="ok")])
-    rows = catalog.rows("SELECT status, error FROM samples WHERE sample_id = 's0001'")
-    assert rows == [{"status": "ok", "error": None}]
+def test_later_row_replaces_earlier_one_with_same_key(catalog):
+    first = catalog.append("samples", [sample(1, status="failed", error="boom")])
+    catalog.append("samples", [sample(1, status="ok"), sample(2)])
+    rows = catalog.rows("SELECT sample_id, status, error, supersedes FROM samples ORDER BY 1")
+    assert rows == [
+        {"sample_id": "s0001", "status": "ok", "error": None, "supersedes": True},
+        {"sample_id": "s0002", "status": "ok", "error": None, "supersedes": False},
+    ]
+    # the replaced row is still there by time travel
+    assert catalog.as_of(first).rows("SELECT status, error FROM samples") == [
+        {"status": "failed", "error": "boom"}
+    ]
 
 
-def test_append_rejects_unknown_columns_and_wrong_types(catalog):
+def test_append_rejects_bad_rows_before_writing(catalog):
+    before = catalog.snapshot_id()
     with pytest.raises(ValueError, match="unknown columns"):
-        catalog.append("samples", [{**_sample(1), "colour": "red"}])
+        catalog.append("samples", [{**sample(1), "colour": "red"}])
     with pytest.raises((pa.ArrowInvalid, pa.ArrowTypeError)):
-        catalog.append("samples", [_sample(1, h="tall")])
+        catalog.append("samples", [sample(1, h="tall")])
     with pytest.raises(ValueError, match="unknown catalog table"):
         catalog.append("nope", [{}])
+    with pytest.raises(ValueError, match="duplicate sample_id"):
+        catalog.append("samples", [sample(1), sample(1)])
+    with pytest.raises(ValueError, match="sample_id is null"):
+        catalog.append("samples", [sample(1, sample_id=None)])
     assert catalog.read("samples").num_rows == 0
+    assert catalog.snapshot_id() == before
 
 
-def test_duckdb_view_file_can_be_deleted_and_rebuilt(catalog):
-    import duckdb
+def test_a_transaction_commits_all_tables_at_once_or_nothing(catalog):
+    before = catalog.snapshot_id()
+    with pytest.raises(RuntimeError, match="build died"):
+        with catalog.transaction():
+            catalog.append("sources", [dict(source_id="src0", kind="video", status="ok")])
+            catalog.append("samples", [sample(0)])
+            raise RuntimeError("build died")
+    assert catalog.snapshot_id() == before
+    assert catalog.read("sources").num_rows == 0 and catalog.read("samples").num_rows == 0
 
-    catalog.append("samples", [_sample(i) for i in range(3)])
-    db = catalog.dir / "catalog.duckdb"
-    db.unlink()
-    catalog.rebuild_duckdb()
-    con = duckdb.connect(str(db), read_only=True)
+    with catalog.transaction() as tx:
+        catalog.append("sources", [dict(source_id="src0", kind="video", status="ok")])
+        catalog.append("samples", [sample(0), sample(1)])
+        catalog.append("metrics", [dict(run_id="r1", stage="base", step=1, name="loss", value=1)])
+    assert tx.snapshot_id == catalog.snapshot_id() == before + 1  # ONE snapshot
+    at_before = catalog.as_of(before)
+    for table, n in (("sources", 1), ("samples", 2), ("metrics", 1)):
+        assert catalog.read(table).num_rows == n
+        assert at_before.read(table).num_rows == 0
+
+
+def test_plain_duckdb_can_attach_the_lake_with_the_attach_script(catalog):
+    catalog.append("samples", [sample(i) for i in range(3)])
+    script = catalog.write_attach_script()
+    con = duckdb.connect()
+    for statement in duckdb.extract_statements(script.read_text()):
+        con.execute(statement.query)
     assert con.execute("SELECT count(*) FROM samples").fetchone()[0] == 3
-    catalog.append("samples", [_sample(9)])  # views see new parts without a rebuild
+    catalog.append("samples", [sample(9)])  # later commits are visible to it
     assert con.execute("SELECT count(*) FROM samples").fetchone()[0] == 4
+    with pytest.raises(duckdb.Error, match="read-only"):
+        con.execute("DELETE FROM samples")
     con.close()
 
 
 WRITER = """
 import sys
+import pyarrow as pa
 from catalog.store import Catalog
 from catalog.schema import SAMPLES
-import pyarrow as pa
-n = 1_000_000
-cols = {name: pa.array(["x" * 40] * n) if SAMPLES.field(name).type == pa.string() else None
-        for name in SAMPLES.names}
+n = int(sys.argv[2])
+cat = Catalog(sys.argv[1])
+cat.init()
 rows = pa.table({
-    "sample_id": pa.array([f"big{i}" for i in range(n)]),
-    **{k: v for k, v in cols.items() if v is not None and k != "sample_id"},
+    "sample_id": pa.array([f"big{i:09d}" for i in range(n)]),
+    "path": pa.array([f"{i:040d}" for i in range(n)]),
+    "sha256": pa.array([f"{i:064x}" for i in range(n)]),
 })
-for name in SAMPLES.names:
-    if name not in rows.column_names:
-        rows = rows.append_column(name, pa.nulls(n, SAMPLES.field(name).type))
 print("writing", flush=True)
-Catalog(sys.argv[1]).append("samples", rows)
+with cat.transaction():
+    cat.append("sources", [dict(source_id="src-big", kind="video", status="ok")])
+    cat.append("samples", rows)
 print("done", flush=True)
 """
 
 
-def test_writer_killed_mid_write_leaves_catalog_readable_and_unchanged(catalog):
-    catalog.append("samples", [_sample(i) for i in range(4)])
-    before = catalog.read("samples").sort_by("sample_id")
-    parts_before = sorted(p.name for p in (catalog.dir / "samples").iterdir())
+def _data_files(catalog) -> set[Path]:
+    return set((catalog.dir / "data").rglob("*.parquet"))
+
+
+def test_writer_killed_mid_transaction_leaves_the_previous_snapshot(catalog):
+    catalog.append("samples", [sample(i) for i in range(4)])
+    before_rows = catalog.read("samples").sort_by("sample_id")
+    before_snapshot = catalog.snapshot_id()
+    files_before = _data_files(catalog)
 
     proc = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(catalog.dir)],
+        [sys.executable, "-c", WRITER, str(catalog.dir), "2000000"],
         stdout=subprocess.PIPE,
         text=True,
         cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert proc.stdout.readline().strip() == "writing"
-    # Wait for the event "a temporary part file exists", then kill -9.
-    deadline = time.monotonic() + 60
-    tmp_seen = False
-    while time.monotonic() < deadline and proc.poll() is None:
-        if any(p.name.startswith(".tmp-") for p in (catalog.dir / "samples").iterdir()):
-            tmp_seen = True
+    # Wait for the event "the transaction has written a data file", then kill -9.
+    wrote = False
+    while proc.poll() is None:
+        if _data_files(catalog) - files_before:
+            wrote = True
             break
-        time.sleep(0.005)
+        time.sleep(0.005)  # polling for the file event (no inotify here)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert tmp_seen, "the writer finished before it could be killed"
+    assert wrote, "the writer finished before it could be killed"
     assert proc.returncode == -signal.SIGKILL
 
-    after = catalog.read("samples").sort_by("sample_id")
-    assert after.equals(before)
-    visible = sorted(p.name for p in (catalog.dir / "samples").glob("part-*.parquet"))
-    assert visible == [p for p in parts_before if p.startswith("part-")]
-    catalog.append("samples", [_sample(7)])  # and the catalog still takes writes
+    assert catalog.snapshot_id() == before_snapshot
+    assert catalog.read("samples").sort_by("sample_id").equals(before_rows)
+    assert catalog.read("sources").num_rows == 0
+    catalog.append("samples", [sample(7)])  # and the lake still takes writes
     assert catalog.read("samples").num_rows == 5
+
+
+def test_an_older_lake_gains_new_tables_columns_and_write_guard_rows(catalog):
+    from catalog import store
+
+    cur = catalog.connect()
+    cur.execute("ALTER TABLE datasets DROP COLUMN snapshot_id")
+    cur.execute("DROP TABLE shots")
+    cur.execute("DELETE FROM table_versions WHERE table_name = 'shots'")
+    cur.close()
+    store._INSTANCES.clear()  # as a new process (newer code) opening the older lake
+    assert catalog.read("datasets").schema == TABLES["datasets"]
+    assert catalog.read("shots").num_rows == 0
+    guards = catalog.rows("SELECT table_name FROM table_versions ORDER BY 1")
+    assert [g["table_name"] for g in guards] == sorted(store.PRIMARY_KEYS)
