@@ -5,11 +5,15 @@ from its ``grid[0, :]`` and ``grid[:, 0]`` (same steps and seed for every
 checkpoint), then
 
 * against ground truth, over the generated frames only (not the conditioning
-  ones): PSNR and SSIM (tasks.metrics), LPIPS with local weights;
+  ones): PSNR and SSIM (tasks.metrics);
 * without ground truth: the consistency score and RANSAC inlier ratio of the
   freeze-time and fixed-view slices of the generated grid; the same scores of
   the ground-truth grids are the reference row of the table;
-* FID / FVD / CLIP / DUSt3R only from local weights, else a skipped line.
+* FID / KID / FVD / LPIPS / CLIP score / DUSt3R τ-consistency
+  (tasks.evaluation.learned) only from local weights, else a skipped line.
+
+Sampling: ``steps``, ``seed``, classifier-free ``guidance_scale`` and the
+schedule ``shift`` are the same for every checkpoint; EMA weights by default.
 
 Results are ``evaluations`` rows (checkpoint, dataset, metric, value,
 details), and the comparison table is built from the catalog, so it holds
@@ -39,6 +43,7 @@ from tasks.metrics import frame_metrics, grid_consistency
 
 GT_METRICS = ("psnr", "ssim")
 CONSISTENCY_METRICS = (
+    "consistency",
     "consistency_freeze_time",
     "consistency_fixed_view",
     "inlier_ratio_freeze_time",
@@ -118,11 +123,21 @@ def check_not_trained_on(catalog: Catalog, ckpt: dict, ds: dict) -> None:
 
 
 def evaluate_grid(
-    model, gt: np.ndarray, steps: int, seed: int, detector: str, min_side: int
+    model,
+    gt: np.ndarray,
+    steps: int,
+    seed: int,
+    detector: str,
+    min_side: int,
+    *,
+    guidance_scale: float = 1.0,
+    shift: float = 1.0,
 ) -> tuple[dict, np.ndarray]:
     """``(metrics, generated grid)`` of one ground truth ``gt`` (already fitted)."""
     inputs = GenerationInputs(gt[0, :], gt[:, 0], np.arange(gt.shape[1]), {})
-    pred = sample_grid(model, inputs, steps, seed)  # (V, T, H, W, 3)
+    pred = sample_grid(
+        model, inputs, steps, seed, guidance_scale=guidance_scale, shift=shift
+    )  # (V, T, H, W, 3)
     unknown = np.ones(gt.shape[:2], bool)
     unknown[0, :] = unknown[:, 0] = False
     out = frame_metrics(pred, gt, unknown)
@@ -132,12 +147,22 @@ def evaluate_grid(
 
 
 def evaluate_model(
-    model, grids: list[tuple[str, np.ndarray]], steps: int, seed: int, detector: str, min_side: int
+    model,
+    grids: list[tuple[str, np.ndarray]],
+    steps: int,
+    seed: int,
+    detector: str,
+    min_side: int,
+    *,
+    guidance_scale: float = 1.0,
+    shift: float = 1.0,
 ) -> tuple[dict, dict, list[np.ndarray]]:
     """``(mean metrics, per-sample metrics, generated grids)`` of one model over fitted grids."""
     per, preds = {}, []
     for sid, gt in grids:
-        per[sid], pred = evaluate_grid(model, gt, steps, seed, detector, min_side)
+        per[sid], pred = evaluate_grid(
+            model, gt, steps, seed, detector, min_side, guidance_scale=guidance_scale, shift=shift
+        )
         preds.append(pred)
     names = GT_METRICS + CONSISTENCY_METRICS
     means = {m: float(np.mean([v[m] for v in per.values()])) for m in names}
@@ -213,15 +238,28 @@ def load_evaluation_set(catalog: Catalog, dataset: str, allow_non_heldout: bool,
 
 
 @task(cache_policy=NO_CACHE)
+def load_learned_networks(weights: dict, dust3r_repo: str | None, clip_model: str):
+    """The learned-metric networks the local weights allow, and a skipped line for the others."""
+    from tasks.evaluation.learned import load_networks
+
+    return load_networks(weights, dust3r_repo, clip_model)
+
+
+@task(cache_policy=NO_CACHE)
 def evaluate_checkpoint(
-    catalog: Catalog, ref: str, ds: dict, grids, steps, seed, detector, min_side, weights
+    catalog: Catalog, ref: str, ds: dict, grids, sampling: dict, detector, min_side, networks
 ):
-    """Load one sync checkpoint, generate every grid, score it; returns (row, means, details)."""
+    """Load one sync checkpoint, generate every grid, score it; returns (row, means, details).
+
+    ``sampling``: ``steps``, ``seed``, ``guidance_scale``, ``shift``, ``ema``, ``tau``.
+    """
+    from tasks.evaluation.learned import learned_metrics
     from tasks.generate import load_sync_checkpoint
-    from tasks.metrics import learned_metrics
 
     logger = get_run_logger()
-    model, cfg, ckpt = load_sync_checkpoint(catalog, ref)
+    model, cfg, ckpt = load_sync_checkpoint(catalog, ref, sampling["ema"])
+    for w in ckpt["warnings"]:
+        logger.warning(w)
     check_not_trained_on(catalog, ckpt, ds)
     fitted, notes = [], []
     for sid, rgb in grids:
@@ -230,12 +268,15 @@ def evaluate_checkpoint(
         notes += [f"{sid[:12]}: {x}" for x in w]
     for n in notes:
         logger.warning(n)
-    means, per, preds = evaluate_model(model, fitted, steps, seed, detector, min_side)
-    means.update(learned_metrics([g for _, g in fitted], preds, weights))
+    means, per, preds = evaluate_model(
+        model, fitted, sampling["steps"], sampling["seed"], detector, min_side,
+        guidance_scale=sampling["guidance_scale"], shift=sampling["shift"],
+    )  # fmt: skip
+    means.update(learned_metrics([g for _, g in fitted], preds, networks, sampling["tau"]))
     details = {
         "sync": cfg.sync,
-        "steps": steps,
-        "seed": seed,
+        **sampling,
+        "weights": ckpt["weights"],
         "detector": detector,
         "samples": len(fitted),
         "per_sample": {m: {sid: v[m] for sid, v in per.items()} for m in per[fitted[0][0]]},

@@ -8,7 +8,7 @@ the aspect ratio and resized, each with a warning; a video too short for
 
 Outputs (one folder per generation, every file written atomically)::
 
-    grid.npz            rgb uint8 [V, T, H, W, 3], times [T], known bool [V, T]
+    grid.npz            grid uint8 [V, T, H, W, 3], times [T], known bool [V, T]
     grid_x4.npz         the same at the upsampler's resolution (with an upsampler)
     mosaic.mp4          H.264, frame t tiles the V views of grid[:, t]
     views/view_VV.mp4   one H.264 per fixed-view video grid[v, :]
@@ -48,7 +48,7 @@ from fourreal.paths import data_root, relative_to_root
 KIND = "grid_generated"
 RECIPE = "generate"
 RECIPE_VERSION = "1"
-GRID_KEYS = ("rgb", "grid")  # Objaverse grids store "rgb", pseudo-4D grids "grid"
+GRID_KEYS = ("rgb", "grid")  # Objaverse grids store "rgb"; pseudo-4D and generated ones "grid"
 COND_COLOUR = (255, 140, 0)  # frame colour of conditioning frames on the contact sheet
 MOSAIC_MIN_WIDTH = 512
 VIEW_MIN_WIDTH = 256
@@ -218,25 +218,66 @@ def inputs_from_sample(
 
 
 # ------------------------------------------------------------------ checkpoints
-def load_sync_checkpoint(catalog: Catalog, ref: str):
-    """``(model, config, row)`` of a ``sync`` checkpoint given by catalog id or path."""
+def ema_file(row: dict) -> Path:
+    """Where a training checkpoint keeps its EMA weights (beside ``model.safetensors``)."""
+    from tasks.train.checkpointing import EMA_FILE
+
+    return checkpoint_file(row).parent / EMA_FILE
+
+
+def _weights_file(row: dict, ema: bool, field: str) -> tuple[Path, str, list[str]]:
+    """``(file, "ema" | "raw", warnings)``: the EMA file when asked for and present.
+
+    The EMA file is checked against the sha256 its own sidecar records (the
+    catalog row hashes the raw weights only). A checkpoint saved without EMA
+    (a hand-made or converted one) falls back to its raw weights, with a warning.
+    """
+    from model.checkpoint import sidecar_path
+
+    raw = checkpoint_file(row)
+    if not ema:
+        return raw, "raw", []
+    path = ema_file(row)
+    if not path.is_file():
+        return raw, "raw", [f"{field}: {row['checkpoint_id'][:12]} has no EMA weights "
+                            f"({path.name}): using its raw weights"]  # fmt: skip
+    side = sidecar_path(path)
+    recorded = json.loads(side.read_text()).get("sha256") if side.is_file() else None
+    if recorded != sha256_file(path):
+        raise ValueError(
+            f"{field}: EMA weights {path} do not match their sidecar (changed on disk)"
+        )
+    return path, "ema", []
+
+
+def load_sync_checkpoint(catalog: Catalog, ref: str, ema: bool = True):
+    """``(model, config, row)`` of a ``sync`` checkpoint given by catalog id or path.
+
+    ``ema`` (default): the EMA weights saved beside the checkpoint. ``row`` gets
+    ``weights`` ("ema" or "raw"), ``weights_file`` and ``warnings``.
+    """
     from model import load_model
     from model.config import FourDConfig
 
     row = get_checkpoint(catalog, ref, stage="sync")
-    model, cfg, _ = load_model(checkpoint_file(row))
+    path, which, warnings = _weights_file(row, ema, "checkpoint")
+    model, cfg, _ = load_model(path)
     if not isinstance(cfg, FourDConfig):
         raise ValueError(f"checkpoint: {ref!r} holds a {type(cfg).__name__}, not a 4D model")
+    row = {**row, "weights": which, "weights_file": str(path), "warnings": warnings}
     return model.eval(), cfg, row
 
 
-def load_upsampler_checkpoint(catalog: Catalog, ref: str, height: int, width: int):
+def load_upsampler_checkpoint(
+    catalog: Catalog, ref: str, height: int, width: int, ema: bool = True
+):
     """``(upsampler, config, row)``; ``ValueError`` if its low resolution is not ``height x width``."""
     from model import load_model
     from model.config import UpsamplerConfig
 
     row = get_checkpoint(catalog, ref, stage="upsampler")
-    model, cfg, _ = load_model(checkpoint_file(row))
+    path, which, warnings = _weights_file(row, ema, "upsampler")
+    model, cfg, _ = load_model(path)
     if not isinstance(cfg, UpsamplerConfig):
         raise ValueError(f"upsampler: {ref!r} holds a {type(cfg).__name__}, not an upsampler")
     if (cfg.low_height, cfg.low_width) != (height, width):
@@ -244,16 +285,35 @@ def load_upsampler_checkpoint(catalog: Catalog, ref: str, height: int, width: in
             f"upsampler: {ref!r} takes {cfg.low_height}x{cfg.low_width} frames, "
             f"the grid is {height}x{width}"
         )
+    row = {**row, "weights": which, "weights_file": str(path), "warnings": warnings}
     return model.eval(), cfg, row
 
 
 # ------------------------------------------------------------------ sampling
-def sample_grid(model, inputs: GenerationInputs, steps: int, seed: int) -> np.ndarray:
-    """uint8 grid ``[V, T, H, W, 3]``; ``grid[0, :]`` and ``grid[:, 0]`` are the inputs exactly."""
+def sample_grid(
+    model,
+    inputs: GenerationInputs,
+    steps: int,
+    seed: int,
+    *,
+    guidance_scale: float = 1.0,
+    shift: float = 1.0,
+) -> np.ndarray:
+    """uint8 grid ``[V, T, H, W, 3]``; ``grid[0, :]`` and ``grid[:, 0]`` are the inputs exactly.
+
+    ``guidance_scale`` (classifier-free guidance, 1 = off) and ``shift`` (the
+    SD3 schedule shift, 1 = uniform steps) go to ``model.flow.euler_sample``.
+    """
     from model import generate_grid
 
     out = generate_grid(
-        model, to_model(inputs.fixed_view), to_model(inputs.freeze_time), steps=steps, seed=seed
+        model,
+        to_model(inputs.fixed_view),
+        to_model(inputs.freeze_time),
+        steps=steps,
+        seed=seed,
+        guidance_scale=guidance_scale,
+        shift=shift,
     )  # (V, T, 3, H, W)
     if not bool(out.isfinite().all()):
         raise RuntimeError("generation produced non-finite values")
@@ -275,11 +335,11 @@ def upsample_grid(upsampler, grid: np.ndarray, steps: int, seed: int) -> np.ndar
 
 # ------------------------------------------------------------------ writers
 def write_grid(path: Path, rgb: np.ndarray, times: np.ndarray) -> Path:
-    """The npz grid contract: ``rgb``, ``times`` and the ``known`` conditioning mask."""
+    """The npz grid contract: ``grid`` (uint8 [V, T, H, W, 3]), ``times`` and the ``known`` mask."""
     V, T = check_disk_grid(rgb)[:2]
     known = np.zeros((V, T), bool)
     known[0, :] = known[:, 0] = True
-    save_npz_atomic(path, rgb=rgb, times=np.asarray(times, np.float64), known=known)
+    save_npz_atomic(path, grid=rgb, times=np.asarray(times, np.float64), known=known)
     return path
 
 
@@ -446,9 +506,11 @@ def register_grid(
 # ------------------------------------------------------------------ Prefect tasks
 # Models and arrays are passed in memory: no input hashing, no result caching.
 @task(cache_policy=NO_CACHE)
-def load_checkpoints(catalog: Catalog, checkpoint: str, upsampler: str | None, height, width):
-    """The sync model (and upsampler), checked for stage, hash and resolution."""
-    model, cfg, row = load_sync_checkpoint(catalog, checkpoint)
+def load_checkpoints(
+    catalog: Catalog, checkpoint: str, upsampler: str | None, height, width, ema: bool = True
+):
+    """The sync model (and upsampler), checked for stage, hash and resolution; EMA weights by default."""
+    model, cfg, row = load_sync_checkpoint(catalog, checkpoint, ema)
     height = height or cfg.base.height
     width = width or cfg.base.width
     from model.config import validate_for_data
@@ -457,7 +519,10 @@ def load_checkpoints(catalog: Catalog, checkpoint: str, upsampler: str | None, h
         validate_for_data(cfg, 2, 2, height, width)
     except ValueError as e:
         raise ValueError(f"height/width: {e}") from None
-    up = load_upsampler_checkpoint(catalog, upsampler, height, width) if upsampler else None
+    up = load_upsampler_checkpoint(catalog, upsampler, height, width, ema) if upsampler else None
+    logger = get_run_logger()
+    for w in row["warnings"] + (up[2]["warnings"] if up else []):
+        logger.warning(w)
     return model, cfg, row, up, (height, width)
 
 
@@ -486,9 +551,16 @@ def load_inputs(catalog: Catalog, params: dict, height: int, width: int) -> Gene
 
 @task(cache_policy=NO_CACHE)
 def generate_grids(
-    model, upsampler, inputs: GenerationInputs, steps: int, up_steps: int, seed: int
+    model,
+    upsampler,
+    inputs: GenerationInputs,
+    steps: int,
+    up_steps: int,
+    seed: int,
+    guidance_scale: float = 1.0,
+    shift: float = 1.0,
 ):
-    """Sample the grid, then upsample it when an upsampler is given."""
+    """Sample the grid (CFG and schedule shift as given), then upsample it when an upsampler is given."""
     from model.config import validate_for_data
 
     V, T = len(inputs.freeze_time), len(inputs.fixed_view)
@@ -497,7 +569,7 @@ def generate_grids(
         validate_for_data(model.cfg, V, T, H, W)
     except ValueError as e:
         raise ValueError(f"views/times: {e}") from None
-    grid = sample_grid(model, inputs, steps, seed)
+    grid = sample_grid(model, inputs, steps, seed, guidance_scale=guidance_scale, shift=shift)
     high = upsample_grid(upsampler, grid, up_steps, seed) if upsampler is not None else None
     return grid, high
 
