@@ -217,6 +217,21 @@ def inputs_from_sample(
     return GenerationInputs(fixed, freeze, t_out, {"sample_id": sample_id}, w1 + w2)
 
 
+def fitted_ground_truth(
+    catalog: Catalog, sample_id: str, views: int, times: int, height: int, width: int
+) -> np.ndarray:
+    """The whole grid of a catalog sample fitted as generation fits its conditioning frames:
+    ``views`` x ``times`` evenly spaced, frames ``height x width`` (uint8 ``[V, T, H, W, 3]``)."""
+    path, _ = sample_grid_path(catalog, sample_id)
+    rgb, _ = read_grid_npz(path)
+    V, T, H, W, _ = rgb.shape
+    vi = np.round(np.linspace(0, V - 1, views)).astype(int)
+    ti = np.round(np.linspace(0, T - 1, times)).astype(int)
+    rgb = rgb[vi][:, ti]
+    frames = resize_frames(rgb.reshape(views * times, H, W, 3), height, width)
+    return np.ascontiguousarray(frames.reshape(views, times, height, width, 3))
+
+
 # ------------------------------------------------------------------ checkpoints
 def ema_file(row: dict) -> Path:
     """Where a training checkpoint keeps its EMA weights (beside ``model.safetensors``)."""
