@@ -5,7 +5,7 @@
 
 What runs, in order (everything in a fresh data root, ``--home``):
 
-1. data: procedural animated GLBs (renderers.procedural: jointed arms,
+1. data: procedural animated GLBs (synthetic.objects: jointed arms,
    skinned tubes, morphing blobs, random colours and motions) rendered by the
    real renderer (renderers.job.render_object, pyrender) into V x T grids at
    the tiny resolution; the first objects form the ``train`` snapshot, the
@@ -17,7 +17,7 @@ What runs, in order (everything in a fresh data root, ``--home``):
    ``sync``; ``sequential`` has no sync parameters, so it is the base run
    in the interleaved two-axis pattern, untrained by construction);
 4. every model generates every held-out grid from its ``grid[0, :]`` and
-   ``grid[:, 0]`` (same steps and seed) and is scored by tasks.evaluate:
+   ``grid[:, 0]`` (same steps and seed) and is scored by tasks.evaluation.evaluate:
    PSNR / SSIM on the generated frames, consistency scores of the
    freeze-time and fixed-view slices; the ground-truth grids' consistency
    is the reference row. Rows go to the catalog ``evaluations`` table.
@@ -67,7 +67,7 @@ def setup_home(home: str | None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     os.environ["FOURREAL_HOME"] = str(root)
     os.environ.setdefault("PREFECT_HOME", str(root / "prefect"))
-    from fourreal.env import configure_environment
+    from fourreal.core.env import configure_environment
 
     configure_environment()
     return root
@@ -78,12 +78,12 @@ def render_grids(args, catalog) -> tuple[dict, dict]:
     """Render the procedural objects; returns the (train, heldout) snapshot rows."""
     from catalog.datasets import create_dataset
     from catalog.ids import sample_id
-    from fourreal.io import save_npz_atomic, sha256_file
-    from fourreal.paths import data_root, relative_to_root
+    from fourreal.core.io import save_npz_atomic, sha256_file
+    from fourreal.core.paths import data_root, relative_to_root
     from model.config import base_preset
     from renderers.job import RenderSpec, render_object
-    from renderers.procedural import write_demo_objects
     from renderers.render import GridRenderer
+    from synthetic.objects import write_demo_objects
 
     cfg = base_preset("tiny")
     spec = RenderSpec(views=args.views, times=args.times, height=cfg.height, width=cfg.width)
@@ -165,14 +165,14 @@ def evaluate_models(args, catalog, held: dict, syncs: dict, seed: int) -> tuple[
     """Metrics of every sync checkpoint on the held-out grids (and the reference)."""
     import uuid
 
-    from tasks.evaluate import (
+    from tasks.evaluation.evaluate import (
         evaluate_model,
         evaluation_rows,
         fit_grid,
         load_heldout,
         reference_consistency,
     )
-    from tasks.generate import load_sync_checkpoint
+    from tasks.generation.generate import load_sync_checkpoint
 
     ds, grids = load_heldout(catalog, held["dataset_id"], False, None)
     run_id = f"bench-ablation-{uuid.uuid4()}"

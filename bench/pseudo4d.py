@@ -7,10 +7,10 @@ For each output size it times, on the same generated H.264 videos and the
 same frame indices, in the same process:
 
 * decode only: ``decord.VideoReader(...).get_batch(indices)``;
-* the flow path, serial: ``tasks.video_build.process_source`` in this
+* the flow path, serial: ``tasks.videos.build.process_source`` in this
   process (what each Ray task of ``build_pseudo4d`` runs: hash, probe,
   decode, crop + resize, V-view warp, npz write, npz hash);
-* the flow path on Ray: ``tasks.video_build.run_sources`` (the flow's
+* the flow path on Ray: ``tasks.videos.build.run_sources`` (the flow's
   fan-out, one task per video, a warm local Ray with ``--num-cpus``).
 
 and prints clip frames per second of each and the ratios to decode-only
@@ -31,11 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fourreal.paths import data_root
-from tasks.clips import plan_clips
-from tasks.synthetic_video import write_video
-from tasks.video import probe_video
-from tasks.video_build import SourceSpec, VideoJob, process_source, run_sources
+from fourreal.core.paths import data_root
+from synthetic.videos import write_video
+from tasks.videos.build import SourceSpec, VideoJob, process_source, run_sources
+from tasks.videos.clips import plan_clips
+from tasks.videos.decode import probe_video
 
 
 def make_videos(folder: Path, count: int, height: int, width: int, frames: int) -> list[Path]:
@@ -78,10 +78,10 @@ def flow_on_ray(paths: list[Path], job: VideoJob, num_cpus: int) -> float:
 
 def stage_breakdown(paths: list[Path], plans: dict[Path, list[int]], job: VideoJob) -> dict:
     """Seconds per stage of the flow path, one pass (where the time goes)."""
-    from fourreal.io import save_npz_atomic, sha256_file
-    from tasks.clips import crop_resize
-    from tasks.pseudo4d import AffineBounds, make_grid
-    from tasks.video import decode_frames
+    from fourreal.core.io import save_npz_atomic, sha256_file
+    from tasks.videos.clips import crop_resize
+    from tasks.videos.decode import decode_frames
+    from tasks.videos.pseudo4d import AffineBounds, pseudo4d_grid
 
     out = dict.fromkeys(
         ("hash+probe", "decode", "crop+resize", "warp", "npz write", "npz hash"), 0.0
@@ -99,7 +99,7 @@ def stage_breakdown(paths: list[Path], plans: dict[Path, list[int]], job: VideoJ
             clip = crop_resize(frames[k : k + job.times], job.height, job.width)
             out["crop+resize"] += time.perf_counter() - t
             t = time.perf_counter()
-            grid, cam = make_grid(clip, job.views, AffineBounds(), 0, job.warp_backend)
+            grid, cam = pseudo4d_grid(clip, job.views, AffineBounds(), 0, job.warp_backend)
             out["warp"] += time.perf_counter() - t
             t = time.perf_counter()
             final = Path(job.out_dir) / f"{p.stem}_{k}.npz"
@@ -128,8 +128,8 @@ def main() -> None:
     ap.add_argument("--num-cpus", type=int, default=2, help="local Ray CPUs (0: skip Ray)")
     args = ap.parse_args()
     if args.num_cpus:
-        from fourreal.env import configure_environment
-        from fourreal.raycluster import ensure_ray
+        from fourreal.core.env import configure_environment
+        from fourreal.core.raycluster import ensure_ray
 
         configure_environment()
         ensure_ray(None, args.num_cpus)

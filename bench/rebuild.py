@@ -43,7 +43,7 @@ def main() -> int:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
     os.environ.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from fourreal.env import configure_environment
+    from fourreal.core.env import configure_environment
 
     configure_environment()
 
@@ -52,7 +52,7 @@ def main() -> int:
 
     from catalog.store import Catalog
     from flows.build_pseudo4d import Pseudo4DParams, build_pseudo4d
-    from tasks.synthetic_video import write_video
+    from synthetic.videos import write_video
 
     corpus = home / "corpus"
     for k in range(args.videos):

@@ -3,7 +3,7 @@
     .venv/bin/python bench/render.py                      # 128x128 and 288x512, 2 workers
     .venv/bin/python bench/render.py --sizes 128x128 --objects 4
 
-1. ``flow / raw``: grids/s of the Ray path the flow uses (tasks.render.render_jobs:
+1. ``flow / raw``: grids/s of the Ray path the flow uses (tasks.objects.build.render_jobs:
    actors load, pose, render and write .npz + sha256) divided by grids/s of a raw
    single-process pyrender loop over the same posed meshes (no IO, no Ray).
    Target >= 0.9 at 2 workers.
@@ -24,7 +24,7 @@ from pathlib import Path
 # bench/ holds scripts named like packages (catalog.py...): keep it off the import path
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from fourreal.env import configure_environment  # noqa: E402
+from fourreal.core.env import configure_environment  # noqa: E402
 
 configure_environment()
 
@@ -32,7 +32,7 @@ KHRONOS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "gltf
 
 
 def make_objects(folder: Path, count: int) -> list[Path]:
-    from renderers.procedural import write_demo_objects
+    from synthetic.objects import write_demo_objects
 
     paths = write_demo_objects(folder, count=count, seed=1)
     if KHRONOS.is_dir():  # real files, one of them a 62k-triangle character
@@ -74,7 +74,7 @@ def raw_loop(paths, spec) -> tuple[float, float, float]:
 def flow_path(paths, spec, workers: int, out: Path, slots: int) -> float:
     """grids/s of the flow's render path (renderers.pool: actors load, pose, render, write)."""
     from renderers.pool import RenderPool
-    from tasks.render import largest_first
+    from tasks.objects.build import largest_first
 
     jobs = [
         {"key": i, "path": str(p), "out": str(out / f"{i}.npz"), "spec": spec.params()}
@@ -103,7 +103,7 @@ def main() -> None:
     ap.add_argument("--slots", type=int, default=None, help="objects in flight per worker")
     args = ap.parse_args()
 
-    from fourreal.raycluster import ensure_ray
+    from fourreal.core.raycluster import ensure_ray
     from renderers.job import RenderSpec
 
     ensure_ray(num_cpus=args.workers)

@@ -4,7 +4,7 @@
     .venv/bin/python -m bench.train --presets tiny --steps 10 --threads 1
 
 For each (preset, stage) it trains a few real steps from catalog data
-(``tasks.train.sample_data`` in a temporary data root unless ``--home``) and
+(``synthetic.training`` in a temporary data root unless ``--home``) and
 reports the median samples/s of a training step (first step excluded). Then
 it times the DataLoader alone over the same stream (same workers) and prints
 ``ratio = loader samples/s / training samples/s``; the target is >= 2 (the
@@ -51,14 +51,14 @@ def main() -> None:
     os.environ["FOURREAL_HOME"] = args.home or tempfile.mkdtemp(prefix="fourreal-bench-train-")
     if args.threads:
         os.environ["FOURREAL_TORCH_THREADS"] = str(args.threads)
-    from fourreal.env import configure_environment
+    from fourreal.core.env import configure_environment
 
     configure_environment()
     import torch
 
     from catalog.store import Catalog
+    from synthetic.training import write_training_data
     from tasks.train.params import TrainBaseParams, TrainSyncParams, TrainUpsamplerParams
-    from tasks.train.sample_data import write_training_data
     from tasks.train.stages import execute, prepare
 
     if args.threads:
@@ -94,7 +94,7 @@ def main() -> None:
                 continue
             from pathlib import Path
 
-            from tasks.train.metrics import read_history
+            from tasks.train.callbacks import read_history
 
             hist = read_history(Path(summary["run_dir"]))[1:]
             rate = statistics.median(h["samples_per_s"] for h in hist)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from catalog.ids import canonical_json
 from catalog.store import Catalog, utcnow
-from fourreal.paths import REPO_ROOT
+from fourreal.core.paths import REPO_ROOT
 
 TRACKED_PACKAGES = (
     "fourreal",

@@ -26,8 +26,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from catalog.schema import PRIMARY_KEYS, TABLES
-from fourreal.io import atomic_path
-from fourreal.paths import catalog_dir
+from fourreal.core.io import atomic_path
+from fourreal.core.paths import catalog_dir
 
 DUCKDB_FILE = "catalog.duckdb"
 EMPTY_PART = "part-00000000000000000000-schema.parquet"

@@ -1,4 +1,4 @@
-"""Flow ``build_objaverse_grids``: animated glTF objects -> V x T grids (DESIGN.md §2.1).
+"""Flow ``build_objaverse_grids``: animated glTF objects -> V x T grids (docs/data.md#animated-objects---grids).
 
 Run it from Python::
 
@@ -17,21 +17,19 @@ from prefect import flow
 from pydantic import Field, model_validator
 
 from flows.common import recorded_run
-from fourreal.config import FlowParams, GridSizeMixin, RayAddress, Seed
-from fourreal.config import output_path as resolve_output
+from flows.params import GridSizeMixin
+from fourreal.core.params import FlowParams, RayAddress, Seed
+from fourreal.core.params import output_path as resolve_output
 from renderers.camera import CameraArc
 from renderers.job import RenderSpec
 from renderers.sources import Selection
-from tasks.render import (
-    OK,
-    BuildConfig,
-    catalog_rows,
+from tasks.objects.build import OK, BuildConfig, catalog_rows, summary_table
+from tasks.objects.tasks import (
     discover_sources_task,
     plan_jobs_task,
     publish_summary_task,
     record_rows_task,
     render_jobs_task,
-    summary_table,
 )
 
 FLOW_NAME = "build_objaverse_grids"

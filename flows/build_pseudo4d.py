@@ -1,11 +1,11 @@
-"""Flows ``build_pseudo4d`` and ``build_clips``: video corpora -> samples (DESIGN.md §2.2).
+"""Flows ``build_pseudo4d`` and ``build_clips``: video corpora -> samples (docs/data.md#videos---pseudo-4d-grids-and-clips).
 
 Run them from Python (``build_pseudo4d(Pseudo4DParams(source="videos/"))``),
 from the Prefect UI (the parameter models render as forms), or through a
 deployment. Both are idempotent: a rerun skips sample ids that are already
 ``ok`` in the catalog with their file present, so it only writes what is new.
 
-Each video is one Ray task (``tasks.video_build.process_source``); a bad video
+Each video is one Ray task (``tasks.videos.build.process_source``); a bad video
 becomes a ``failed`` row with the reason and the build goes on.
 """
 
@@ -17,13 +17,14 @@ from prefect import flow
 from pydantic import Field, model_validator
 
 from flows.common import recorded_run
-from fourreal.config import FlowParams, GridSizeMixin, Height, RayAddress, Seed, Times, Width
-from fourreal.config import output_path as resolve_output
-from fourreal.grid import Mode
-from tasks.pseudo4d import AffineBounds
-from tasks.video import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE, DEFAULT_VFR_TOLERANCE
-from tasks.video_build import VideoJob
-from tasks.video_tasks import (
+from flows.params import GridSizeMixin
+from fourreal.core.grid import Mode
+from fourreal.core.params import FlowParams, Height, RayAddress, Seed, Times, Width
+from fourreal.core.params import output_path as resolve_output
+from tasks.videos.build import VideoJob
+from tasks.videos.decode import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE, DEFAULT_VFR_TOLERANCE
+from tasks.videos.pseudo4d import AffineBounds
+from tasks.videos.tasks import (
     completed_samples_task,
     discover_sources_task,
     process_sources_task,

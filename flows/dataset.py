@@ -12,7 +12,7 @@ from catalog.datasets import create_dataset
 from catalog.store import Catalog
 from flows.common import recorded_run
 from flows.events import emit_for_snapshot
-from fourreal.config import FlowParams
+from fourreal.core.params import FlowParams
 
 
 class SnapshotParams(FlowParams):

@@ -26,6 +26,7 @@ import numpy as np
 from prefect import flow, get_run_logger
 from pydantic import Field
 
+from catalog.datasets import dataset_samples
 from catalog.store import Catalog
 from flows.build_objaverse import BuildObjaverseParams, build_objaverse_grids
 from flows.build_pseudo4d import ClipParams, Pseudo4DParams, build_clips, build_pseudo4d
@@ -33,10 +34,10 @@ from flows.common import recorded_run
 from flows.dataset import SnapshotParams, snapshot_dataset
 from flows.generate import GenerateParams, generate
 from flows.train import train_all
-from fourreal.config import FlowParams, Seed
-from fourreal.paths import data_root
-from renderers.procedural import write_demo_objects
-from tasks.synthetic_video import make_demo_corpus
+from fourreal.core.params import FlowParams, Seed
+from fourreal.core.paths import data_root
+from synthetic.objects import write_demo_objects
+from synthetic.videos import make_demo_corpus
 from tasks.train.params import TrainAllParams
 
 
@@ -114,7 +115,13 @@ def demo(params: DemoParams = DemoParams()) -> dict:
         log.info("training took %.0f s (wall; load average %.1f on %d cores)",
                  training_s, load, os.cpu_count())  # fmt: skip
         ckpt = trained["checkpoint_ids"]
-        trained_on = rendered["sample_ids"][0]  # in demo-objaverse: seen in training
+        # The grid to generate: the first of the objaverse snapshot (a rerun that rendered
+        # nothing new still has it). The demo trains on it: this shows the pipeline works,
+        # it is not a held-out result (the result printout says so).
+        objaverse_ids = [
+            r["sample_id"] for r in dataset_samples(catalog, ids["demo-objaverse"]["dataset_id"])
+        ]
+        trained_on = sorted(objaverse_ids)[0]
         result = generate(
             GenerateParams(
                 checkpoint=ckpt["sync"],
@@ -136,8 +143,8 @@ def demo(params: DemoParams = DemoParams()) -> dict:
 
 def compare_with_ground_truth(catalog: Catalog, sample_id: str, generated: dict) -> dict:
     """Write the ground truth beside the generated grid; PSNR over the generated frames."""
-    from tasks.generate import fitted_ground_truth, read_grid_npz, write_grid
-    from tasks.metrics import psnr
+    from tasks.evaluation.metrics import psnr
+    from tasks.generation.generate import fitted_ground_truth, read_grid_npz, write_grid
 
     grid, times = read_grid_npz(generated["grid"])
     V, T, H, W, _ = grid.shape

@@ -19,7 +19,7 @@ from pydantic import Field, model_validator
 
 from catalog.store import Catalog
 from flows.common import recorded_run
-from fourreal.config import FlowParams, Seed, output_path
+from fourreal.core.params import FlowParams, Seed, output_path
 
 Steps = Field(25, ge=1, le=1000, description="Euler sampling steps of the grid")
 GuidanceScale = Field(
@@ -85,10 +85,9 @@ class GenerateParams(FlowParams):
 @flow(name="generate", log_prints=True)
 def generate(params: GenerateParams) -> dict:
     """Generate a grid, write npz / mp4 / PNG outputs, record them in the catalog."""
-    from tasks.generate import (
+    from tasks.generation.generate import generation_id, input_digest
+    from tasks.generation.tasks import (
         generate_grids,
-        generation_id,
-        input_digest,
         load_checkpoints,
         load_inputs,
         register_outputs,
@@ -235,17 +234,19 @@ class EvaluateParams(FlowParams):
 @flow(name="evaluate", log_prints=True)
 def evaluate(params: EvaluateParams) -> dict:
     """Generate every held-out grid with every checkpoint; PSNR, SSIM, consistency; catalog rows."""
-    from tasks.evaluate import (
+    from tasks.evaluation.evaluate import (
         comparison_table,
-        evaluate_checkpoint,
         evaluation_rows,
         format_table,
-        load_evaluation_set,
-        load_learned_networks,
         reference_consistency,
-        write_evaluations,
     )
     from tasks.evaluation.learned import reference_dust3r
+    from tasks.evaluation.tasks import (
+        evaluate_checkpoint,
+        load_evaluation_set,
+        load_learned_networks,
+        write_evaluations,
+    )
 
     logger = get_run_logger()
     catalog = Catalog()

@@ -20,7 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from catalog.store import Catalog
 from flows.common import recorded_run
-from tasks.train.metrics import Callback, PrefectArtifacts
+from tasks.train.callbacks import Callback
 from tasks.train.params import (
     TrainAllParams,
     TrainBaseParams,
@@ -28,6 +28,7 @@ from tasks.train.params import (
     TrainUpsamplerParams,
 )
 from tasks.train.stages import StagePlan, execute, prepare, stage_of
+from tasks.train.tasks import PrefectArtifacts
 
 __all__ = [
     "TrainAllParams",

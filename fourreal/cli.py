@@ -7,7 +7,8 @@ import importlib
 import typer
 
 from fourreal.commands import COMMAND_MODULES
-from fourreal.env import configure_environment
+from fourreal.core.env import configure_environment
+from fourreal.core.reaper import install_reaper
 
 configure_environment()
 
@@ -16,6 +17,13 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _main() -> None:
+    """Helpers this process starts (a temporary Prefect server, a local Ray) die with it."""
+    install_reaper()
+
 
 for _module in COMMAND_MODULES:
     importlib.import_module(_module).register(app)

@@ -1,9 +1,9 @@
-"""fourreal.model: pixel-space 4D video diffusion (DESIGN.md §3). No Prefect in here.
+"""fourreal.model: pixel-space 4D video diffusion (docs/model.md). No Prefect in here.
 
 Tensors: frames are float in [-1, 1], channels first. A video is
 ``[B, F, 3, H, W]``; a grid is ``[B, V, T, 3, H, W]`` with ``grid[:, :, t]``
 the freeze-time video at ``t`` and ``grid[:, v]`` the fixed-view video at
-``v`` (fourreal.grid). Known-frame masks are bool, True = given clean (no
+``v`` (fourreal.core.grid). Known-frame masks are bool, True = given clean (no
 loss): ``[B, F]`` for videos, ``[B, V, T]`` for grids. Flow time ``s [B]`` in
 [0, 1], 1 = noise. Every model predicts the velocity ``e - x0``.
 
@@ -15,7 +15,7 @@ Configs (``model.config``; frozen dataclasses, ValueError naming the field)
 
 Models
     DiT(cfg)(x [B,F,3,H,W], s [B], context [B] long, known [B,F]) -> [B,F,3,H,W]
-        context = fourreal.grid.MODE_INDEX (0 dynamic, 1 freeze_time).
+        context = fourreal.core.grid.MODE_INDEX (0 dynamic, 1 freeze_time).
         Pieces for reuse: .embed, .condition, .rope, .blocks, .head;
         a block is ``block(tokens [B,N,D], c [B,D], rope)``.
     FourDModel(base, cfg)(x [B,V,T,3,H,W], s [B], known [B,V,T]) -> [B,V,T,3,H,W]

@@ -28,7 +28,7 @@ def _positive(obj, *names: str) -> None:
 
 @dataclass(frozen=True, kw_only=True)
 class DiTConfig:
-    """Pixel-space video DiT (the base model ``phi`` of DESIGN.md §3)."""
+    """Pixel-space video DiT (the base model ``phi`` of docs/model.md#the-base-video-model)."""
 
     height: int = 72
     """Nominal frame height in pixels (training resolution; RoPE allows others)."""
@@ -55,7 +55,7 @@ class DiTConfig:
     rope_theta: float = 10000.0
     """RoPE base period, shared by the (frame, y, x) axes."""
     num_contexts: int = 2
-    """Size of the context embedding table (fourreal.grid.MODES)."""
+    """Size of the context embedding table (fourreal.core.grid.MODES)."""
     grad_checkpointing: bool = False
     """Recompute block activations in backward (memory for compute)."""
 

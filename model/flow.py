@@ -1,4 +1,4 @@
-"""Rectified flow, as pure functions (DESIGN.md §3).
+"""Rectified flow, as pure functions (docs/model.md#rectified-flow).
 
 ``x_s = (1 - s) x0 + s e``; the network predicts the velocity ``e - x0``;
 ``s = 1`` is noise, ``s = 0`` is data; sampling integrates the ODE from 1 to 0.

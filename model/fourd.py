@@ -40,7 +40,7 @@ import torch
 from einops import rearrange, repeat
 from torch import Tensor, nn
 
-from fourreal.grid import MODE_INDEX
+from fourreal.core.grid import MODE_INDEX
 from model.config import FourDConfig
 from model.dit import DiT, run_block
 from model.sync import make_sync

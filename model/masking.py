@@ -9,7 +9,7 @@ App. A), drawn per sample:
 * 7.5%   regular-interval interpolation: every k-th frame known;
 * 7.5%   extension: the first m frames known, the last ones predicted.
 
-These weights, as DESIGN.md quotes them, sum to 1.05; they are used
+These weights, as quoted (docs/model.md#random-frame-masking), sum to 1.05; they are used
 normalised (57.1%, 28.6%, 7.1%, 7.1%), which keeps their ratios. A sample
 never has every frame known (it would carry no loss).
 """

@@ -1,4 +1,4 @@
-"""Synchronisation layers between the view and time streams (DESIGN.md §3).
+"""Synchronisation layers between the view and time streams (docs/model.md#the-two-stream-4d-model).
 
 Both act per token on grid-aligned streams ``y_view, y_time [B, V, T, n, D]``
 and take the timestep embedding ``temb [B, D]`` of the frozen base.

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from fourreal.grid import MODE_INDEX
+from fourreal.core.grid import MODE_INDEX
 from model.config import UpsamplerConfig
 from model.dit import DiT
 from model.flow import flow_loss
@@ -87,11 +87,17 @@ def upsampler_loss(
     model: Upsampler,
     high: Tensor,
     *,
+    net=None,
     low: Tensor | None = None,
     generator: torch.Generator | None = None,
     timestep_sampler: str = "logit_normal",
 ) -> Tensor:
-    """Training loss on high-res clips ``high [B, F, 3, H, W]`` (low-res made by area pooling)."""
+    """Training loss on high-res clips ``high [B, F, 3, H, W]`` (low-res made by area pooling).
+
+    ``net`` is what runs the forward pass when it is not the bare ``model`` (a DDP or
+    compiled wrapper of it); the configuration is read from ``model``.
+    """
+    net = model if net is None else net
     scale = model.cfg.scale
     B = high.shape[0]
     if low is None:
@@ -101,7 +107,7 @@ def upsampler_loss(
     cond = augment_condition(upsample_frames(low, scale), aug, aug_noise)
     known = torch.zeros(high.shape[:2], dtype=torch.bool, device=high.device)
     return flow_loss(
-        model.velocity_fn(cond, aug),
+        lambda x, s, k: net(x, s, cond, aug),
         high,
         known,
         generator=generator,

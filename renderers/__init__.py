@@ -1,4 +1,4 @@
-"""Animated glTF objects -> V x T grids (DESIGN.md §2.1). No Prefect in here.
+"""Animated glTF objects -> V x T grids (docs/data.md#animated-objects---grids). No Prefect in here.
 
 - ``gltf_io``: GLB/JSON, buffers, accessors, images, validated (``GltfError``).
 - ``animation``: samplers (STEP / LINEAR with slerp / CUBICSPLINE), clips.

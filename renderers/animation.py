@@ -1,6 +1,6 @@
 """glTF animation samplers: STEP, LINEAR (slerp for rotations), CUBICSPLINE.
 
-Pure numpy, following the specification exactly (see shared/GLTF.md):
+Pure numpy, following the specification exactly (see docs/gltf.md):
 values clamp outside the key range, rotations take the shorter arc, cubic
 tangents are scaled by the key interval, cubic rotations are normalised.
 Quaternions are ``(x, y, z, w)``.

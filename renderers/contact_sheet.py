@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fourreal.io import atomic_path
+from fourreal.core.io import atomic_path
 
 GAP = 4
 

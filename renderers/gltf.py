@@ -6,7 +6,7 @@ accessors, hierarchy, skins, morph targets, materials, textures, clips);
 and linear-blend skinning at ``t`` seconds and returns :class:`PosedPrimitive`
 objects in the scene's world coordinates, ready for pyrender.
 
-Rules followed (shared/GLTF.md): local matrix = ``matrix`` or ``T @ R @ S``;
+Rules followed (docs/gltf.md): local matrix = ``matrix`` or ``T @ R @ S``;
 animated values replace the node's own per path; morph targets before
 skinning; the skinned node's own transform is ignored; joint indices index
 ``skin.joints``; nodes drawn are those reachable from the default scene.

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fourreal.io import save_npz_atomic, sha256_file
+from fourreal.core.io import save_npz_atomic, sha256_file
 from renderers.camera import CameraArc, Cameras, arc_cameras, bounding_sphere
 from renderers.errors import GltfError, RejectedObject
 from renderers.filters import active_fraction, silhouette_motion

@@ -106,7 +106,7 @@ def _objaverse_at(cache_dir: str | os.PathLike | None) -> Iterator[object]:
     import objaverse
 
     root = Path(cache_dir).expanduser() if cache_dir else DEFAULT_CACHE
-    old = objaverse._VERSIONED_PATH  # BASE_PATH does nothing in 0.1.7 (STACK.md #8)
+    old = objaverse._VERSIONED_PATH  # BASE_PATH does nothing in 0.1.7 (docs/install.md#objaverse)
     objaverse._VERSIONED_PATH = str(root / OBJAVERSE_SUBDIR)
     try:
         yield objaverse

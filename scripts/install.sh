@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates .venv and installs fourreal with every dependency, in the order
-# STACK.md found to work on CPU machines (torch pin first, pyopengl last).
+# docs/install.md gives for CPU machines (torch pin first, pyopengl last).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,7 +30,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   $PIP install torch==2.13.0
   $PIP install -e ".[dev]"
   # pyrender pins PyOpenGL 3.1.0, which lacks OSMesaCreateContextAttribs:
-  # upgrade in a separate call so pip keeps pyrender 0.1.45 (STACK.md #1).
+  # upgrade in a separate call so pip keeps pyrender 0.1.45 (docs/install.md#the-install-in-order).
   $PIP install pyopengl==3.1.10
   touch "$stamp"
 fi

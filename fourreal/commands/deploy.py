@@ -22,8 +22,8 @@ def up(
     ),
 ) -> None:
     """Start a Prefect server, work pools, deployments and workers (all local)."""
-    from fourreal.deploy import StackConfig
-    from fourreal.deploy import up as stack_up
+    from fourreal.stack.server import StackConfig
+    from fourreal.stack.server import up as stack_up
 
     try:
         cfg = StackConfig(
@@ -48,14 +48,14 @@ def down(
     grace: float = typer.Option(20.0, min=0.0, help="Seconds before SIGKILL"),
 ) -> None:
     """Stop exactly the processes `fourreal up` started (by pid and start time)."""
-    from fourreal.deploy import down as stack_down
+    from fourreal.stack.server import down as stack_down
 
     stack_down(grace=grace, log=console.print)
 
 
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
     """Show the local stack: URLs, processes, API health."""
-    from fourreal.deploy import status as stack_status
+    from fourreal.stack.server import status as stack_status
 
     st = stack_status()
     if as_json:

@@ -136,7 +136,7 @@ def evaluate_cmd(
     if as_json:
         print(json.dumps(result, default=str))
         return
-    from tasks.evaluate import format_table
+    from tasks.evaluation.evaluate import format_table
 
     console.print(format_table(result["table"]))
     for line in result["skipped"]:

@@ -17,7 +17,7 @@ import typer
 from pydantic import Field, ValidationError
 from rich.console import Console
 
-from fourreal.config import FlowParams, Height, Seed, Times, Views, Width
+from fourreal.core.params import FlowParams, Height, Seed, Times, Views, Width
 
 console = Console()
 
@@ -48,10 +48,10 @@ def pseudo4d(
     start: int = typer.Option(0, "--start", help="First source frame of the clip"),
 ) -> None:
     """Write a pseudo-4D grid npz (grid, frames, affine, frame_indices) from VIDEO."""
-    from fourreal.io import save_npz_atomic
-    from tasks.clips import ClipError
-    from tasks.video import VideoError
-    from tasks.video_build import grid_from_video
+    from fourreal.core.io import save_npz_atomic
+    from tasks.videos.build import grid_from_video
+    from tasks.videos.clips import ClipError
+    from tasks.videos.decode import VideoError
 
     try:
         p = ExportParams(

@@ -33,7 +33,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from fourreal.io import TMP_PREFIX, atomic_path, atomic_write_text
+from fourreal.core.io import TMP_PREFIX, atomic_path, atomic_write_text
 from model.checkpoint import save_model
 
 MODEL_FILE = "model.safetensors"

@@ -1,4 +1,4 @@
-"""Training data from an immutable dataset snapshot of the catalog (DESIGN.md §4).
+"""Training data from an immutable dataset snapshot of the catalog (docs/training.md#data).
 
 ``resolve_snapshot`` turns a snapshot id or name into checked sample
 references, failing before any step runs when the snapshot is unknown or
@@ -14,7 +14,7 @@ k)``: a resumed run that starts its sampler at the first unconsumed ``k``
 sees exactly the samples the uninterrupted run would have seen, and DDP rank
 ``r`` of ``w`` reads ``k = j w + r`` (disjoint streams).
 
-Items (float frames in [-1, 1], channels first; fourreal.grid):
+Items (float frames in [-1, 1], channels first; fourreal.core.grid):
 
 * ``base``      ``x [F, 3, H, W]``, ``context`` (MODE_INDEX), ``known [F]`` (4Real recipe);
 * ``sync``      ``x [V, T, 3, H, W]``, ``known [V, T]``, ``weight [V, T, 1, H, W]``
@@ -40,14 +40,14 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from catalog.datasets import dataset_samples, get_dataset
 from catalog.store import Catalog
-from fourreal.grid import MODE_INDEX
-from fourreal.io import sha256_file
-from fourreal.paths import data_root
+from fourreal.core.grid import MODE_INDEX
+from fourreal.core.io import sha256_file
+from fourreal.core.paths import data_root
 from model.masking import grid_condition_mask, sample_known_mask
 
 GRID_KINDS = ("grid_objaverse", "grid_pseudo4d")
 CLIP_KIND = "clip"
-# npz array holding the frames, per sample kind (renderers/, tasks/pseudo4d*, tasks/clips.py).
+# npz array holding the frames, per sample kind (renderers/, tasks/pseudo4d*, tasks/videos/clips.py).
 ARRAY_KEYS: dict[str, tuple[str, ...]] = {
     "grid_objaverse": ("rgb",),
     "grid_pseudo4d": ("grid",),

@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fourreal.io import atomic_write_text
-from fourreal.paths import data_root
-from fourreal.raycluster import ensure_ray
+from fourreal.core.io import atomic_write_text
+from fourreal.core.paths import data_root
+from fourreal.core.raycluster import ensure_ray
 
 
 def _worker_loop(config: dict) -> None:

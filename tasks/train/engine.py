@@ -1,4 +1,4 @@
-"""One training engine for the three stages (DESIGN.md §4). No Prefect, no catalog.
+"""One training engine for the three stages (docs/training.md#the-engine). No Prefect, no catalog.
 
 ``Engine(cfg, model, phases, run_dir, ...).fit() -> summary``
 
@@ -38,13 +38,13 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from fourreal.io import atomic_write_text
+from fourreal.core.io import atomic_write_text
 from model.config import config_to_dict
 from model.flow import flow_loss
-from model.upsampler import augment_condition, downsample_frames, upsample_frames
+from model.upsampler import upsampler_loss
 from tasks.train import checkpointing as ckpt
+from tasks.train.callbacks import Callback
 from tasks.train.data import StreamDataset, make_loader
-from tasks.train.metrics import Callback
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -161,17 +161,8 @@ def stage_loss(stage: str, net, core: nn.Module, batch: dict, gen, sampler: str)
         return flow_loss(
             net, x, batch["known"], generator=gen, timestep_sampler=sampler, weight=batch["weight"]
         )
-    # upsampler: x [B, F, 3, H, W] high-res; the condition is made from it (model.upsampler)
-    cfg = core.cfg
-    B = x.shape[0]
-    low = downsample_frames(x, cfg.scale)  # (B, F, 3, H/s, W/s)
-    aug = torch.rand(B, generator=gen, device=x.device) * cfg.max_aug
-    aug_noise = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
-    cond = augment_condition(upsample_frames(low, cfg.scale), aug, aug_noise)
-    known = torch.zeros(x.shape[:2], dtype=torch.bool, device=x.device)
-    return flow_loss(
-        lambda xs, s, k: net(xs, s, cond, aug), x, known, generator=gen, timestep_sampler=sampler
-    )
+    # upsampler: x [B, F, 3, H, W] high-res; the low-res condition is made from it
+    return upsampler_loss(core, x, net=net, generator=gen, timestep_sampler=sampler)
 
 
 def state_fingerprint(cfg: EngineConfig, model_config, phases: list[Phase]) -> dict:

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from fourreal.config import FlowParams, Preset, RayAddress, Seed
+from fourreal.core.params import FlowParams, Preset, RayAddress, Seed
 
 SyncKind = Literal["hard", "soft", "sequential"]
 Precision = Literal["auto", "fp32", "bf16"]

@@ -7,7 +7,7 @@ the parent checkpoint's stage, sha256 and file format) and fixes the phases.
 process; ``tasks.train.distributed`` runs the same ``execute`` on Ray Train
 workers. A plan is plain picklable data.
 
-Stages (DESIGN.md §4):
+Stages (docs/training.md):
 
 * ``base``: DiT of the preset; phase ``low_res`` (half resolution, rounded
   down to the patch size) then ``full``; clips of both modes.
@@ -27,7 +27,7 @@ import torch
 
 from catalog.checkpoints import checkpoint_file, get_checkpoint
 from catalog.store import Catalog
-from fourreal.paths import data_root, relative_to_root
+from fourreal.core.paths import data_root, relative_to_root
 from model.checkpoint import load_model, sidecar_path
 from model.config import (
     DiTConfig,
@@ -39,6 +39,12 @@ from model.config import (
 from model.dit import DiT
 from model.fourd import FourDModel
 from model.upsampler import Upsampler
+from tasks.train.callbacks import (
+    Callback,
+    CatalogCheckpoints,
+    CatalogMetrics,
+    TensorBoardLogger,
+)
 from tasks.train.checkpointing import check_safetensors
 from tasks.train.data import (
     CLIP_KIND,
@@ -50,12 +56,6 @@ from tasks.train.data import (
     resolve_snapshot,
 )
 from tasks.train.engine import Engine, EngineConfig, Phase
-from tasks.train.metrics import (
-    Callback,
-    CatalogCheckpoints,
-    CatalogMetrics,
-    TensorBoardLogger,
-)
 from tasks.train.params import TrainBaseParams, TrainSyncParams, TrainUpsamplerParams
 
 CLIP_KINDS = (CLIP_KIND, *GRID_KINDS)
@@ -218,7 +218,7 @@ def prepare(params, catalog: Catalog, run_id: str) -> StagePlan:
     )  # fmt: skip
 
 
-def build_model(plan: StagePlan) -> torch.nn.Module:
+def build_stage_model(plan: StagePlan) -> torch.nn.Module:
     """A fresh model (base, upsampler) or the frozen parent + new sync layers, seeded."""
     torch.manual_seed(plan.engine.seed)
     cfg = plan.model_config
@@ -266,7 +266,7 @@ def execute(
     threads = os.environ.get("FOURREAL_TORCH_THREADS")
     if threads:
         torch.set_num_threads(int(threads))
-    model = build_model(plan)
+    model = build_stage_model(plan)
     phases = [
         Phase(p.name, p.steps, StreamDataset(p.snapshot.samples, p.spec), p.snapshot.dataset_id)
         for p in plan.phases

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from fourreal.config import FlowParams, GridSizeMixin, output_path
+from flows.params import GridSizeMixin
+from fourreal.core.params import FlowParams, output_path
 
 
 class GridParams(FlowParams, GridSizeMixin):

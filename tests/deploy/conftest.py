@@ -151,6 +151,6 @@ def stack(tmp_path_factory):
 
 
 def _alive(pid: int, start_ticks: int) -> bool:
-    from fourreal.deploy import ProcRecord, is_running
+    from fourreal.stack.server import ProcRecord, is_running
 
     return is_running(ProcRecord(name="", pid=pid, start_ticks=start_ticks, cmd=[], log=""))

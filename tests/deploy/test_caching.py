@@ -1,4 +1,4 @@
-"""Cross-run task caching (flows/caching.py) and the dataset event payload (flows/events.py)."""
+"""Cross-run task caching (tasks/caching.py) and the dataset event payload (flows/events.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from flows.caching import InputsExcept, content_hash, dataset_cache_policy
 from flows.events import DATASET_BUILT, dataset_event_payload, dataset_resource_id
+from tasks.caching import InputsExcept, content_hash, dataset_cache_policy
 
 
 @dataclass
@@ -33,7 +33,9 @@ def test_content_hash_follows_bytes_not_mtime(tmp_path):
     assert content_hash(str(f)) != h1
     assert content_hash(Spec(str(f))) != content_hash(Spec(str(f), mode="dynamic"))
     assert content_hash(str(tmp_path / "missing")) != content_hash(str(f))
-    assert content_hash(str(tmp_path)) == content_hash(str(tmp_path))  # a folder: its files
+    folder = content_hash(str(tmp_path))  # a folder: the bytes of its files
+    (tmp_path / "b.mp4").write_bytes(b"more")
+    assert content_hash(str(tmp_path)) != folder
 
 
 def test_inputs_except_ignores_run_bookkeeping():
@@ -49,7 +51,7 @@ def test_inputs_except_ignores_run_bookkeeping():
 def test_cached_task_runs_once_across_flow_runs(prefect_harness, tmp_path):
     from prefect import flow, task
 
-    from flows.caching import cached_task_options
+    from tasks.caching import cached_task_options
 
     calls = []
     video = tmp_path / "v.mp4"
@@ -75,6 +77,14 @@ def test_dataset_event_payload():
     assert p == {"dataset_id": "abc123", "name": "demo", "num_samples": 3,
                  "content_hash": None, "new": False, "counts": {"ok": 3, "failed": 1}}  # fmt: skip
     assert dataset_resource_id("demo") == "fourreal.dataset.demo"
-    assert DATASET_BUILT == "fourreal.dataset.built"
+    # the event the flow emits is the one the training deployments wait for
+    import yaml
+
+    from fourreal.core.paths import REPO_ROOT
+
+    doc = yaml.safe_load((REPO_ROOT / "prefect.yaml").read_text())
+    expects = [t["expect"] for d in doc["deployments"] for t in d.get("triggers", [])]
+    assert [DATASET_BUILT] in expects
+    assert all(e[0].startswith("prefect.") or e == [DATASET_BUILT] for e in expects)
     with pytest.raises(ValueError, match="dataset_id"):
         dataset_event_payload("demo", "")

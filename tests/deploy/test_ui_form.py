@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fourreal.paths import REPO_ROOT
+from fourreal.core.paths import REPO_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

@@ -8,7 +8,7 @@ import time
 import torch
 from einops import rearrange
 
-from fourreal.grid import MODE_INDEX
+from fourreal.core.grid import MODE_INDEX
 from model.dit import DiT
 from model.flow import flow_loss, noisy_input, velocity_target
 from model.rope import apply_rope, rope_3d

@@ -6,7 +6,7 @@ import pytest
 import torch
 from einops import rearrange
 
-from fourreal.grid import MODE_INDEX
+from fourreal.core.grid import MODE_INDEX
 from model.config import fourd_preset
 from model.flow import flow_loss
 from model.fourd import FourDModel

@@ -45,8 +45,14 @@ def test_upsampler_forward_and_training_step(randomize):
     b = model(x, torch.full((2,), 0.5), cond2, torch.zeros(2))
     assert not torch.allclose(a[:, 1:], b[:, 1:])
 
+    # the loss the training engine uses: a few steps on one batch (same noise) lower it
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    loss = upsampler_loss(model, x.clamp(-1, 1), generator=torch.Generator().manual_seed(0))
-    loss.backward()
-    assert torch.isfinite(loss) and all(p.grad is not None for p in model.parameters())
-    opt.step()
+    losses = []
+    for _ in range(5):
+        opt.zero_grad()
+        loss = upsampler_loss(model, x.clamp(-1, 1), generator=torch.Generator().manual_seed(0))
+        loss.backward()
+        assert torch.isfinite(loss) and all(p.grad is not None for p in model.parameters())
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pygltflib as G
 
-from renderers.procedural import (
+from synthetic.objects import (
     GltfBuilder,
     box,
     quat_axis_angle,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from renderers.procedural import write_demo_objects
+from synthetic.objects import write_demo_objects
 from tests.renderers.assets import write_bad_inputs
 
 

@@ -1,4 +1,4 @@
-"""Sampler and pose rules of shared/GLTF.md, on numbers and on real files."""
+"""Sampler and pose rules of docs/gltf.md, on numbers and on real files."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from renderers.animation import Sampler, quat_to_matrix, slerp
 from renderers.gltf import AnimatedAsset
-from renderers.procedural import GltfBuilder, box, quat_axis_angle
+from synthetic.objects import GltfBuilder, box, quat_axis_angle
 from tests.renderers.assets import pivot_box
 
 
@@ -90,3 +90,21 @@ def test_default_clip_is_the_longest_and_named_clips_are_found(tmp_path):
     assert asset.clip().name == "long"
     assert asset.clip("spin").index == 0 and asset.clip(1).name == "long"
     assert np.allclose(asset.clip().sample_times(4), [0, 1, 2, 3])
+
+
+def test_cubic_spline_scales_the_out_tangent_by_the_interval_too():
+    # v0 = 0, b0 = 1 (out), a1 = 0 (in), v1 = 0 over d = 2 s: p(u) = (u^3 - 2u^2 + u) * d * b0
+    vals = np.array([[[0.0], [0.0], [1.0]], [[0.0], [0.0], [0.0]]])
+    s = Sampler(np.array([0.0, 2.0]), vals, "CUBICSPLINE")
+    u = 0.25
+    assert s(0.5)[0] == pytest.approx((u**3 - 2 * u**2 + u) * 2.0 * 1.0)
+
+
+def test_cubic_spline_rotation_comes_out_unit_length():
+    # Hermite blend of two unit quaternions with non-zero tangents leaves the unit sphere;
+    # the sampler must normalise (the rotation itself must still be a rotation).
+    q0, q1 = quat_axis_angle((0, 1, 0), 0), quat_axis_angle((0, 1, 0), 90)
+    vals = np.stack([np.stack([q0, q0, q0 * 2]), np.stack([q1 * 2, q1, q1])])
+    s = Sampler(np.array([0.0, 1.0]), vals, "CUBICSPLINE", is_rotation=True)
+    for t in (0.25, 0.5, 0.75):
+        assert np.linalg.norm(s(t)) == pytest.approx(1.0, abs=1e-9)

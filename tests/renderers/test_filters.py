@@ -6,7 +6,7 @@ import numpy as np
 
 from renderers.filters import silhouette_motion
 from renderers.job import RenderSpec, render_job
-from renderers.procedural import GltfBuilder, box
+from synthetic.objects import GltfBuilder, box
 from tests.renderers.assets import pivot_box
 
 SMALL = dict(views=2, times=4, height=32, width=32)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from catalog.store import Catalog
-from fourreal.io import sha256_file
-from fourreal.paths import data_root
+from fourreal.core.io import sha256_file
+from fourreal.core.paths import data_root
 from tests.renderers.assets import write_bad_inputs
 
 pytestmark = pytest.mark.usefixtures("prefect_harness", "ray_session")

@@ -172,3 +172,31 @@ def test_bad_spec_values_name_the_field():
         CameraArc(yfov_deg=0)
     with pytest.raises(ValueError, match="views"):
         RenderSpec(views=0)
+
+
+def test_arc_cameras_stand_on_the_arc_and_look_at_the_centre():
+    """Camera placement against the arc: elevation sign, azimuth order, distance, look-at."""
+    import math
+
+    from renderers.camera import CameraArc, arc_cameras, project
+
+    center, radius = np.array([0.3, -0.2, 0.5]), 0.7
+    arc = CameraArc(azimuth_deg=20.0, azimuth_span_deg=120.0, elevation_deg=30.0, margin=1.2)
+    cams = arc_cameras(center, radius, 5, 72, 128, arc)
+    half = min(math.radians(arc.yfov_deg) / 2, math.atan(64 / cams.K[0, 0, 0]))
+    want_dist = radius / math.sin(half) * arc.margin
+    for v, az in enumerate(arc.azimuths(5)):
+        R, t = cams.w2c[v, :3, :3], cams.w2c[v, :3, 3]
+        assert R @ R.T == pytest.approx(np.eye(3), abs=1e-9) and np.linalg.det(R) > 0
+        eye = -R.T @ t  # camera centre in the glTF world
+        offset = eye - center
+        dist = np.linalg.norm(offset)
+        assert dist == pytest.approx(want_dist, rel=1e-9)
+        assert math.degrees(math.asin(offset[1] / dist)) == pytest.approx(30.0, abs=1e-6)
+        # azimuth 0 looks at the glTF front (+Z side), increasing towards +X
+        assert math.degrees(math.atan2(offset[0], offset[2])) == pytest.approx(az, abs=1e-6)
+        # look-at: the centre projects onto the principal point, in front of the camera
+        uv, z = project(center[None], cams.K[v], cams.w2c[v])
+        assert uv[0] == pytest.approx(cams.K[v, :2, 2], abs=1e-6) and z[0] == pytest.approx(dist)
+        # OpenCV image y points down: world +Y is "up" in the picture
+        assert (R @ np.array([0.0, 1.0, 0.0]))[1] < 0

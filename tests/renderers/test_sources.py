@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import gzip
 import json
-import socket
 import time
 
 import pyarrow as pa
 import pytest
 
-from renderers.procedural import write_demo_objects
 from renderers.sources import (
     ObjaverseUnavailable,
     Selection,
@@ -19,7 +17,8 @@ from renderers.sources import (
     objaverse_annotations,
     select_objaverse,
 )
-from tasks.render import discover_sources, hash_sources
+from synthetic.objects import write_demo_objects
+from tasks.objects.build import discover_sources, hash_sources
 
 ANNOTATIONS = {
     "a1": {"animationCount": 2, "faceCount": 1000, "license": "by"},
@@ -50,17 +49,13 @@ def test_selection_filters_animations_faces_licences_uids_and_limit():
         Selection(max_faces=0)
 
 
-def _online() -> bool:
-    try:
-        socket.create_connection(("huggingface.co", 443), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
-def test_offline_download_fails_fast_with_a_clear_message(tmp_path):
-    if _online():
-        pytest.skip("huggingface.co is reachable: the offline path cannot be exercised")
+def test_offline_download_fails_fast_with_a_clear_message(tmp_path, monkeypatch):
+    # Offline made real and deterministic: every HTTP(S) request goes to a closed loopback
+    # port (a refused connection), whether or not this machine can reach the internet.
+    for var in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
     start = time.monotonic()
     with pytest.raises(ObjaverseUnavailable, match="Offline"):
         load_objaverse_objects(["0123abcd"], cache_dir=tmp_path / "cache")

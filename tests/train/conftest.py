@@ -1,6 +1,6 @@
 """Fixtures for the training tests: real samples in the session catalog, one base run.
 
-Training data is written with ``tasks.train.sample_data`` (real rendered
+Training data is written with ``synthetic.training`` (real rendered
 frames, npz files, sources/samples/runs rows, snapshots) into the session's
 default catalog, which is the one the flows use. Torch runs one thread per
 process (``FOURREAL_TORCH_THREADS``): on a busy 2-core machine OpenMP
@@ -38,7 +38,7 @@ def train_catalog():
 @pytest.fixture(scope="session")
 def train_data(train_catalog) -> dict[str, str]:
     """Snapshot ids: ``clips`` (dynamic + freeze-time clips), ``pseudo4d``, ``objaverse`` grids."""
-    from tasks.train.sample_data import write_training_data
+    from synthetic.training import write_training_data
 
     return write_training_data(
         train_catalog, prefix="tt", clips=4, grids=3, frames=8, V=4, T=4, height=64, width=128

@@ -13,10 +13,10 @@ from pydantic import ValidationError
 
 from catalog.checkpoints import checkpoint_file, register_checkpoint
 from catalog.datasets import create_dataset
-from fourreal.io import save_npz_atomic, sha256_file
-from fourreal.paths import data_root, relative_to_root
+from fourreal.core.io import save_npz_atomic, sha256_file
+from fourreal.core.paths import data_root, relative_to_root
+from synthetic.training import moving_shapes_grid
 from tasks.train.params import TrainBaseParams, TrainSyncParams, TrainUpsamplerParams
-from tasks.train.sample_data import make_grid
 
 
 class _Marker:
@@ -130,7 +130,7 @@ def test_resolution_and_views_not_matching_the_preset(train_catalog, tiny, train
     ds = _dataset(train_catalog, "bad-aspect", [square["sample_id"]])
     _fails(train_catalog, TrainBaseParams(**tiny(dataset=ds)), "dataset:", "aspect")
     # V = 10 views exceed the tiny preset's max_frames = 8
-    wide = _sample(train_catalog, "ten-views", {"grid": make_grid(7, 10, 4, 16, 32)},
+    wide = _sample(train_catalog, "ten-views", {"grid": moving_shapes_grid(7, 10, 4, 16, 32)},
                    kind="grid_pseudo4d", v=10, t=4, h=16, w=32)  # fmt: skip
     ds = _dataset(train_catalog, "bad-views", [wide["sample_id"]])
     params = TrainSyncParams(**tiny(parent_checkpoint=base_run["final_checkpoint_id"],

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from catalog.datasets import dataset_samples
-from fourreal.grid import MODE_INDEX, to_model
+from fourreal.core.grid import MODE_INDEX, to_model
 from tasks.train.checkpointing import (
     check_safetensors,
     load_optimizer_state,

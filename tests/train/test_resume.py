@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from fourreal.paths import REPO_ROOT, data_root
+from fourreal.core.paths import REPO_ROOT, data_root
 from model.checkpoint import load_model
 from tasks.train.checkpointing import EMA_FILE, OPTIM_FILE, latest_checkpoint, load_tensors
 

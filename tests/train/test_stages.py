@@ -13,14 +13,14 @@ from typer.testing import CliRunner
 from catalog.checkpoints import checkpoint_file, get_checkpoint
 from catalog.lineage import lineage
 from catalog.store import Catalog
-from fourreal.io import sha256_file
+from fourreal.core.io import sha256_file
 from model.checkpoint import load_model
 from model.config import base_preset
 from model.dit import DiT
 from model.fourd import FourDModel
 from model.upsampler import Upsampler
+from tasks.train.callbacks import read_history
 from tasks.train.checkpointing import EMA_FILE, list_checkpoints
-from tasks.train.metrics import read_history
 
 
 def _row(cat: Catalog, checkpoint_id: str) -> dict:

@@ -1,0 +1,39 @@
+"""Flow parameter pieces that depend on the model: grid sizes checked against a preset.
+
+Kept out of ``fourreal.core.params`` so the base layer imports nothing of the project.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, model_validator
+
+from fourreal.core.params import Height, Preset, Times, Views, Width
+
+
+def patch_size(preset: str) -> int:
+    """Patch size of a model preset (read from model.config, the one source)."""
+    from model.config import base_preset
+
+    return base_preset(preset).patch_size
+
+
+class GridSizeMixin(BaseModel):
+    """V, T, H, W checked against the patch size of ``preset``."""
+
+    preset: Preset = Field("tiny", description="Model size preset: tiny | small | paper")
+    views: Views = 8
+    times: Times = 8
+    height: Height = 72
+    width: Width = 128
+
+    @model_validator(mode="after")
+    def _divisible_by_patch(self):
+        p = patch_size(self.preset)
+        for name in ("height", "width"):
+            value = getattr(self, name)
+            if value % p:
+                raise ValueError(
+                    f"{name}: {value} is not divisible by the patch size {p} "
+                    f"of preset {self.preset!r}"
+                )
+        return self

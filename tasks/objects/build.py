@@ -1,0 +1,304 @@
+"""Animated glTF objects -> V x T grids: the work of ``build_objaverse_grids``.
+
+Plain functions do the work (testable without Prefect); the ``*_task``
+wrappers at the bottom are what the flow calls. Rendering runs on Ray
+actors (renderers.pool); catalog rows are written here, from the driver.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from catalog.ids import sample_id as make_sample_id
+from catalog.store import Catalog
+from fourreal.core.io import sha256_file
+from fourreal.core.paths import data_root, relative_to_root
+from renderers.job import RenderSpec
+from renderers.sources import (
+    Selection,
+    load_objaverse_objects,
+    local_sources,
+    objaverse_annotations,
+    select_objaverse,
+)
+
+RECIPE = "render_gltf"
+SAMPLE_KIND = "grid_objaverse"
+OK, FAILED = "ok", "failed"
+
+COMPLETED_SQL = """
+SELECT sample_id, path FROM samples
+WHERE kind = ? AND recipe = ? AND status = 'ok'
+"""
+
+
+@dataclass
+class SourceItem:
+    """One object to render, before or after hashing."""
+
+    kind: str  # glb | gltf | objaverse
+    uri: str  # path as stored (relative to the data root when inside it) or objaverse uid
+    path: str | None  # local file to read; None when it could not be fetched
+    license: str | None = None
+    meta: dict = field(default_factory=dict)
+    sha256: str | None = None
+    bytes: int | None = None
+    error: str | None = None
+
+    @property
+    def source_id(self) -> str:
+        from fourreal.core.io import sha256_bytes
+
+        return self.sha256 or sha256_bytes(f"{self.kind}:{self.uri}".encode())
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildConfig:
+    """Per-build settings the tasks need (derived from the flow's parameters)."""
+
+    spec: RenderSpec
+    recipe_version: str
+    out_dir: str  # absolute, under the data root
+    seed: int = 0
+    azimuth_jitter_deg: float = 0.0
+
+
+# ---- sources ----------------------------------------------------------------
+def discover_sources(
+    source: str,
+    selection: Selection | None = None,
+    objaverse_cache: str | None = None,
+    download_processes: int = 1,
+) -> list[SourceItem]:
+    """Local files of a folder/glob, or the selected Objaverse objects (downloaded)."""
+    if source == "objaverse":
+        selection = selection or Selection()
+        annotations = objaverse_annotations(selection.uids, cache_dir=objaverse_cache)
+        uids = select_objaverse(annotations, selection)
+        paths = load_objaverse_objects(
+            uids, cache_dir=objaverse_cache, processes=download_processes
+        )
+        items = []
+        for uid in uids:
+            row = annotations.get(uid, {})
+            lic = row.get("license")
+            items.append(
+                SourceItem(
+                    kind="objaverse",
+                    uri=uid,
+                    path=str(paths[uid]) if uid in paths else None,
+                    license=None if lic is None else str(lic),
+                    meta={k: row.get(k) for k in ("name", "animationCount", "faceCount")},
+                    error=None if uid in paths else "objaverse: object not found",
+                )
+            )
+        return items
+    files = local_sources(source)
+    if not files:
+        raise ValueError(f"source: no .glb/.gltf files match {source!r}")
+    return [
+        SourceItem(kind=f.suffix.lower().lstrip("."), uri=relative_to_root(f), path=str(f))
+        for f in files
+    ]
+
+
+def hash_sources(items: Sequence[SourceItem]) -> list[SourceItem]:
+    """Content hash and size of each readable source (unreadable ones get ``error``)."""
+    for item in items:
+        if item.path is None or item.error:
+            continue
+        try:
+            item.sha256 = sha256_file(item.path)
+            item.bytes = Path(item.path).stat().st_size
+        except OSError as e:
+            item.error = f"cannot read source: {e}"
+    return items
+
+
+# ---- planning -----------------------------------------------------------------
+def object_spec(cfg: BuildConfig, item: SourceItem) -> RenderSpec:
+    """The spec for one object: the build's, with a seeded per-object azimuth offset."""
+    if cfg.azimuth_jitter_deg <= 0:
+        return cfg.spec
+    digest = int((item.sha256 or "0")[:16], 16)
+    rng = np.random.default_rng([cfg.seed, digest])
+    offset = float(rng.uniform(-cfg.azimuth_jitter_deg, cfg.azimuth_jitter_deg))
+    arc = cfg.spec.arc
+    params = cfg.spec.params()
+    params["arc"] = dict(params["arc"], azimuth_deg=round(arc.azimuth_deg + offset, 6))
+    return RenderSpec.from_params(params)
+
+
+def plan_jobs(
+    items: Sequence[SourceItem], cfg: BuildConfig, catalog: Catalog
+) -> tuple[list[dict], list[dict]]:
+    """Render jobs for readable sources whose sample is not already done; and the skipped."""
+    done = {r["sample_id"]: r["path"] for r in catalog.rows(COMPLETED_SQL, [SAMPLE_KIND, RECIPE])}
+    root = data_root()
+    jobs, skipped = [], []
+    for i, item in enumerate(items):
+        if item.sha256 is None:
+            continue
+        spec = object_spec(cfg, item)
+        params = spec.params()
+        sid = make_sample_id(item.sha256, RECIPE, cfg.recipe_version, params)
+        if sid in done and (root / done[sid]).is_file():
+            skipped.append({"sample_id": sid, "source": item.uri, "path": done[sid]})
+            continue
+        out = Path(cfg.out_dir) / sid[:2] / f"{sid}.npz"
+        jobs.append(
+            {"key": i, "path": item.path, "out": str(out), "spec": params, "sample_id": sid}
+        )
+    return jobs, skipped
+
+
+# ---- rendering ----------------------------------------------------------------
+def largest_first(jobs: Sequence[dict]) -> list[dict]:
+    """Jobs ordered by file size, largest first (big objects do not finish last alone)."""
+
+    def size(job: dict) -> int:
+        try:
+            return Path(job["path"]).stat().st_size
+        except OSError:
+            return 0
+
+    return sorted(jobs, key=size, reverse=True)
+
+
+def render_jobs(
+    jobs: Sequence[dict],
+    ray_address: str | None = None,
+    num_workers: int | None = None,
+    timeout_s: float = 300.0,
+    max_retries: int = 2,
+    on_result: Callable[[dict], None] | None = None,
+) -> list[dict]:
+    """Render on Ray actors (local Ray unless ``ray_address``); results by job order."""
+    if not jobs:
+        return []
+    from fourreal.core.raycluster import ensure_ray
+    from renderers.pool import run_jobs
+
+    ray = ensure_ray(ray_address)
+    workers = num_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    results = run_jobs(
+        largest_first(jobs),
+        num_workers=min(workers, len(jobs)),
+        timeout_s=timeout_s,
+        max_retries=max_retries,
+        on_result=on_result,
+    )
+    by_key = {r["key"]: r for r in results}
+    return [by_key[j["key"]] for j in jobs]
+
+
+# ---- catalog ------------------------------------------------------------------
+def catalog_rows(
+    items: Sequence[SourceItem],
+    jobs: Sequence[dict],
+    results: Sequence[dict],
+    cfg: BuildConfig,
+    run_id: str,
+) -> tuple[list[dict], list[dict]]:
+    """``sources`` and ``samples`` rows for everything this run tried."""
+    by_key = {j["key"]: (j, r) for j, r in zip(jobs, results, strict=True)}
+    sources, samples = [], []
+    for i, item in enumerate(items):
+        job, res = by_key.get(i, (None, None))
+        if item.sha256 is None:
+            status, error = FAILED, item.error or "source could not be read"
+        elif res is None:
+            continue  # skipped: already done
+        elif res["status"] == OK or (res["error"] or "").startswith("filtered:"):
+            status, error = OK, None  # the source is sound even if a filter dropped it
+        else:
+            status, error = FAILED, res["error"]
+        meta = dict(item.meta)
+        if res is not None:
+            meta.update(
+                {
+                    k: v
+                    for k, v in res.get("meta", {}).items()
+                    if k in ("animations", "animation", "duration_s", "triangles")
+                }
+            )
+        sources.append(
+            {
+                "source_id": item.source_id,
+                "kind": item.kind,
+                "uri": item.uri,
+                "sha256": item.sha256,
+                "bytes": item.bytes,
+                "license": item.license,
+                "meta_json": json.dumps(meta, sort_keys=True, default=str),
+                "status": status,
+                "error": error,
+                "run_id": run_id,
+            }
+        )
+        if res is None:
+            continue
+        spec = job["spec"]
+        ok = res["status"] == OK
+        samples.append(
+            {
+                "sample_id": job["sample_id"],
+                "kind": SAMPLE_KIND,
+                "source_id": item.source_id,
+                "recipe": RECIPE,
+                "recipe_version": cfg.recipe_version,
+                "params_json": json.dumps(spec, sort_keys=True),
+                "mode": None,
+                "v": spec["views"],
+                "t": spec["times"],
+                "h": spec["height"],
+                "w": spec["width"],
+                "path": relative_to_root(res["out"]) if ok else None,
+                "sha256": res["sha256"] if ok else None,
+                "status": OK if ok else FAILED,
+                "error": None if ok else res["error"],
+                "run_id": run_id,
+            }
+        )
+    return sources, samples
+
+
+def write_rows(catalog: Catalog, sources: list[dict], samples: list[dict]) -> None:
+    if sources:
+        catalog.append("sources", sources)
+    if samples:
+        catalog.append("samples", samples)
+
+
+def summary_table(items, jobs, results, skipped) -> list[dict]:
+    """One row per object: source, status (ok | failed | skipped), sample id, error."""
+    by_key = {j["key"]: (j, r) for j, r in zip(jobs, results, strict=True)}
+    rows = []
+    for i, item in enumerate(items):
+        if i in by_key:
+            job, res = by_key[i]
+            rows.append(
+                {
+                    "source": item.uri,
+                    "status": res["status"],
+                    "sample_id": job["sample_id"][:16],
+                    "error": res["error"] or "",
+                }
+            )
+        elif item.sha256 is None:
+            rows.append(
+                {"source": item.uri, "status": FAILED, "sample_id": "", "error": item.error or ""}
+            )
+    rows += [
+        {"source": s["source"], "status": "skipped", "sample_id": s["sample_id"][:16], "error": ""}
+        for s in skipped
+    ]
+    return rows
+
+
+# ---- Prefect tasks ----------------------------------------------------------------

@@ -1,0 +1,99 @@
+"""Prefect tasks of the object build: thin wrappers over ``tasks.objects.build``."""
+
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from catalog.store import Catalog
+from renderers.contact_sheet import write_contact_sheet
+from renderers.sources import (
+    Selection,
+)
+from tasks.objects.build import (
+    FAILED,
+    OK,
+    BuildConfig,
+    SourceItem,
+    discover_sources,
+    hash_sources,
+    plan_jobs,
+    render_jobs,
+    write_rows,
+)
+
+
+@task(name="discover_objects", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[2, 5, 15])
+def discover_sources_task(
+    source: str,
+    selection: Selection | None,
+    objaverse_cache: str | None,
+    download_processes: int = 1,
+) -> list[SourceItem]:
+    """Find (and for Objaverse, download) the objects, then hash them."""
+    items = hash_sources(discover_sources(source, selection, objaverse_cache, download_processes))
+    get_run_logger().info("%d objects from %s", len(items), source)
+    return items
+
+
+@task(name="plan_render_jobs", cache_policy=NO_CACHE)
+def plan_jobs_task(items: list[SourceItem], cfg: BuildConfig) -> tuple[list[dict], list[dict]]:
+    """Sample ids for every object; skip those already ok in the catalog."""
+    jobs, skipped = plan_jobs(items, cfg, Catalog())
+    get_run_logger().info("%d to render, %d already done", len(jobs), len(skipped))
+    return jobs, skipped
+
+
+@task(name="render_grids", cache_policy=NO_CACHE)
+def render_jobs_task(
+    jobs: list[dict],
+    ray_address: str | None,
+    num_workers: int | None,
+    timeout_s: float,
+    max_retries: int,
+) -> list[dict]:
+    """Render every job on Ray actors; each worker writes its own grid file."""
+    from prefect.artifacts import create_progress_artifact, update_progress_artifact
+
+    logger = get_run_logger()
+    progress = create_progress_artifact(0.0, description="objects rendered") if jobs else None
+    done = 0
+
+    def on_result(res: dict) -> None:
+        nonlocal done
+        done += 1
+        update_progress_artifact(progress, 100.0 * done / len(jobs))
+        logger.info("%d/%d %s %s", done, len(jobs), res["status"], res["error"] or res["out"])
+
+    return render_jobs(jobs, ray_address, num_workers, timeout_s, max_retries, on_result)
+
+
+@task(name="record_catalog_rows", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[2, 5, 15])
+def record_rows_task(sources: list[dict], samples: list[dict]) -> None:
+    """Append the sources and samples rows (one Parquet part each)."""
+    write_rows(Catalog(), sources, samples)
+
+
+@task(name="publish_summary", cache_policy=NO_CACHE)
+def publish_summary_task(
+    table: list[dict], grid_paths: list[str], sheet_path: str, flow_name: str
+) -> str | None:
+    """Table artifact (ok / failed / skipped) and a contact sheet PNG of a few grids."""
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    counts = {s: sum(r["status"] == s for r in table) for s in (OK, FAILED, "skipped")}
+    create_table_artifact(
+        table=table,
+        key=flow_name.replace("_", "-") + "-summary",
+        description=f"{flow_name}: {counts}",
+    )
+    if not grid_paths:
+        return None
+    sheet = write_contact_sheet(grid_paths, sheet_path)
+    create_markdown_artifact(
+        key=flow_name.replace("_", "-") + "-contact-sheet",
+        markdown=f"### Contact sheet\n\n{len(grid_paths)} grids (rows = views, columns = "
+        f"times), one below the other.\n\nPNG: `{sheet}`\n",
+        description="contact sheet of rendered grids",
+    )
+    return str(sheet)

@@ -1,0 +1,61 @@
+"""Prefect pieces of training: the artifact callback (progress, loss curve, metrics table)."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+
+from tasks.train.callbacks import Callback, plot_loss_curve, read_history
+
+
+class PrefectArtifacts(Callback):
+    """Progress while training; loss curve + table at the end (inside a Prefect run)."""
+
+    def __init__(self, key: str, every: int = 1):
+        self.key = key.lower().replace("_", "-")
+        self.every, self.progress_id, self.total, self.run_dir = every, None, 1, None
+
+    def on_start(self, info: dict) -> None:
+
+        self.total, self.run_dir = max(1, info["total_steps"]), Path(info["run_dir"])
+        self.progress_id = create_progress_artifact(
+            progress=100.0 * info["start_step"] / self.total,
+            key=f"{self.key}-progress",
+            description=f"{info['stage']} training: steps done / {info['total_steps']}",
+        )
+
+    def on_log(self, step: int, metrics: dict[str, float]) -> None:
+
+        if self.progress_id is not None:
+            update_progress_artifact(self.progress_id, progress=100.0 * step / self.total)
+
+    def on_end(self, summary: dict) -> None:
+
+        if self.progress_id is not None:
+            update_progress_artifact(self.progress_id, progress=100.0)
+        history = read_history(self.run_dir)
+        if not history:
+            return
+        png = plot_loss_curve(history, self.run_dir / "loss_curve.png", summary["stage"])
+        b64 = base64.b64encode(png.read_bytes()).decode()
+        create_markdown_artifact(
+            key=f"{self.key}-loss",
+            markdown=f"## {summary['stage']} loss\n\n![loss curve](data:image/png;base64,{b64})\n\n"
+            f"PNG: `{png}`\n\nfinal checkpoint: `{summary.get('final_checkpoint_id')}`",
+            description=f"{summary['stage']} loss curve",
+        )
+        stride = max(1, len(history) // 50)
+        rows = [
+            {k: (round(v, 6) if isinstance(v, float) else v) for k, v in h.items()}
+            for h in history[::stride] + ([history[-1]] if (len(history) - 1) % stride else [])
+        ]
+        create_table_artifact(
+            key=f"{self.key}-metrics", table=rows, description=f"{summary['stage']} metrics"
+        )

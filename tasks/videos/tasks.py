@@ -1,0 +1,149 @@
+"""Prefect tasks of the ``build_pseudo4d`` / ``build_clips`` flows.
+
+Thin wrappers over ``tasks.videos.build`` (kept apart so that Ray workers,
+which only run ``process_source``, never import Prefect). Only IO tasks retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.logging import get_run_logger
+
+from fourreal.core.paths import data_root, relative_to_root
+from tasks.caching import cached_task_options
+from tasks.videos.build import (
+    SourceResult,
+    SourceSpec,
+    VideoJob,
+    completed_samples,
+    contact_sheet,
+    discover_sources,
+    run_sources,
+    source_table,
+    summarize,
+)
+
+
+@task(retries=3, retry_delay_seconds=[2, 5, 15])
+def discover_sources_task(source: str) -> list[SourceSpec]:
+    """List the input videos (folder, glob or manifest)."""
+    return discover_sources(source)
+
+
+@task
+def completed_samples_task(job: VideoJob) -> frozenset[str]:
+    """Sample ids of this recipe already ok with their file present (skipped on rerun)."""
+    from catalog.store import Catalog
+
+    return completed_samples(Catalog(), job)
+
+
+# Cached across runs on the videos' bytes + the job (minus its run id) + the set
+# of samples already done: rebuilding an unchanged corpus starts no Ray at all.
+VIDEO_BUILD_CACHE_VERSION = 1
+
+
+@task(
+    **cached_task_options(
+        "video-build",
+        VIDEO_BUILD_CACHE_VERSION,
+        content=("specs",),
+        exclude=("job.run_id", "ray_address", "num_cpus"),
+        serializer="pickle",
+    )
+)
+def process_sources_task(
+    specs: list[SourceSpec],
+    job: VideoJob,
+    done: frozenset[str],
+    ray_address: str | None,
+    num_cpus: int | None,
+) -> list[SourceResult]:
+    """Fan the videos out over Ray, logging progress as each one finishes."""
+    logger = get_run_logger()
+
+    def progress(n: int, total: int, res: SourceResult) -> None:
+        src = res.source_row
+        ok = sum(r["status"] == "ok" for r in res.sample_rows)
+        logger.info(
+            "[%d/%d] %s: %s, %d written, %d skipped%s",
+            n,
+            total,
+            src["uri"],
+            src["status"],
+            ok,
+            len(res.skipped),
+            f" ({src['error']})" if src["error"] else "",
+        )
+
+    return run_sources(specs, job, done, ray_address, num_cpus, on_result=progress)
+
+
+@task(retries=3, retry_delay_seconds=[2, 5, 15])
+def record_rows_task(results: list[SourceResult]) -> int:
+    """Append the sources and samples rows (one Parquet part per table)."""
+    from catalog.store import Catalog
+
+    cat = Catalog()
+    sources = [r.source_row for r in results]
+    samples = [row for r in results for row in r.sample_rows]
+    if sources:
+        cat.append("sources", sources)
+    if samples:
+        cat.append("samples", samples)
+    return len(samples)
+
+
+SHEET_SAMPLES = 4
+
+
+@task
+def publish_summary_task(
+    results: list[SourceResult], job: VideoJob, flow_name: str, run_id: str
+) -> dict:
+    """Contact sheet PNG under the data root, a table artifact and a markdown artifact."""
+    summary = summarize(results, run_id)
+    root = data_root()
+    paths = [root / r["path"] for res in results for r in res.sample_rows if r["status"] == "ok"]
+    if not paths:  # a rerun that skipped everything still shows what exists
+        paths = [Path(job.out_dir) / s[:2] / f"{s}.npz" for s in summary["skipped_ids"]]
+    shown = [p for p in paths if p.is_file()][:SHEET_SAMPLES]
+    # Named by what it shows (content-addressed sample files), so a rerun that
+    # shows the same samples reuses the sheet instead of drawing it again.
+    digest = hashlib.sha256("\n".join(p.name for p in shown).encode()).hexdigest()[:16]
+    sheet_path = Path(job.out_dir) / "contact_sheets" / f"{digest}.png"
+    sheet = (
+        sheet_path
+        if sheet_path.is_file()
+        else contact_sheet(shown, sheet_path, max_samples=SHEET_SAMPLES)
+    )
+    summary["contact_sheet"] = None if sheet is None else relative_to_root(sheet)
+    key = flow_name.replace("_", "-")
+    create_table_artifact(
+        source_table(results), key=f"{key}-sources", description=f"{flow_name}: one row per video"
+    )
+    lines = [
+        f"# {flow_name}",
+        "",
+        "| videos | failed videos | samples written | skipped (already ok) | failed samples |",
+        "|---|---|---|---|---|",
+        f"| {summary['sources']} | {summary['sources_failed']} | {summary['samples_written']} "
+        f"| {summary['samples_skipped']} | {summary['samples_failed']} |",
+        "",
+        f"Contact sheet: `{summary['contact_sheet']}` (under the data root `{root}`)"
+        if sheet
+        else "No samples, no contact sheet.",
+    ]
+    if summary["failures"]:
+        lines += ["", "## Failures", ""]
+        lines += [
+            f"- `{f.get('uri') or f.get('sample_id')}`: {f['error']}" for f in summary["failures"]
+        ]
+    create_markdown_artifact(
+        "\n".join(lines), key=f"{key}-summary", description=f"{flow_name} summary"
+    )
+    return summary

@@ -1,0 +1,55 @@
+"""``fourreal demo`` as a new user runs it, twice on the same data root: the second run
+passes and reuses what the first one made (no render, no new checkpoint)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+DEMO = [
+    "demo",
+    "--objects",
+    "2",
+    "--base-steps",
+    "2",
+    "--sync-steps",
+    "2",
+    "--upsampler-steps",
+    "2",
+]
+
+
+def _run_demo(home) -> str:
+    env = dict(os.environ, FOURREAL_HOME=str(home), PREFECT_HOME=str(home / "prefect"))
+    env.pop("PREFECT_API_URL", None)  # its own ephemeral server, like `make demo`
+    res = subprocess.run(
+        [sys.executable, "-m", "fourreal.cli", *DEMO], env=env, capture_output=True, text=True
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return res.stdout
+
+
+def _counts(home) -> dict:
+    from catalog.store import Catalog
+
+    cat = Catalog(home / "catalog")
+    q = "SELECT kind, count(*) AS n FROM {} GROUP BY kind ORDER BY kind"
+    return {
+        "samples": cat.rows(q.format("samples")),
+        "checkpoints": cat.rows("SELECT count(*) AS n FROM checkpoints"),
+    }
+
+
+@pytest.mark.slow
+def test_demo_twice_reuses_what_exists(tmp_path):
+    home = tmp_path / "home"
+    first = _run_demo(home)
+    assert "generated grid" in first
+    made = _counts(home)
+    assert any(r["kind"] == "grid_objaverse" and r["n"] == 2 for r in made["samples"])
+    second = _run_demo(home)
+    assert "generated grid" in second
+    assert _counts(home) == made  # nothing rendered, built or trained again

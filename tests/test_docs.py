@@ -1,0 +1,184 @@
+"""The design documents live in the repository and stay in step with the code.
+
+* No tracked file names a document (``*.md``, ``*.rst``) that is not in the
+  repository: every such name must resolve, from the file's folder or the
+  repository root, to a file inside the repository; with a ``#anchor``, to a
+  heading of that file. (So ``docs/model.md#rectified-flow`` in a docstring is
+  checked, and a pointer to a notes file kept elsewhere fails.)
+* Every relative link of README.md and docs/*.md points to an existing file,
+  and its anchor to an existing heading.
+* Every repository path (``tasks/videos/clips.py``) and dotted module name
+  (``model.flow.flow_loss``) the docs cite in backticks exists, so a moved or
+  renamed module shows up here instead of misleading a reader.
+
+Plain text scanning, no imports of the project: cheap enough for every run.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+# A document name: no scheme or path before it (URLs are not ours to check).
+DOC_REF = re.compile(r"(?<![\w/.:-])([\w./-]*[\w-]\.(?:md|rst))\b(#[\w-]+)?")
+MD_LINK = re.compile(r"\[[^\]\n]*\]\(([^)\s]+)\)")
+CODE_SPAN = re.compile(r"`([^`\n]+)`")
+REPO_PATH = re.compile(r"^[\w.-]+(?:/[\w.-]+)*/?$")
+MODULE = re.compile(r"^(fourreal|flows|tasks|renderers|model|catalog|synthetic)(\.[A-Za-z_]\w*)+$")
+# Dotted names that are not modules: Prefect event and resource names, file names.
+NOT_MODULES = ("fourreal.dataset.", "fourreal.snapshot.")
+FILE_SUFFIXES = {"py", "json", "yaml", "toml", "duckdb", "safetensors", "npz", "parquet", "png"}
+SKIP_DIRS = {".git", ".venv", "data", "__pycache__", "node_modules"}
+
+
+@functools.cache
+def tracked_files() -> tuple[Path, ...]:
+    """Files of the repository: ``git ls-files``, or a walk when git is unavailable."""
+    try:
+        out = subprocess.run(
+            ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True, timeout=60
+        ).stdout
+        names = [n for n in out.decode().split("\0") if n]
+    except (OSError, subprocess.SubprocessError):
+        names = [
+            str(p.relative_to(REPO))
+            for p in REPO.rglob("*")
+            if p.is_file() and not SKIP_DIRS & set(p.relative_to(REPO).parts)
+        ]
+    return tuple(REPO / n for n in names if (REPO / n).is_file())
+
+
+def read_text(path: Path) -> str | None:
+    data = path.read_bytes()
+    if b"\0" in data:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def doc_pages() -> list[Path]:
+    return [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+@functools.cache
+def anchors(path: Path) -> frozenset[str]:
+    """Anchors of the headings of a Markdown file (code fences skipped)."""
+    found, fenced = set(), False
+    for line in path.read_text().splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        elif not fenced and (m := re.match(r"#{1,6}\s+(.*?)\s*#*\s*$", line)):
+            base = slug(m.group(1))
+            name, n = base, 0
+            while name in found:  # repeated headings get -1, -2, ...
+                n += 1
+                name = f"{base}-{n}"
+            found.add(name)
+    return frozenset(found)
+
+
+def inside_repo(path: Path) -> bool:
+    path = path.resolve()
+    return path == REPO or REPO in path.parents
+
+
+def check_target(target: str, anchor: str | None, candidates: list[Path]) -> str | None:
+    """None if ``target`` names a file inside the repository (and ``anchor`` a heading of it)."""
+    if Path(target).is_absolute():
+        candidates = [Path(target)]
+    for cand in candidates:
+        if not (inside_repo(cand) and cand.exists()):
+            continue
+        if anchor and cand.suffix == ".md" and anchor not in anchors(cand.resolve()):
+            return f"no heading #{anchor} in {cand.resolve().relative_to(REPO)}"
+        return None
+    return "not a file of this repository"
+
+
+def test_no_reference_to_documents_outside_the_repository():
+    errors = []
+    for path in tracked_files():
+        text = read_text(path)
+        if text is None:
+            continue
+        rel = path.relative_to(REPO)
+        for lineno, line in enumerate(text.splitlines(), 1):
+            for m in DOC_REF.finditer(line):
+                target, anchor = m.group(1), (m.group(2) or "")[1:] or None
+                problem = check_target(target, anchor, [path.parent / target, REPO / target])
+                if problem:
+                    errors.append(f"{rel}:{lineno}: {m.group(0)}: {problem}")
+    assert not errors, "references to documents that are not in the repository:\n" + "\n".join(
+        errors
+    )
+
+
+def test_links_of_the_docs_resolve():
+    errors = []
+    for page in doc_pages():
+        rel = page.relative_to(REPO)
+        for lineno, line in enumerate(page.read_text().splitlines(), 1):
+            for m in MD_LINK.finditer(line):
+                link = m.group(1)
+                if "://" in link or link.startswith("mailto:"):
+                    continue
+                target, _, anchor = link.partition("#")
+                if not target:  # an anchor of this page
+                    if anchor not in anchors(page):
+                        errors.append(f"{rel}:{lineno}: ({link}): no such heading here")
+                    continue
+                problem = check_target(target, anchor or None, [page.parent / target])
+                if problem:
+                    errors.append(f"{rel}:{lineno}: ({link}): {problem}")
+    assert not errors, "broken links in README.md / docs/:\n" + "\n".join(errors)
+
+
+def module_problem(name: str) -> str | None:
+    """None if the dotted ``name`` is a package, a module, or a name defined in a module."""
+    parts = name.split(".")
+    path = REPO / parts[0]
+    for i, part in enumerate(parts[1:], 1):
+        if (path / part).is_dir():
+            path = path / part
+            continue
+        if (path / f"{part}.py").is_file():
+            source = (path / f"{part}.py").read_text()
+            for attr in parts[i + 1 :]:
+                defined = rf"^\s*(?:def|class)\s+{attr}\b|^\s*{attr}\s*[:=]"
+                if not re.search(defined, source, re.MULTILINE):
+                    return f"{attr} is not defined in {path.relative_to(REPO)}/{part}.py"
+            return None
+        return f"no module {'.'.join(parts[: i + 1])}"
+    return None
+
+
+def test_paths_and_modules_cited_by_the_docs_exist():
+    top_level = {p.relative_to(REPO).parts[0] for p in tracked_files()}
+    errors = []
+    for page in doc_pages():
+        rel = page.relative_to(REPO)
+        for lineno, line in enumerate(page.read_text().splitlines(), 1):
+            for m in CODE_SPAN.finditer(line):
+                span = m.group(1).strip()
+                problem = None
+                if MODULE.match(span):
+                    if span.startswith(NOT_MODULES) or span.rsplit(".", 1)[1] in FILE_SUFFIXES:
+                        continue
+                    problem = module_problem(span)
+                elif REPO_PATH.match(span) and "/" in span and span.split("/")[0] in top_level:
+                    if not (REPO / span).exists():
+                        problem = "no such path in the repository"
+                if problem:
+                    errors.append(f"{rel}:{lineno}: `{span}`: {problem}")
+    assert not errors, "paths and modules the docs cite but the code lacks:\n" + "\n".join(errors)
