@@ -329,11 +329,25 @@ def test_tampered_ema_weights_are_refused(home_catalog, ema_checkpoint, tmp_path
 
 
 def test_upsampler_noise_is_shared_across_views(home_catalog, checkpoints, gt_grids):
+    import torch
+
     from fourreal.core.grid import to_model
     from model import upsample
+    from model.upsampler import upsampler_loss
 
     up, _, _ = load_upsampler_checkpoint(home_catalog, checkpoints["up_match"], H, W)
     gt = gt_grids[0]
+    # A few real steps: the zero-initialised output layer of the saved (step 0) upsampler
+    # ignores its condition, and then every view is its noise whatever the views are.
+    high = torch.nn.functional.interpolate(to_model(gt[0]), scale_factor=4, mode="bilinear")
+    opt = torch.optim.AdamW(up.parameters(), lr=1e-2)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        loss = upsampler_loss(up, high[None], generator=gen)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    up.eval()
     same = np.broadcast_to(gt[1:2], gt.shape).copy()  # every view is view 1
     out = upsample(up, to_model(same), steps=2, seed=3)  # (V, T, 3, 4H, 4W)
     for v in range(1, V):
