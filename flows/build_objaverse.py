@@ -23,12 +23,11 @@ from fourreal.core.params import output_path as resolve_output
 from renderers.camera import CameraArc
 from renderers.job import RenderSpec
 from renderers.sources import Selection
-from tasks.objects.build import OK, BuildConfig, catalog_rows, summary_table
+from tasks.objects.build import OK, BuildConfig, summary_table
 from tasks.objects.tasks import (
     discover_sources_task,
     plan_jobs_task,
     publish_summary_task,
-    record_rows_task,
     render_jobs_task,
 )
 
@@ -139,16 +138,24 @@ def build_objaverse_grids(params: BuildObjaverseParams) -> dict:
             params.source, params.selection(), params.objaverse_cache, params.download_processes
         )
         jobs, skipped = plan_jobs_task(items, cfg)
+        # rows are recorded as results arrive: a killed build keeps what it recorded
         results = render_jobs_task(
-            jobs, params.ray_address, params.num_workers, params.timeout_s, params.max_retries
+            items,
+            jobs,
+            cfg,
+            rec.run_id,
+            params.ray_address,
+            params.num_workers,
+            params.timeout_s,
+            params.max_retries,
         )
-        sources, samples = catalog_rows(items, jobs, results, cfg, rec.run_id)
-        record_rows_task(sources, samples)
-        for row in sources:
-            rec.add_input("sources", row["source_id"])
-        ok = [r for r in samples if r["status"] == OK]
-        for row in ok:
-            rec.add_output("samples", row["sample_id"])
+        tried = {j["key"] for j in jobs}
+        for i, item in enumerate(items):
+            if i in tried or item.sha256 is None:  # skipped objects are not this run's inputs
+                rec.add_input("sources", item.source_id)
+        ok = [j for j, r in zip(jobs, results, strict=True) if r["status"] == OK]
+        for job in ok:
+            rec.add_output("samples", job["sample_id"])
         table = summary_table(items, jobs, results, skipped)
         grids = [r["out"] for r in results if r["status"] == OK][: params.contact_sheet_grids]
         sheet = publish_summary_task(
@@ -159,7 +166,7 @@ def build_objaverse_grids(params: BuildObjaverseParams) -> dict:
             "ok": len(ok),
             "failed": sum(r["status"] == "failed" for r in table),
             "skipped": len(skipped),
-            "sample_ids": [r["sample_id"] for r in ok],
+            "sample_ids": [j["sample_id"] for j in ok],
             "skipped_ids": [s["sample_id"] for s in skipped],
             "failures": {r["source"]: r["error"] for r in table if r["status"] == "failed"},
             "contact_sheet": sheet,

@@ -29,7 +29,6 @@ from tasks.videos.tasks import (
     discover_sources_task,
     process_sources_task,
     publish_summary_task,
-    record_rows_task,
 )
 
 
@@ -129,8 +128,8 @@ def _build(flow_name: str, params: VideoBuildParams, job_of) -> dict:
         job = job_of(rec.run_id)
         specs = discover_sources_task(params.source)
         done = completed_samples_task(job)
+        # rows are recorded as each video finishes: a killed build keeps what it recorded
         results = process_sources_task(specs, job, done, params.ray_address, params.num_cpus)
-        record_rows_task(results)
         for res in results:
             rec.add_input("sources", res.source_row["source_id"])
             for row in res.sample_rows:

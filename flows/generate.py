@@ -178,6 +178,8 @@ def _generate_markdown(result: dict, lineage: dict) -> str:
         f"| fixed-view mp4s | `{Path(result['views'][0]).parent}` ({len(result['views'])}) |",
         f"| contact sheet | `{result['contact_sheet']}` |",
     ]
+    lines += ["", "View in 3D and time (Rerun):"]
+    lines += [f"- view: `fourreal view {sid}`" for sid in result["sample_ids"]]
     if result["warnings"]:
         lines += ["", "Warnings:", *(f"- {w}" for w in result["warnings"])]
     return "\n".join(lines)

@@ -106,8 +106,13 @@ class RenderPool:
         timeout_s: float = 300.0,
         max_retries: int = 2,
         on_result: Callable[[dict], None] | None = None,
+        on_idle: Callable[[], None] | None = None,
     ) -> list[dict]:
-        """Render every job (see renderers.job.render_job); results in completion order."""
+        """Render every job (see renderers.job.render_job); results in completion order.
+
+        ``on_result`` is called as each result arrives, ``on_idle`` on every wait (about
+        10 times a second): what the caller does with time (e.g. flush a batch of rows).
+        """
         ray = self._ray
         from ray.exceptions import RayActorError, RayTaskError
 
@@ -143,6 +148,8 @@ class RenderPool:
                     inflight[actor.render.remote(job)] = (actor, job, time.monotonic())
                 refs = list(inflight) + list(self._starting)
                 ready, _ = ray.wait(refs, num_returns=1, timeout=0.1)
+                if on_idle is not None:
+                    on_idle()
                 for ref in ready:
                     if ref in self._starting:
                         actor = self._starting.pop(ref)
@@ -196,10 +203,17 @@ def run_jobs(
     timeout_s: float = 300.0,
     max_retries: int = 2,
     on_result: Callable[[dict], None] | None = None,
+    on_idle: Callable[[], None] | None = None,
 ) -> list[dict]:
     """Start a pool, render every job, stop the pool."""
     jobs = list(jobs)
     if not jobs:
         return []
     with RenderPool(min(num_workers, len(jobs))) as pool:
-        return pool.run(jobs, timeout_s=timeout_s, max_retries=max_retries, on_result=on_result)
+        return pool.run(
+            jobs,
+            timeout_s=timeout_s,
+            max_retries=max_retries,
+            on_result=on_result,
+            on_idle=on_idle,
+        )

@@ -11,4 +11,6 @@ COMMAND_MODULES = [
     "fourreal.commands.pseudo4d",
     "fourreal.commands.train",
     "fourreal.commands.demo",
+    "fourreal.commands.build",
+    "fourreal.commands.view",
 ]

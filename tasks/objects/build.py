@@ -177,6 +177,7 @@ def render_jobs(
     timeout_s: float = 300.0,
     max_retries: int = 2,
     on_result: Callable[[dict], None] | None = None,
+    on_idle: Callable[[], None] | None = None,
 ) -> list[dict]:
     """Render on Ray actors (local Ray unless ``ray_address``); results by job order."""
     if not jobs:
@@ -192,87 +193,83 @@ def render_jobs(
         timeout_s=timeout_s,
         max_retries=max_retries,
         on_result=on_result,
+        on_idle=on_idle,
     )
     by_key = {r["key"]: r for r in results}
     return [by_key[j["key"]] for j in jobs]
 
 
 # ---- catalog ------------------------------------------------------------------
-def catalog_rows(
-    items: Sequence[SourceItem],
-    jobs: Sequence[dict],
-    results: Sequence[dict],
-    cfg: BuildConfig,
-    run_id: str,
-) -> tuple[list[dict], list[dict]]:
-    """``sources`` and ``samples`` rows for everything this run tried."""
-    by_key = {j["key"]: (j, r) for j, r in zip(jobs, results, strict=True)}
-    sources, samples = [], []
-    for i, item in enumerate(items):
-        job, res = by_key.get(i, (None, None))
-        if item.sha256 is None:
-            status, error = FAILED, item.error or "source could not be read"
-        elif res is None:
-            continue  # skipped: already done
-        elif res["status"] == OK or (res["error"] or "").startswith("filtered:"):
-            status, error = OK, None  # the source is sound even if a filter dropped it
-        else:
-            status, error = FAILED, res["error"]
-        meta = dict(item.meta)
-        if res is not None:
-            meta.update(
-                {
-                    k: v
-                    for k, v in res.get("meta", {}).items()
-                    if k in ("animations", "animation", "duration_s", "triangles")
-                }
-            )
-        sources.append(
-            {
-                "source_id": item.source_id,
-                "kind": item.kind,
-                "uri": item.uri,
-                "sha256": item.sha256,
-                "bytes": item.bytes,
-                "license": item.license,
-                "meta_json": json.dumps(meta, sort_keys=True, default=str),
-                "status": status,
-                "error": error,
-                "run_id": run_id,
-            }
-        )
-        if res is None:
-            continue
-        spec = job["spec"]
-        ok = res["status"] == OK
-        samples.append(
-            {
-                "sample_id": job["sample_id"],
-                "kind": SAMPLE_KIND,
-                "source_id": item.source_id,
-                "recipe": RECIPE,
-                "recipe_version": cfg.recipe_version,
-                "params_json": json.dumps(spec, sort_keys=True),
-                "mode": None,
-                "v": spec["views"],
-                "t": spec["times"],
-                "h": spec["height"],
-                "w": spec["width"],
-                "path": relative_to_root(res["out"]) if ok else None,
-                "sha256": res["sha256"] if ok else None,
-                "status": OK if ok else FAILED,
-                "error": None if ok else res["error"],
-                "run_id": run_id,
-            }
-        )
-    return sources, samples
+def source_row(item: SourceItem, res: dict | None, run_id: str) -> dict:
+    """The ``sources`` row of an object this run read (``res``: its render, if any)."""
+    if item.sha256 is None:
+        status, error = FAILED, item.error or "source could not be read"
+    elif res is None or res["status"] == OK or (res["error"] or "").startswith("filtered:"):
+        status, error = OK, None  # the source is sound even if a filter dropped it
+    else:
+        status, error = FAILED, res["error"]
+    meta = dict(item.meta)
+    if res is not None:
+        keep = ("animations", "animation", "duration_s", "triangles")
+        meta.update({k: v for k, v in res.get("meta", {}).items() if k in keep})
+    return {
+        "source_id": item.source_id,
+        "kind": item.kind,
+        "uri": item.uri,
+        "sha256": item.sha256,
+        "bytes": item.bytes,
+        "license": item.license,
+        "meta_json": json.dumps(meta, sort_keys=True, default=str),
+        "status": status,
+        "error": error,
+        "run_id": run_id,
+    }
 
 
-def write_rows(catalog: Catalog, sources: list[dict], samples: list[dict]) -> None:
-    if sources:
-        catalog.append("sources", sources)
-    if samples:
-        catalog.append("samples", samples)
+def sample_row(item: SourceItem, job: dict, res: dict, cfg: BuildConfig, run_id: str) -> dict:
+    """The ``samples`` row of one render (ok, filtered or failed)."""
+    spec = job["spec"]
+    ok = res["status"] == OK
+    return {
+        "sample_id": job["sample_id"],
+        "kind": SAMPLE_KIND,
+        "source_id": item.source_id,
+        "recipe": RECIPE,
+        "recipe_version": cfg.recipe_version,
+        "params_json": json.dumps(spec, sort_keys=True),
+        "mode": None,
+        "v": spec["views"],
+        "t": spec["times"],
+        "h": spec["height"],
+        "w": spec["width"],
+        "path": relative_to_root(res["out"]) if ok else None,
+        "sha256": res["sha256"] if ok else None,
+        "status": OK if ok else FAILED,
+        "error": None if ok else res["error"],
+        "run_id": run_id,
+    }
+
+
+def unreadable_rows(items: Sequence[SourceItem], run_id: str) -> list[dict]:
+    """``sources`` rows of objects that could not even be read (nothing to render)."""
+    return [source_row(item, None, run_id) for item in items if item.sha256 is None]
+
+
+def result_rows(
+    items: Sequence[SourceItem], jobs: Sequence[dict], cfg: BuildConfig, run_id: str
+) -> Callable[[dict], dict[str, list[dict]]]:
+    """Catalog rows of one render result (for ``tasks.recording.StreamRecorder``)."""
+    job_by_key = {j["key"]: j for j in jobs}
+
+    def rows(res: dict) -> dict[str, list[dict]]:
+        job = job_by_key[res["key"]]
+        item = items[res["key"]]
+        return {
+            "sources": [source_row(item, res, run_id)],
+            "samples": [sample_row(item, job, res, cfg, run_id)],
+        }
+
+    return rows
 
 
 def summary_table(items, jobs, results, skipped) -> list[dict]:

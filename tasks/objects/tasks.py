@@ -19,8 +19,11 @@ from tasks.objects.build import (
     hash_sources,
     plan_jobs,
     render_jobs,
-    write_rows,
+    result_rows,
+    unreadable_rows,
 )
+from tasks.progress import progress_bar
+from tasks.recording import StreamRecorder
 
 
 @task(name="discover_objects", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[2, 5, 15])
@@ -46,32 +49,43 @@ def plan_jobs_task(items: list[SourceItem], cfg: BuildConfig) -> tuple[list[dict
 
 @task(name="render_grids", cache_policy=NO_CACHE)
 def render_jobs_task(
+    items: list[SourceItem],
     jobs: list[dict],
+    cfg: BuildConfig,
+    run_id: str,
     ray_address: str | None,
     num_workers: int | None,
     timeout_s: float,
     max_retries: int,
 ) -> list[dict]:
-    """Render every job on Ray actors; each worker writes its own grid file."""
+    """Render every job on Ray actors (each worker writes its own grid file) and record
+    the results in the catalog as they arrive, in batches (``tasks.recording``)."""
     from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
     logger = get_run_logger()
     progress = create_progress_artifact(0.0, description="objects rendered") if jobs else None
-    done = 0
+    bar = progress_bar(len(jobs), "render")
+    with StreamRecorder(Catalog(), result_rows(items, jobs, cfg, run_id)) as recorder:
+        unreadable = unreadable_rows(items, run_id)
+        if unreadable:
+            recorder.catalog.append("sources", unreadable)
 
-    def on_result(res: dict) -> None:
-        nonlocal done
-        done += 1
-        update_progress_artifact(progress, 100.0 * done / len(jobs))
-        logger.info("%d/%d %s %s", done, len(jobs), res["status"], res["error"] or res["out"])
+        done = 0
 
-    return render_jobs(jobs, ray_address, num_workers, timeout_s, max_retries, on_result)
+        def on_result(res: dict) -> None:
+            nonlocal done
+            done += 1
+            recorder.add(res)
+            bar.update(1)
+            update_progress_artifact(progress, 100.0 * done / len(jobs))
+            logger.info("%d/%d %s %s", done, len(jobs), res["status"], res["error"] or res["out"])
 
-
-@task(name="record_catalog_rows", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[2, 5, 15])
-def record_rows_task(sources: list[dict], samples: list[dict]) -> None:
-    """Append the sources and samples rows (one Parquet part each)."""
-    write_rows(Catalog(), sources, samples)
+        try:
+            return render_jobs(
+                jobs, ray_address, num_workers, timeout_s, max_retries, on_result, recorder.tick
+            )
+        finally:
+            bar.close()
 
 
 @task(name="publish_summary", cache_policy=NO_CACHE)

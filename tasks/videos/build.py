@@ -395,8 +395,13 @@ def run_sources(
     ray_address: str | None = None,
     num_cpus: int | None = None,
     on_result=None,
+    on_idle=None,
 ) -> list[SourceResult]:
-    """``process_source`` for every spec on Ray (one task per video), in input order."""
+    """``process_source`` for every spec on Ray (one task per video), in input order.
+
+    ``on_result(n, total, result)`` as each video finishes; ``on_idle()`` at least every
+    half second while waiting (what the caller does with time, e.g. flush recorded rows).
+    """
     import ray
 
     from fourreal.core.raycluster import ensure_ray
@@ -407,7 +412,9 @@ def run_sources(
     pending = {remote.remote(spec, job_ref, done_ref): k for k, spec in enumerate(specs)}
     results: list[SourceResult | None] = [None] * len(specs)
     while pending:
-        ready, _ = ray.wait(list(pending), num_returns=1)
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+        if on_idle is not None:
+            on_idle()
         for ref in ready:
             k = pending.pop(ref)
             try:
@@ -426,6 +433,11 @@ def run_sources(
             if on_result is not None:
                 on_result(len(specs) - len(pending), len(specs), results[k])
     return results  # type: ignore[return-value]
+
+
+def result_rows(res: SourceResult) -> dict[str, list[dict]]:
+    """Catalog rows of one video's result (for ``tasks.recording.StreamRecorder``)."""
+    return {"sources": [res.source_row], "samples": res.sample_rows}
 
 
 def contact_sheet(

@@ -15,6 +15,8 @@ from prefect.logging import get_run_logger
 
 from fourreal.core.paths import data_root, relative_to_root
 from tasks.caching import cached_task_options
+from tasks.progress import progress_bar
+from tasks.recording import StreamRecorder
 from tasks.videos.build import (
     SourceResult,
     SourceSpec,
@@ -22,6 +24,7 @@ from tasks.videos.build import (
     completed_samples,
     contact_sheet,
     discover_sources,
+    result_rows,
     run_sources,
     source_table,
     summarize,
@@ -63,10 +66,16 @@ def process_sources_task(
     ray_address: str | None,
     num_cpus: int | None,
 ) -> list[SourceResult]:
-    """Fan the videos out over Ray, logging progress as each one finishes."""
+    """Fan the videos out over Ray; record each video's rows in the catalog as it finishes
+    (batches, ``tasks.recording``), with progress in the log and on the terminal."""
+    from catalog.store import Catalog
+
     logger = get_run_logger()
+    bar = progress_bar(len(specs), "videos")
 
     def progress(n: int, total: int, res: SourceResult) -> None:
+        recorder.add(res)
+        bar.update(1)
         src = res.source_row
         ok = sum(r["status"] == "ok" for r in res.sample_rows)
         logger.info(
@@ -80,22 +89,13 @@ def process_sources_task(
             f" ({src['error']})" if src["error"] else "",
         )
 
-    return run_sources(specs, job, done, ray_address, num_cpus, on_result=progress)
-
-
-@task(retries=3, retry_delay_seconds=[2, 5, 15])
-def record_rows_task(results: list[SourceResult]) -> int:
-    """Append the sources and samples rows (one Parquet part per table)."""
-    from catalog.store import Catalog
-
-    cat = Catalog()
-    sources = [r.source_row for r in results]
-    samples = [row for r in results for row in r.sample_rows]
-    if sources:
-        cat.append("sources", sources)
-    if samples:
-        cat.append("samples", samples)
-    return len(samples)
+    with StreamRecorder(Catalog(), result_rows) as recorder:
+        try:
+            return run_sources(
+                specs, job, done, ray_address, num_cpus, on_result=progress, on_idle=recorder.tick
+            )
+        finally:
+            bar.close()
 
 
 SHEET_SAMPLES = 4

@@ -1,0 +1,238 @@
+"""``fourreal build objects|pseudo4d|clips SOURCE``: the build flows, in-process.
+
+The options are the flows' own typed parameters (one ``--option`` per field of the
+pydantic model, same names with dashes, same defaults and descriptions), so the CLI, the
+Prefect UI form and a deployment's parameters are one contract. ``--workers`` is the
+number of Ray workers of each build. With ``--json`` the last line of stdout is one JSON
+object: ``{"run_id", "ok", "failed", "skipped", "sample_ids"}`` (``ok``: samples made by
+this run; ``skipped``: samples the catalog already had).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import types
+import typing
+from collections.abc import Callable
+
+import typer
+from pydantic import BaseModel, ValidationError
+from rich.console import Console
+from typer.core import TyperGroup
+
+console = Console(stderr=True)
+
+
+# the Ray worker count of each build, under one name on the command line
+WORKERS_FIELD = {"objects": "num_workers", "pseudo4d": "num_cpus", "clips": "num_cpus"}
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)  # one line, never wrapped
+    return typer.Exit(2)
+
+
+def validation_message(e: ValidationError) -> str:
+    """The first error as ``field: message`` (a model-level check names its own field)."""
+    err = e.errors()[0]
+    msg = err["msg"].removeprefix("Value error, ")
+    field = ".".join(str(x) for x in err["loc"])
+    return f"{field}: {msg}" if field else msg
+
+
+def _option_type(annotation) -> tuple[type, bool]:
+    """(click-friendly scalar type, is a list) of a field's annotation."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType) and len(args) == 1:
+        return _option_type(args[0])
+    if origin is list:
+        return str, True
+    if origin is typing.Literal:
+        return str, False
+    if annotation in (int, float, str, bool):
+        return annotation, False
+    return str, False  # nested models: JSON text
+
+
+def _parameters(model: type[BaseModel], workers_field: str) -> list[inspect.Parameter]:
+    params = []
+    for name, field in model.model_fields.items():
+        if name == "source":
+            continue  # the positional SOURCE
+        kind, is_list = _option_type(field.annotation)
+        flags = [f"--{name.replace('_', '-')}"]
+        if name == workers_field:
+            flags.append("--workers")
+        help_ = (field.description or "") + (" (comma-separated)" if is_list else "")
+        if kind is not bool and not is_list and issubclass(kind, (int, float, str)):
+            default = field.get_default(call_default_factory=True)
+            if isinstance(default, BaseModel):
+                default, help_ = None, help_ + " (JSON object)"
+        else:
+            default = field.get_default(call_default_factory=True)
+        if is_list:
+            default = None if default is None else ",".join(map(str, default))
+        if kind is bool:
+            flags = [f"--{name.replace('_', '-')}/--no-{name.replace('_', '-')}"]
+        annotation = kind | None if default is None else kind
+        params.append(
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=typer.Option(default, *flags, help=help_, show_default=True),
+                annotation=annotation,
+            )
+        )
+    return params
+
+
+def _values(model: type[BaseModel], given: dict) -> dict:
+    """Option strings back to field values (lists, JSON objects); None means the default."""
+    out = {}
+    for name, value in given.items():
+        if value is None:
+            continue
+        kind, is_list = _option_type(model.model_fields[name].annotation)
+        if is_list:
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        elif isinstance(model.model_fields[name].default_factory, type):  # nested model
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as e:
+                raise _fail(f"{name}: not a JSON object: {e}") from None
+        out[name] = value
+    return out
+
+
+def summary_line(result: dict) -> dict:
+    """The ``--json`` contract from a build flow's return value (objects or videos)."""
+    if "samples_written" in result:  # a video build
+        ok, failed = result["samples_written"], result["samples_failed"]
+        skipped = result["samples_skipped"]
+    else:
+        ok, failed, skipped = result["ok"], result["failed"], result["skipped"]
+    return {
+        "run_id": result["run_id"],
+        "ok": ok,
+        "failed": failed,
+        "skipped": skipped,
+        "sample_ids": list(result["sample_ids"]),
+    }
+
+
+def _command(what: str, model_of: Callable, flow_of: Callable, doc: str):
+    """A typer command whose options are the fields of the flow's parameter model."""
+    model = model_of()
+
+    def run(source: str, as_json: bool, **given) -> None:
+        try:
+            params = model(source=source, **_values(model, given))
+        except ValidationError as e:
+            raise _fail(validation_message(e)) from None
+        try:
+            result = flow_of()(params)
+        except (ValueError, FileNotFoundError) as e:
+            raise _fail(str(e).splitlines()[0]) from None
+        line = summary_line(result)
+        if as_json:
+            print(json.dumps(line), flush=True)
+            return
+        console.print(
+            f"run {line['run_id']}: {line['ok']} made, {line['skipped']} already recorded, "
+            f"{line['failed']} failed"
+        )
+        sheet = result.get("contact_sheet")
+        if sheet:
+            console.print(f"contact sheet: {sheet}")
+
+    def command(**kwargs) -> None:
+        source, as_json = kwargs.pop("source"), kwargs.pop("as_json")
+        run(source, as_json, **kwargs)
+
+    command.__signature__ = inspect.Signature(
+        [
+            inspect.Parameter(
+                "source",
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                default=typer.Argument(..., help=model.model_fields["source"].description),
+                annotation=str,
+            ),
+            *_parameters(model, WORKERS_FIELD[what]),
+            inspect.Parameter(
+                "as_json",
+                inspect.Parameter.KEYWORD_ONLY,
+                default=typer.Option(False, "--json", help="Last stdout line: one JSON object"),
+                annotation=bool,
+            ),
+        ]
+    )
+    command.__doc__ = doc
+    command.__name__ = f"build_{what}"
+    return command
+
+
+def _objects_model():
+    from flows.build_objaverse import BuildObjaverseParams
+
+    return BuildObjaverseParams
+
+
+def _objects_flow():
+    from flows.build_objaverse import build_objaverse_grids
+
+    return build_objaverse_grids
+
+
+def _pseudo4d_model():
+    from flows.build_pseudo4d import Pseudo4DParams
+
+    return Pseudo4DParams
+
+
+def _pseudo4d_flow():
+    from flows.build_pseudo4d import build_pseudo4d
+
+    return build_pseudo4d
+
+
+def _clips_model():
+    from flows.build_pseudo4d import ClipParams
+
+    return ClipParams
+
+
+def _clips_flow():
+    from flows.build_pseudo4d import build_clips
+
+    return build_clips
+
+
+BUILDS = {
+    "objects": (_objects_model, _objects_flow, "Render animated glTF objects to V x T grids."),
+    "pseudo4d": (_pseudo4d_model, _pseudo4d_flow, "Pseudo-4D grids from ordinary videos."),
+    "clips": (_clips_model, _clips_flow, "Base-model clips (dynamic | freeze_time) from videos."),
+}
+
+
+class _LazyBuilds(TyperGroup):
+    """Builds its subcommands on first use: their options come from the flows' parameter
+    models, and importing the flows (Prefect, Ray) must not slow every other command."""
+
+    def list_commands(self, ctx):
+        return list(BUILDS)
+
+    def get_command(self, ctx, name):
+        if name not in BUILDS:
+            return None
+        one = typer.Typer()
+        one.command(name)(_command(name, *BUILDS[name]))
+        return typer.main.get_command(one)
+
+
+def register(app: typer.Typer) -> None:
+    build_app = typer.Typer(
+        cls=_LazyBuilds, help="Build samples: render objects, pseudo-4D grids, clips."
+    )
+    app.add_typer(build_app, name="build")

@@ -1,0 +1,88 @@
+"""Record build results in the catalog as they arrive, in small batches.
+
+Every builder (objects, pseudo-4D grids, clips) fans work out and gets results back one
+at a time. A build that records nothing until it ends loses everything when it is killed;
+one that records every result makes a catalog write per result. ``StreamRecorder`` sits
+in between: results are buffered and written as one batch when ``max_results`` are
+waiting or the oldest has waited ``max_seconds`` — so a build killed with SIGKILL at any
+moment loses at most one batch of recorded work, and the rerun (which skips what the
+catalog has) does only the rest.
+
+The fan-out loop calls ``add`` for each result and ``tick`` while it waits, so the time
+limit holds even when results are slow to come.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+MAX_RESULTS = 16
+MAX_SECONDS = 10.0
+
+# result -> {table name: rows}, e.g. {"sources": [...], "samples": [...]}
+RowsOf = Callable[[Any], dict[str, list[dict]]]
+
+
+class StreamRecorder:
+    """Buffer results; append their rows to the catalog in batches (sources before samples)."""
+
+    def __init__(
+        self,
+        catalog,
+        rows_of: RowsOf,
+        *,
+        max_results: int = MAX_RESULTS,
+        max_seconds: float = MAX_SECONDS,
+        on_batch: Callable[[int], None] | None = None,
+    ):
+        if not 1 <= max_results <= MAX_RESULTS:
+            raise ValueError(f"max_results: {max_results} must be in 1..{MAX_RESULTS}")
+        if not 0 < max_seconds <= MAX_SECONDS:
+            raise ValueError(f"max_seconds: {max_seconds} must be in (0, {MAX_SECONDS}]")
+        self.catalog, self.rows_of = catalog, rows_of
+        self.max_results, self.max_seconds = max_results, max_seconds
+        self.on_batch = on_batch
+        self._buffer: list = []
+        self._oldest: float | None = None
+        self.recorded = 0  # results written so far
+        self.batches = 0
+
+    def add(self, result) -> None:
+        if not self._buffer:
+            self._oldest = time.monotonic()
+        self._buffer.append(result)
+        if len(self._buffer) >= self.max_results:
+            self.flush()
+        else:
+            self.tick()
+
+    def tick(self) -> None:
+        """Flush if the oldest buffered result has waited long enough."""
+        if self._buffer and time.monotonic() - self._oldest >= self.max_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._buffer:
+            return
+        tables: dict[str, list[dict]] = {}
+        for result in self._buffer:
+            for table, rows in self.rows_of(result).items():
+                tables.setdefault(table, []).extend(rows)
+        # sources first: a sample row never names a source the catalog does not have
+        for table in sorted(tables, key=lambda t: t != "sources"):
+            if tables[table]:
+                self.catalog.append(table, tables[table])
+        self.recorded += len(self._buffer)
+        self.batches += 1
+        self._buffer, self._oldest = [], None
+        if self.on_batch is not None:
+            self.on_batch(self.recorded)
+
+    def __enter__(self) -> StreamRecorder:
+        return self
+
+    def __exit__(self, exc_type, *_) -> None:
+        # An exception (not a kill) still records what came back before it.
+        self.flush()
