@@ -39,3 +39,10 @@ def checkpoint_id(sha256: str, run_id: str | None, step: int) -> str:
 
 def evaluation_id(checkpoint_id: str, dataset_id: str, metric: str, run_id: str) -> str:
     return _digest("evaluation", checkpoint_id, dataset_id, metric, run_id)[:32]
+
+
+def shot_id(source_sha256: str, start: int, end: int, recipe_version: str, params: dict) -> str:
+    """sha256 of source content + frame range + curation recipe version and parameters."""
+    return _digest(
+        "shot", source_sha256, str(start), str(end), recipe_version, canonical_json(params)
+    )[:32]

@@ -51,6 +51,37 @@ SAMPLES = pa.schema(
     ]
 )
 
+SHOTS = pa.schema(
+    [
+        ("shot_id", pa.string()),  # sha256(source sha256 + frame range + recipe version + params)
+        ("source_id", pa.string()),
+        ("uri", pa.string()),
+        ("start_frame", pa.int64()),  # first frame of the decoded video
+        ("end_frame", pa.int64()),  # exclusive
+        ("frames", pa.int64()),
+        ("fps", pa.float64()),
+        ("mode", pa.string()),  # mined: static | freeze_time | dynamic
+        ("mode_score", pa.float64()),  # the score that decided the mode
+        ("mode_rule", pa.string()),  # e.g. "scene_motion 0.4 < freeze_scene_motion 5"
+        ("motion", pa.float64()),  # optical flow, % of the diagonal per second
+        ("camera_motion", pa.float64()),  # what one rigid camera explains, same unit
+        ("scene_motion", pa.float64()),  # what it does not, same unit
+        ("explained", pa.float64()),  # share of tracked motion the camera explains, 0..1
+        ("blank_fraction", pa.float64()),  # near-black or near-constant frames, 0..1
+        ("border_top", pa.int32()),  # letterbox/pillarbox bars in pixels, cropped for clips
+        ("border_bottom", pa.int32()),
+        ("border_left", pa.int32()),
+        ("border_right", pa.int32()),
+        ("phash", pa.list_(pa.int64())),  # 64-bit DCT hashes at 1/4, 1/2, 3/4 of the shot
+        ("duplicate_of", pa.string()),  # shot_id of the earlier look-alike, null if none
+        ("recipe_version", pa.string()),
+        ("params_json", pa.string()),  # the curation thresholds
+        ("run_id", pa.string()),
+        ("created_at", TS),
+        ("supersedes", pa.bool_()),  # this row replaces an earlier one with the same key
+    ]
+)
+
 DATASETS = pa.schema(
     [
         ("dataset_id", pa.string()),  # sha256 of name + content hash
@@ -130,6 +161,7 @@ METRICS = pa.schema(
 TABLES: dict[str, pa.Schema] = {
     "sources": SOURCES,
     "samples": SAMPLES,
+    "shots": SHOTS,
     "datasets": DATASETS,
     "runs": RUNS,
     "checkpoints": CHECKPOINTS,
@@ -143,6 +175,7 @@ TABLES: dict[str, pa.Schema] = {
 PRIMARY_KEYS: dict[str, str] = {
     "sources": "source_id",
     "samples": "sample_id",
+    "shots": "shot_id",
     "datasets": "dataset_id",
     "runs": "run_id",
     "checkpoints": "checkpoint_id",

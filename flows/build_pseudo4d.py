@@ -7,6 +7,10 @@ deployment. Both are idempotent: a rerun skips sample ids that are already
 
 Each video is one Ray task (``tasks.videos.build.process_source``); a bad video
 becomes a ``failed`` row with the reason and the build goes on.
+
+Curation (``curate``, on by default): every video is split into shots and
+scored (``tasks.videos.curate``); the ``shots`` rows land in the catalog and
+clips come only from the shots ``shot_filter`` (SQL over ``shots``) selects.
 """
 
 from __future__ import annotations
@@ -22,11 +26,18 @@ from fourreal.core.grid import Mode
 from fourreal.core.params import FlowParams, Height, RayAddress, Seed, Times, Width
 from fourreal.core.params import output_path as resolve_output
 from tasks.videos.build import VideoJob
+from tasks.videos.curate import (
+    DEFAULT_MAX_DECODED_BYTES,
+    DEFAULT_SHOT_FILTER,
+    CurationParams,
+    check_shot_filter,
+)
 from tasks.videos.decode import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE, DEFAULT_VFR_TOLERANCE
 from tasks.videos.pseudo4d import AffineBounds
 from tasks.videos.tasks import (
     completed_samples_task,
     discover_sources_task,
+    known_shots_task,
     process_sources_task,
     publish_summary_task,
 )
@@ -70,12 +81,27 @@ class VideoBuildParams(FlowParams):
         le=10,
         description="Refuse videos whose frame durations vary more than this (relative)",
     )
+    curate: bool = Field(
+        True, description="Split videos into shots, score them and keep what shot_filter selects"
+    )
+    curation: CurationParams = Field(default_factory=CurationParams)
+    shot_filter: str = Field(
+        DEFAULT_SHOT_FILTER,
+        min_length=1,
+        description="SQL predicate over the shots table: the shots clips are cut from",
+    )
+    max_decoded_bytes: int = Field(
+        DEFAULT_MAX_DECODED_BYTES,
+        ge=1 << 20,
+        description="Curation decodes a whole video at once: refuse longer ones",
+    )
 
     @model_validator(mode="after")
     def _check(self):
         if self.fps is not None and self.stride is not None:
             raise ValueError("fps: give a target fps or a stride, not both")
         resolve_output(self.output_dir, "output_dir")
+        check_shot_filter(self.shot_filter)
         return self
 
     def job(self, kind: str, run_id: str | None, **extra) -> VideoJob:
@@ -94,6 +120,9 @@ class VideoBuildParams(FlowParams):
             min_side=self.min_side,
             vfr_tolerance=self.vfr_tolerance,
             run_id=run_id,
+            curation=self.curation.model_dump() if self.curate else None,
+            shot_filter=self.shot_filter,
+            max_decoded_bytes=self.max_decoded_bytes,
             **extra,
         )
 
@@ -115,7 +144,11 @@ class ClipParams(VideoBuildParams):
         "tiny", description="Model preset whose patch size H and W must divide"
     )
     output_dir: str = Field("clips", description="Output folder under the data root")
-    default_mode: Mode = Field("dynamic", description="Mode of videos the manifest does not label")
+    default_mode: Mode = Field(
+        "dynamic",
+        description="Mode of videos the manifest does not label when curation is off "
+        "(with curation, the mined mode; static shots a filter keeps get this)",
+    )
 
     @model_validator(mode="after")
     def _patch(self):
@@ -128,8 +161,9 @@ def _build(flow_name: str, params: VideoBuildParams, job_of) -> dict:
         job = job_of(rec.run_id)
         specs = discover_sources_task(params.source)
         done = completed_samples_task(job)
+        known = known_shots_task(job)
         # rows are recorded as each video finishes: a killed build keeps what it recorded
-        results = process_sources_task(specs, job, done, params.ray_address, params.num_cpus)
+        results = process_sources_task(specs, job, done, params.ray_address, params.num_cpus, known)
         for res in results:
             rec.add_input("sources", res.source_row["source_id"])
             for row in res.sample_rows:

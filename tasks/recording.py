@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from catalog.schema import PRIMARY_KEYS
+
 MAX_RESULTS = 16
 MAX_SECONDS = 10.0
 
@@ -72,8 +74,9 @@ class StreamRecorder:
                 tables.setdefault(table, []).extend(rows)
         # sources first: a sample row never names a source the catalog does not have
         for table in sorted(tables, key=lambda t: t != "sources"):
-            if tables[table]:
-                self.catalog.append(table, tables[table])
+            rows = last_per_key(tables[table], PRIMARY_KEYS.get(table))
+            if rows:
+                self.catalog.append(table, rows)
         self.recorded += len(self._buffer)
         self.batches += 1
         self._buffer, self._oldest = [], None
@@ -86,3 +89,11 @@ class StreamRecorder:
     def __exit__(self, exc_type, *_) -> None:
         # An exception (not a kill) still records what came back before it.
         self.flush()
+
+
+def last_per_key(rows: list[dict], key: str | None) -> list[dict]:
+    """One row per key, the last one: the same bytes under two names give the same
+    (content-addressed) rows, and a later row of a key is newer (a settled result)."""
+    if key is None:
+        return rows
+    return list({r[key]: r for r in rows}.values())

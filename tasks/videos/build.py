@@ -10,6 +10,14 @@ Sample ids hash the source bytes, the recipe and its version, and the build
 parameters of that clip (``VideoJob.sample_params``); ``params_json`` in the
 catalog is those parameters plus a ``derived`` entry (frame indices, clip fps,
 and for grids the camera path with its affine maps) that is not hashed.
+
+Curation (``VideoJob.curation``, on by default in the flows): every frame is
+decoded once; ``tasks.videos.curate`` splits the frames into shots and scores
+them; the shots that pass ``VideoJob.shot_filter`` (a SQL predicate over the
+``shots`` table) give the clips, cut from the same decoded frames with the
+shot's black bars cropped, never across a shot boundary. A shot shorter than a
+clip is skipped and counted. The clip mode is the manifest's where given, else
+the mined one (a static shot a user's filter keeps gets ``default_mode``).
 """
 
 from __future__ import annotations
@@ -25,7 +33,21 @@ from catalog.ids import canonical_json, sample_id
 from fourreal.core.grid import MODES
 from fourreal.core.io import save_npz_atomic, sha256_bytes, sha256_file
 from fourreal.core.paths import data_root, relative_to_root
-from tasks.videos.clips import ClipError, decode_clip, plan_clips
+from tasks.videos.clips import ClipError, ClipPlan, clip_step, crop_resize, decode_clip, plan_clips
+from tasks.videos.curate import (
+    DEFAULT_MAX_DECODED_BYTES,
+    DEFAULT_SHOT_FILTER,
+    MODES_MINED,
+    CurationError,
+    CurationParams,
+    Shot,
+    ShotIndex,
+    assign_shot_ids,
+    curate_frames,
+    decode_all,
+    select_shots,
+    shot_rows,
+)
 from tasks.videos.decode import VideoError, VideoMeta, probe_video
 from tasks.videos.pseudo4d import AffineBounds, pseudo4d_grid
 
@@ -73,13 +95,16 @@ class VideoJob:
     min_side: int = 16
     vfr_tolerance: float = 0.2
     run_id: str | None = None
+    curation: dict | None = None  # CurationParams as a dict; None: no curation
+    shot_filter: str = DEFAULT_SHOT_FILTER
+    max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES
 
     @property
     def recipe(self) -> str:
         return RECIPES[self.kind]
 
-    def sample_params(self, clip_index: int, mode: str | None) -> dict:
-        """The parameters hashed into a sample id."""
+    def sample_params(self, clip_index: int, mode: str | None, shot_id: str | None = None) -> dict:
+        """The parameters hashed into a sample id (the shot id hashes the curation recipe)."""
         p = {
             "times": self.times,
             "height": self.height,
@@ -98,6 +123,8 @@ class VideoJob:
             }
         else:
             p |= {"mode": mode}
+        if shot_id is not None:
+            p |= {"shot_id": shot_id, "shot_filter": self.shot_filter}
         return p
 
 
@@ -106,6 +133,11 @@ class SourceResult:
     source_row: dict
     sample_rows: list[dict]
     skipped: list[str]  # sample ids already ok with their file present
+    shot_rows: list[dict] = field(default_factory=list)  # ``shots`` table rows (curation)
+    shots_selected: int = 0  # shots the filter kept
+    shots_too_short: int = 0  # kept shots shorter than one clip: skipped, never padded
+    sheet: str | None = None  # contact sheet of the shots, relative to the data root
+    retracted: list[dict] = field(default_factory=list)  # clips of shots found duplicate late
 
 
 # ---- discovery -----------------------------------------------------------------
@@ -245,9 +277,13 @@ def _sample_row(
 
 
 def process_source(
-    spec: SourceSpec, job: VideoJob, done: frozenset[str] = frozenset()
+    spec: SourceSpec, job: VideoJob, done: frozenset[str] = frozenset(), index=None
 ) -> SourceResult:
-    """Probe one video and write its samples; a bad video becomes failed rows, never raises."""
+    """Probe one video and write its samples; a bad video becomes failed rows, never raises.
+
+    ``index`` (curation only) marks duplicate shots across videos: a
+    ``ShotIndex`` or anything with its ``check_all``; by default, one of its own.
+    """
     path = Path(spec.path)
     readable = path.is_file()
     sha = sha256_file(path) if readable else None
@@ -259,6 +295,8 @@ def process_source(
     except VideoError as e:
         return SourceResult(_source_row(spec, sha, size, None, str(e), job.run_id), [], [])
     source = _source_row(spec, sha, size, meta.to_json(), None, job.run_id)
+    if job.curation is not None:
+        return _process_curated(path, meta, sha, size, spec, job, done, index)
     mode = spec.mode or job.default_mode
     try:
         plans = plan_clips(
@@ -277,28 +315,136 @@ def process_source(
         (skipped if sid in done else todo).append((plan, params, sid))
     rows: list[dict] = []
     if todo:
-        rows = _make_samples(path, meta, sha, mode, spec, job, todo)
+        wanted = sorted({i for plan, _, _ in todo for i in plan.frame_indices})
+        try:
+            decoded = decode_clip(path, wanted, meta, job.height, job.width)
+        except VideoError as e:
+            rows = [
+                _sample_row(job, sid, sha, params, {}, mode, job.times, None, None, str(e))
+                for _, params, sid in todo
+            ]
+        else:
+            where = {idx: k for k, idx in enumerate(wanted)}
+            rows = _make_samples(
+                meta,
+                sha,
+                spec,
+                job,
+                [(plan, params, sid, mode) for plan, params, sid in todo],
+                lambda plan: decoded[[where[i] for i in plan.frame_indices]],
+            )
     return SourceResult(source, rows, [sid for _, _, sid in skipped])
 
 
-def _make_samples(
-    path: Path, meta: VideoMeta, sha: str, mode: str, spec: SourceSpec, job: VideoJob, todo: list
-) -> list[dict]:
-    """Decode every needed frame once (scaled and cropped), then warp and write each clip."""
-    wanted = sorted({i for plan, _, _ in todo for i in plan.frame_indices})
+def _process_curated(
+    path: Path,
+    meta: VideoMeta,
+    sha: str,
+    size: int,
+    spec: SourceSpec,
+    job: VideoJob,
+    done: frozenset[str],
+    index,
+) -> SourceResult:
+    """Decode every frame once, curate, keep the shots the filter selects, cut clips in them."""
+    params = CurationParams(**job.curation)
     try:
-        decoded = decode_clip(path, wanted, meta, job.height, job.width)
-    except VideoError as e:
-        return [
-            _sample_row(job, sid, sha, params, {}, mode, job.times, None, None, str(e))
-            for _, params, sid in todo
-        ]
-    where = {idx: k for k, idx in enumerate(wanted)}
+        frames = decode_all(path, meta, job.max_decoded_bytes)
+        shots = curate_frames(frames, meta.fps, params)
+    except (VideoError, CurationError) as e:
+        return SourceResult(_source_row(spec, sha, size, None, str(e), job.run_id), [], [])
+    source = _source_row(spec, sha, size, meta.to_json(), None, job.run_id)
+    assign_shot_ids(shots, sha, job.recipe_version, params)
+    (index if index is not None else ShotIndex(params.dedup_bits)).check_all(shots)
+    srows = shot_rows(shots, sha, spec.uri, meta.fps, job.recipe_version, params, job.run_id)
+    chosen = select_shots(srows, job.shot_filter)
+    selected = [s for s in shots if s.shot_id in chosen]
+    sheet = _shot_sheet(frames, shots, sha, job)
+    result = SourceResult(source, [], [], srows, len(selected), 0, sheet)
+    try:
+        planned, result.shots_too_short = plan_shot_clips(selected, meta.fps, job)
+    except ClipError as e:  # the video's frame rate is below the target: no clip anywhere
+        mode = spec.mode or job.default_mode
+        params0 = job.sample_params(0, mode)
+        sid = sample_id(sha, job.recipe, job.recipe_version, params0)
+        row = _sample_row(job, sid, sha, params0, {}, mode, job.times, None, None, str(e))
+        result.sample_rows = [row]
+        return result
+    todo = []
+    for shot, plan in planned:
+        mode = spec.mode or (shot.mode if shot.mode != "static" else job.default_mode)
+        params_k = job.sample_params(plan.clip_index, mode, shot.shot_id)
+        sid = sample_id(sha, job.recipe, job.recipe_version, params_k)
+        if sid in done:
+            result.skipped.append(sid)
+        else:
+            todo.append((plan, params_k, sid, mode, shot))
+    bars = {plan.clip_index: shot.borders for plan, _, _, _, shot in todo}
+    result.sample_rows = _make_samples(
+        meta,
+        sha,
+        spec,
+        job,
+        [t[:4] for t in todo],
+        lambda plan: crop_resize(
+            bars[plan.clip_index].crop(frames[list(plan.frame_indices)]), job.height, job.width
+        ),
+    )
+    return result
+
+
+def plan_shot_clips(
+    shots: list[Shot], source_fps: float, job: VideoJob
+) -> tuple[list[tuple[Shot, ClipPlan]], int]:
+    """Clips inside shots (never across a cut) and the number of shots too short for one.
+
+    ``clips_per_video`` clips are dealt to the shots in turn (one each, then a
+    second each, ...) as far as each shot has room; inside a shot they are
+    spread as ``plan_clips`` spreads them. ``clip_index`` counts across the video.
+    """
+    step = clip_step(source_fps, job.fps, job.stride)
+    span = int(round((job.times - 1) * step)) + 1
+    room = [s.frames // span for s in shots]
+    count = [0] * len(shots)
+    left = job.clips_per_video
+    while left and any(c < r for c, r in zip(count, room, strict=True)):
+        for k in range(len(shots)):
+            if left and count[k] < room[k]:
+                count[k] += 1
+                left -= 1
+    planned: list[tuple[Shot, ClipPlan]] = []
+    for shot, n in zip(shots, count, strict=True):
+        if n == 0:
+            continue
+        for plan in plan_clips(shot.frames, source_fps, job.times, job.fps, job.stride, n):
+            indices = tuple(shot.start + i for i in plan.frame_indices)
+            planned.append((shot, ClipPlan(len(planned), indices, plan.step)))
+    return planned, sum(r == 0 for r in room)
+
+
+def _shot_sheet(frames: np.ndarray, shots: list[Shot], sha: str, job: VideoJob) -> str:
+    """The contact sheet PNG, named by the video and its shots (a rerun reuses it)."""
+    from tasks.videos.sheet import shot_sheet
+
+    digest = sha256_bytes("\n".join(s.shot_id for s in shots).encode())[:12]
+    out = Path(job.out_dir) / "curation" / f"{sha[:16]}-{digest}.png"
+    if not out.is_file():
+        shot_sheet(frames, shots, out)
+    return relative_to_root(out)
+
+
+def _make_samples(
+    meta: VideoMeta, sha: str, spec: SourceSpec, job: VideoJob, todo: list, clip_frames
+) -> list[dict]:
+    """Warp (grids) and write each clip of ``todo``: ``(plan, params, sample id, mode)``.
+
+    ``clip_frames(plan)`` gives the clip's frames, cropped and resized.
+    """
     out_dir = Path(job.out_dir)
     rows = []
-    for plan, params, sid in todo:
+    for plan, params, sid, mode in todo:
         indices = np.asarray(plan.frame_indices, np.int64)
-        frames = decoded[[where[i] for i in plan.frame_indices]]
+        frames = clip_frames(plan)
         derived = {"frame_indices": indices.tolist(), "clip_fps": plan.fps(meta.fps)}
         final = out_dir / sid[:2] / f"{sid}.npz"
         if job.kind == "grid_pseudo4d":
@@ -355,8 +501,9 @@ def grid_from_video(
     ``grid[v,t](x,y) = frames[t](affine[v] @ [x,y,1])`` (pixel centres at
     integers, bilinear) and ``frame_indices [T] int64`` into the decoded
     video. With ``start=0`` it equals clip 0 of ``build_pseudo4d`` with the
-    same seed, bounds and ``clips_per_video=1``. Raises ``VideoError`` /
-    ``ClipError`` for an unusable video.
+    same seed, bounds and ``clips_per_video=1`` for a video that is one shot
+    without black bars (curation starts clips in shots and crops bars).
+    Raises ``VideoError`` / ``ClipError`` for an unusable video.
     """
     sha = sha256_file(path)
     meta = probe_video(path)
@@ -388,6 +535,94 @@ def completed_samples(catalog, job: VideoJob) -> frozenset[str]:
     return frozenset(r["sample_id"] for r in rows if r["path"] and (root / r["path"]).is_file())
 
 
+SQL_KNOWN_SHOTS = """
+SELECT shot_id, phash FROM shots
+WHERE duplicate_of IS NULL AND recipe_version = ? AND params_json = ?
+ORDER BY created_at, shot_id
+"""
+
+
+def known_shots(catalog, job: VideoJob) -> list[tuple[str, list[int]]]:
+    """Original (not duplicate) shots of this curation recipe already in the catalog."""
+    if job.curation is None:
+        return []
+    params_json = canonical_json(CurationParams(**job.curation).model_dump())
+    rows = catalog.rows(SQL_KNOWN_SHOTS, [job.recipe_version, params_json])
+    return [(r["shot_id"], list(r["phash"])) for r in rows]
+
+
+class ShotIndexActor:
+    """A ``ShotIndex`` shared by the Ray tasks of one build."""
+
+    def __init__(self, max_bits: int, known: list[tuple[str, list[int]]]):
+        self.index = ShotIndex(max_bits)
+        for shot_id, hashes in known:
+            self.index.seed(shot_id, hashes)
+
+    def check_batch(self, items: list[tuple[str, list[int], tuple[int, int]]]) -> list:
+        return [self.index.check(shot_id, hashes, rank) for shot_id, hashes, rank in items]
+
+    def final(self) -> dict[str, str | None]:
+        return self.index.final()
+
+
+@dataclass(frozen=True)
+class RemoteShotIndex:
+    """What ``process_source`` calls on a Ray worker: one round trip per video."""
+
+    actor: object
+    order: int  # the video's place in the build's input order (its shots' rank)
+
+    def check_all(self, shots: list[Shot]) -> list[Shot]:
+        import ray
+
+        items = [(s.shot_id, s.phash, (self.order, s.start)) for s in shots]
+        for s, original in zip(shots, ray.get(self.actor.check_batch.remote(items)), strict=True):
+            s.duplicate_of = original
+        return shots
+
+
+def settle_duplicates(
+    results: list[SourceResult], final: dict, job: VideoJob
+) -> list[SourceResult]:
+    """Apply the index's final answers; returns the results it changed.
+
+    A video that finished before a lower-ranked look-alike had its shots taken
+    as originals: they are marked duplicate now, and its clips of them are
+    deleted and moved to ``retracted`` as failed rows (recorded rows are
+    superseded, never left pointing at a removed file).
+    """
+    root = data_root()
+    changed_results = []
+    for res in results:
+        changed = [
+            r
+            for r in res.shot_rows
+            if final.get(r["shot_id"], r["duplicate_of"]) != r["duplicate_of"]
+        ]
+        if not changed:
+            continue
+        for r in changed:
+            r["duplicate_of"] = final[r["shot_id"]]
+        keep = select_shots(res.shot_rows, job.shot_filter)
+        res.shots_selected = len(keep)
+        for r in res.sample_rows:
+            if _shot_of(r) not in keep:
+                if r["path"]:
+                    (root / r["path"]).unlink(missing_ok=True)
+                error = "retracted: its shot repeats a shot of an earlier video"
+                res.retracted.append(r | {"status": "failed", "error": error, "path": None})
+        res.sample_rows = [r for r in res.sample_rows if _shot_of(r) in keep]
+        changed_results.append(res)
+    return changed_results
+
+
+def _shot_of(sample_row: dict) -> str | None:
+    import json
+
+    return json.loads(sample_row["params_json"]).get("shot_id")
+
+
 def run_sources(
     specs: list[SourceSpec],
     job: VideoJob,
@@ -396,11 +631,17 @@ def run_sources(
     num_cpus: int | None = None,
     on_result=None,
     on_idle=None,
+    known: list[tuple[str, list[int]]] = (),
+    on_settle=None,
 ) -> list[SourceResult]:
     """``process_source`` for every spec on Ray (one task per video), in input order.
 
     ``on_result(n, total, result)`` as each video finishes; ``on_idle()`` at least every
     half second while waiting (what the caller does with time, e.g. flush recorded rows).
+    With curation, one ``ShotIndexActor`` (seeded with ``known`` shots) marks
+    duplicates across all videos of the build; the earlier video in ``specs``
+    keeps a look, whichever finishes first: ``settle_duplicates`` corrects the
+    videos that finished too early, and ``on_settle(result)`` gets each of them.
     """
     import ray
 
@@ -409,7 +650,14 @@ def run_sources(
     ensure_ray(ray_address, num_cpus)
     remote = ray.remote(num_cpus=1, max_retries=1)(process_source)
     job_ref, done_ref = ray.put(job), ray.put(done)
-    pending = {remote.remote(spec, job_ref, done_ref): k for k, spec in enumerate(specs)}
+    actor = None
+    if job.curation is not None:
+        max_bits = CurationParams(**job.curation).dedup_bits
+        actor = ray.remote(num_cpus=0)(ShotIndexActor).remote(max_bits, known)
+    pending = {
+        remote.remote(spec, job_ref, done_ref, actor and RemoteShotIndex(actor, k)): k
+        for k, spec in enumerate(specs)
+    }
     results: list[SourceResult | None] = [None] * len(specs)
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
@@ -432,12 +680,21 @@ def run_sources(
                 results[k] = SourceResult(row, [], [])
             if on_result is not None:
                 on_result(len(specs) - len(pending), len(specs), results[k])
+    if actor is not None:
+        final = ray.get(actor.final.remote())
+        for res in settle_duplicates(results, final, job):  # type: ignore[arg-type]
+            if on_settle is not None:
+                on_settle(res)
     return results  # type: ignore[return-value]
 
 
 def result_rows(res: SourceResult) -> dict[str, list[dict]]:
     """Catalog rows of one video's result (for ``tasks.recording.StreamRecorder``)."""
-    return {"sources": [res.source_row], "samples": res.sample_rows}
+    return {
+        "sources": [res.source_row],
+        "shots": res.shot_rows,
+        "samples": res.sample_rows + res.retracted,
+    }
 
 
 def contact_sheet(
@@ -478,15 +735,36 @@ def contact_sheet(
     return out
 
 
+def first_per_key(rows: list[dict], key: str) -> list[dict]:
+    """``rows`` without the later ones whose ``key`` repeats an earlier row's."""
+    seen: set = set()
+    out = []
+    for r in rows:
+        if r[key] not in seen:
+            seen.add(r[key])
+            out.append(r)
+    return out
+
+
 def summarize(results: list[SourceResult], run_id: str | None) -> dict:
     """Counts, ids and failure reasons of one build (the flow's return value)."""
-    ok = [r for res in results for r in res.sample_rows if r["status"] == "ok"]
+    ok = first_per_key(
+        [r for res in results for r in res.sample_rows if r["status"] == "ok"], "sample_id"
+    )
     failed = [r for res in results for r in res.sample_rows if r["status"] != "ok"]
     bad_sources = [res.source_row for res in results if res.source_row["status"] != "ok"]
+    shots = first_per_key([r for res in results for r in res.shot_rows], "shot_id")
+    sources = [res.source_row for res in results]
     return {
         "run_id": run_id,
         "sources": len(results),
         "sources_failed": len(bad_sources),
+        "shots": len(shots),
+        "shots_selected": sum(res.shots_selected for res in results),
+        "shots_too_short": sum(res.shots_too_short for res in results),
+        "shots_duplicate": sum(r["duplicate_of"] is not None for r in shots),
+        "sources_same_bytes": len(results) - len(first_per_key(sources, "source_id")),
+        "shot_modes": {m: sum(r["mode"] == m for r in shots) for m in MODES_MINED},
         "samples_written": len(ok),
         "samples_skipped": sum(len(res.skipped) for res in results),
         "samples_failed": len(failed),
@@ -509,6 +787,9 @@ def source_table(results: list[SourceResult]) -> list[dict]:
                 "written": sum(r["status"] == "ok" for r in rows),
                 "skipped": len(res.skipped),
                 "failed": sum(r["status"] != "ok" for r in rows),
+                "shots": len(res.shot_rows),
+                "shots_selected": res.shots_selected,
+                "shots_too_short": res.shots_too_short,
                 "error": res.source_row["error"]
                 or next((r["error"] for r in rows if r["error"]), ""),
             }

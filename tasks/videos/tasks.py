@@ -6,6 +6,7 @@ which only run ``process_source``, never import Prefect). Only IO tasks retry.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from tasks.videos.build import (
     completed_samples,
     contact_sheet,
     discover_sources,
+    known_shots,
     result_rows,
     run_sources,
     source_table,
@@ -43,6 +45,14 @@ def completed_samples_task(job: VideoJob) -> frozenset[str]:
     from catalog.store import Catalog
 
     return completed_samples(Catalog(), job)
+
+
+@task
+def known_shots_task(job: VideoJob) -> list[tuple[str, list[int]]]:
+    """Original shots of this curation recipe in the catalog (later look-alikes are duplicates)."""
+    from catalog.store import Catalog
+
+    return known_shots(Catalog(), job)
 
 
 # Cached across runs on the videos' bytes + the job (minus its run id) + the set
@@ -65,6 +75,7 @@ def process_sources_task(
     done: frozenset[str],
     ray_address: str | None,
     num_cpus: int | None,
+    known: list[tuple[str, list[int]]] = (),
 ) -> list[SourceResult]:
     """Fan the videos out over Ray; record each video's rows in the catalog as it finishes
     (batches, ``tasks.recording``), with progress in the log and on the terminal."""
@@ -92,13 +103,22 @@ def process_sources_task(
     with StreamRecorder(Catalog(), result_rows) as recorder:
         try:
             return run_sources(
-                specs, job, done, ray_address, num_cpus, on_result=progress, on_idle=recorder.tick
+                specs,
+                job,
+                done,
+                ray_address,
+                num_cpus,
+                on_result=progress,
+                on_idle=recorder.tick,
+                known=known,
+                on_settle=recorder.add,
             )
         finally:
             bar.close()
 
 
 SHEET_SAMPLES = 4
+SHEET_INLINE_BYTES = 256 * 1024
 
 
 @task
@@ -146,4 +166,37 @@ def publish_summary_task(
     create_markdown_artifact(
         "\n".join(lines), key=f"{key}-summary", description=f"{flow_name} summary"
     )
+    for res in results:
+        if res.sheet is not None:
+            publish_curation_sheet(res, root)
     return summary
+
+
+def publish_curation_sheet(res: SourceResult, root: Path) -> None:
+    """One markdown artifact per curated video: its contact sheet and a table of its shots."""
+    sheet = root / res.sheet
+    lines = [
+        f"# Shots of `{res.source_row['uri']}`",
+        "",
+        f"Contact sheet: `{res.sheet}` (under the data root `{root}`)",
+        "",
+    ]
+    if sheet.stat().st_size <= SHEET_INLINE_BYTES:  # small enough to show in the UI itself
+        data = base64.b64encode(sheet.read_bytes()).decode()
+        lines += [f"![shots](data:image/png;base64,{data})", ""]
+    lines += [
+        "| frames | mode | decided by | motion | camera | scene | blank | bars t/b/l/r | duplicate |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in res.shot_rows:
+        bars = "/".join(str(r[f"border_{k}"]) for k in ("top", "bottom", "left", "right"))
+        lines.append(
+            f"| [{r['start_frame']}, {r['end_frame']}) | {r['mode']} | {r['mode_rule']} "
+            f"| {r['motion']:.2f} | {r['camera_motion']:.2f} | {r['scene_motion']:.2f} "
+            f"| {r['blank_fraction']:.2f} | {bars} | {r['duplicate_of'] or ''} |"
+        )
+    create_markdown_artifact(
+        "\n".join(lines),
+        key=f"curation-{res.source_row['source_id'][:16]}",
+        description=f"curation of {res.source_row['uri']}",
+    )

@@ -78,7 +78,9 @@ def test_build_writes_grids_and_failed_rows(first_build, corpus, pseudo4d_params
     n_bad = len(BAD_INPUT_REASONS) - 1  # too_few_frames is a good video, too short for T
     assert s["sources"] == 4 + len(BAD_INPUT_REASONS)
     assert s["sources_failed"] == n_bad
-    assert s["samples_written"] == 8 and s["samples_failed"] == 1 and s["samples_skipped"] == 0
+    assert s["samples_written"] == 8 and s["samples_failed"] == 0 and s["samples_skipped"] == 0
+    # curation: each good video is one dynamic shot; the 3-frame one is filtered out
+    assert s["shots"] == 5 and s["shots_selected"] == 4 and s["shot_modes"]["dynamic"] == 5
     cat = Catalog()
     sources = {Path(r["uri"]).name: r for r in cat.rows(SOURCES_OF_RUN, [s["run_id"]])}
     for name, reason in BAD_INPUT_REASONS.items():
@@ -92,8 +94,11 @@ def test_build_writes_grids_and_failed_rows(first_build, corpus, pseudo4d_params
     assert sources["wide_72x128.mp4"]["sha256"] == sha256_file(corpus / "wide_72x128.mp4")
 
     samples = cat.rows(SAMPLES_OF_RUN, [s["run_id"]])
-    failed = [r for r in samples if r["status"] == "failed"]
-    assert len(failed) == 1 and "needs 7 frames" in failed[0]["error"]
+    assert all(r["status"] == "ok" for r in samples)
+    short = cat.rows(
+        "SELECT * FROM shots WHERE source_id = ?", [sources["too_few_frames.mp4"]["sha256"]]
+    )
+    assert [(r["start_frame"], r["end_frame"]) for r in short] == [(0, 3)]
     ok = [r for r in samples if r["status"] == "ok"]
     assert sorted(r["sample_id"] for r in ok) == sorted(s["sample_ids"])
     for row in ok:
