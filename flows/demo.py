@@ -53,7 +53,8 @@ class DemoParams(FlowParams):
         20, ge=1, le=100_000, description="Upsampler steps (the demo only checks it runs)"
     )
     lr: float = Field(1e-3, gt=0.0, le=1.0, description="Peak learning rate of every stage")
-    generate_steps: int = Field(20, ge=1, le=1000, description="Euler steps when generating")
+    generate_steps: int = Field(50, ge=1, le=1000, description="Euler steps when generating")
+    shift: float = Field(3.0, gt=0.0, le=100.0, description="Sampling schedule shift")
     seed: Seed = 0
 
 
@@ -130,6 +131,7 @@ def demo(params: DemoParams = DemoParams()) -> dict:
                 upsampler=ckpt["upsampler"],
                 sample_id=trained_on,
                 steps=params.generate_steps,
+                shift=params.shift,
                 seed=params.seed,
             )
         )

@@ -14,7 +14,7 @@ def demo_cmd(
     base_steps: int = typer.Option(1500, help="Base training steps"),
     sync_steps: int = typer.Option(150, help="Steps of each sync phase"),
     upsampler_steps: int = typer.Option(20, help="Upsampler training steps (a smoke test)"),
-    generate_steps: int = typer.Option(20, help="Euler steps when generating"),
+    generate_steps: int = typer.Option(50, help="Euler steps when generating"),
 ) -> None:
     """sources -> grids -> dataset -> base -> sync -> upsampler -> generated grid (tiny, CPU)."""
     from catalog.lineage import lineage
