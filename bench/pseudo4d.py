@@ -9,13 +9,16 @@ same frame indices, in the same process:
 * decode only: ``decord.VideoReader(...).get_batch(indices)``;
 * the flow path, serial: ``tasks.videos.build.process_source`` in this
   process (what each Ray task of ``build_pseudo4d`` runs: hash, probe,
-  decode, crop + resize, V-view warp, npz write, npz hash);
+  decode, crop + resize, camera path, and the store write of the virtual
+  sample: the clip as lossless H.264 plus its affine maps, hashed in memory;
+  the V x T grid is warped when the sample is read, not here);
 * the flow path on Ray: ``tasks.videos.build.run_sources`` (the flow's
   fan-out, one task per video, a warm local Ray with ``--num-cpus``).
 
 and prints clip frames per second of each and the ratios to decode-only
-(target >= 0.8). Frames are the T frames of each clip; the flow writes V
-warped frames for each of them.
+(target >= 0.8). Frames are the T frames of each clip. It also prints the
+cost of materialising the grids on read (store read + warp), the loader's
+share of the work that the build no longer does.
 Each measurement is the best of ``--repeats`` alternating passes, so that
 other load on the machine hurts both sides alike.
 """
@@ -78,14 +81,15 @@ def flow_on_ray(paths: list[Path], job: VideoJob, num_cpus: int) -> float:
 
 def stage_breakdown(paths: list[Path], plans: dict[Path, list[int]], job: VideoJob) -> dict:
     """Seconds per stage of the flow path, one pass (where the time goes)."""
-    from fourreal.core.io import save_npz_atomic, sha256_file
+    from fourreal.core import store
+    from fourreal.core.io import sha256_file
+    from tasks.videos.build import VIDEO_QUALITY
     from tasks.videos.clips import crop_resize
     from tasks.videos.decode import decode_frames
-    from tasks.videos.pseudo4d import AffineBounds, pseudo4d_grid
+    from tasks.videos.pseudo4d import AffineBounds, camera_path
 
-    out = dict.fromkeys(
-        ("hash+probe", "decode", "crop+resize", "warp", "npz write", "npz hash"), 0.0
-    )
+    out = dict.fromkeys(("hash+probe", "decode", "crop+resize", "path", "store write"), 0.0)
+    out["(read+warp)"] = 0.0
     for p in paths:
         t = time.perf_counter()
         sha256_file(p)
@@ -99,17 +103,23 @@ def stage_breakdown(paths: list[Path], plans: dict[Path, list[int]], job: VideoJ
             clip = crop_resize(frames[k : k + job.times], job.height, job.width)
             out["crop+resize"] += time.perf_counter() - t
             t = time.perf_counter()
-            grid, cam = pseudo4d_grid(clip, job.views, AffineBounds(), 0, job.warp_backend)
-            out["warp"] += time.perf_counter() - t
+            cam = camera_path(job.views, job.height, job.width, AffineBounds(), 0)
+            out["path"] += time.perf_counter() - t
             t = time.perf_counter()
-            final = Path(job.out_dir) / f"{p.stem}_{k}.npz"
-            save_npz_atomic(
-                final, grid=grid, frames=clip, affine=cam.affine, frame_indices=np.arange(job.times)
+            final = Path(job.out_dir) / f"{p.stem}_{k}.zip"
+            store.write_pseudo4d(
+                final,
+                frames=clip,
+                affine=cam.affine,
+                seed=0,
+                frame_indices=np.arange(job.times),
+                backend=job.warp_backend,
+                quality=VIDEO_QUALITY,
             )
-            out["npz write"] += time.perf_counter() - t
+            out["store write"] += time.perf_counter() - t
             t = time.perf_counter()
-            sha256_file(final)
-            out["npz hash"] += time.perf_counter() - t
+            store.read_grid(final)
+            out["(read+warp)"] += time.perf_counter() - t
     return out
 
 
@@ -194,9 +204,15 @@ def main() -> None:
                 f"{fps['ray'] / fps['decode']:6.2f}",
                 flush=True,
             )
+            read_warp = stages.pop("(read+warp)")
             total = sum(stages.values())
             shares = ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in stages.items())
             print(f"{'':>9} serial stages: {shares}", flush=True)
+            print(
+                f"{'':>9} on read (loader): store read + warp of every grid "
+                f"{read_warp:.2f}s = {100 * read_warp / total:.0f}% of the build",
+                flush=True,
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

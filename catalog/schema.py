@@ -43,6 +43,7 @@ SAMPLES = pa.schema(
         ("w", pa.int32()),
         ("path", pa.string()),  # relative to the data root
         ("sha256", pa.string()),
+        ("bytes", pa.int64()),  # stored size of the sample file (null for older rows)
         ("status", pa.string()),  # ok | failed
         ("error", pa.string()),
         ("run_id", pa.string()),

@@ -146,21 +146,28 @@ def demo(params: DemoParams = DemoParams()) -> dict:
 
 
 def compare_with_ground_truth(catalog: Catalog, sample_id: str, generated: dict) -> dict:
-    """Write the ground truth beside the generated grid; PSNR over the generated frames."""
+    """Plain npz files of the generated grid and its ground truth (key ``grid``, uint8
+    ``[V, T, H, W, 3]``) in the generation folder; PSNR over the generated frames."""
+    from fourreal.core.io import save_npz_atomic
+    from fourreal.core.store import export_npz
     from tasks.evaluation.metrics import psnr
-    from tasks.generation.generate import fitted_ground_truth, read_grid_npz, write_grid
+    from tasks.generation.generate import fitted_ground_truth, read_grid_npz
 
+    folder = Path(generated["folder"])
     grid, times = read_grid_npz(generated["grid"])
     V, T, H, W, _ = grid.shape
     gt = fitted_ground_truth(catalog, sample_id, V, T, H, W)
-    path = write_grid(Path(generated["folder"]) / "ground_truth.npz", gt, times)
+    generated_npz = folder / "generated.npz"
+    export_npz(generated["grid"], generated_npz)  # grid, times, known
+    truth_npz = folder / "ground_truth.npz"
+    save_npz_atomic(truth_npz, grid=gt, times=np.asarray(times, np.float64))
     unknown = np.ones((V, T), bool)
     unknown[0, :] = unknown[:, 0] = False
     copied = np.broadcast_to(gt[:1], gt.shape)  # every view a copy of the conditioning view
     return {
         "sample_id": sample_id,
-        "ground_truth": str(path),
-        "generated": generated["grid"],
+        "ground_truth": str(truth_npz),
+        "generated": str(generated_npz),
         "psnr": psnr(grid[unknown], gt[unknown]),
         "psnr_copy_baseline": psnr(copied[unknown], gt[unknown]),
         "frames": int(unknown.sum()),

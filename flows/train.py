@@ -47,12 +47,10 @@ __all__ = [
 def fit(plan: StagePlan, params, callbacks: list[Callback] = ()) -> dict:
     """Train a checked plan here (1 worker) or on Ray Train (workers > 1 or a Ray address)."""
     if params.workers > 1 or params.ray_address:
-        import torch
-
         from tasks.train.distributed import run_distributed
 
-        # a remote cluster may have GPUs the driver lacks: say device="cuda" there
-        use_gpu = params.device == "cuda" or (params.device == "auto" and torch.cuda.is_available())
+        # auto: the cluster's GPUs decide (a remote cluster may have GPUs the driver lacks)
+        use_gpu = {"cuda": True, "cpu": False}.get(params.device)
         summary = run_distributed(
             plan, workers=params.workers, use_gpu=use_gpu, ray_address=params.ray_address
         )

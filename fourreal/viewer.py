@@ -46,6 +46,7 @@ import rerun.blueprint as rrb
 
 from catalog.lineage import Lineage
 from catalog.store import Catalog
+from fourreal.core import store
 from fourreal.core.io import atomic_path
 from fourreal.core.paths import data_root, relative_to_root, within_root
 
@@ -77,11 +78,25 @@ FIND_DATASET = (
 
 # ------------------------------------------------------------------ sample files
 def read_sample_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Every array of one sample file (the only place that knows the file format)."""
+    """Every array of one sample file, through the sample store (any stored format).
+
+    Generated grids come back with their frames as ``rgb`` (this module's name
+    for them; their export contract calls them ``grid``).
+    """
     if not zipfile.is_zipfile(path):  # else np.load takes any bytes for a pickle
         raise ValueError("not an npz file")
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    with zipfile.ZipFile(path) as z:
+        stored = store.MANIFEST in z.namelist()
+    if not stored:  # an npz (legacy sample or export): its arrays as they are
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    with store.open_sample(path, whole=True) as sample:
+        arrays = sample.export()
+        for name in sample.names():  # extras beyond the contract
+            arrays.setdefault(name, sample.array(name))
+        if sample.kind == store.GENERATED:
+            arrays["rgb"] = arrays.pop("grid")
+    return arrays
 
 
 def sample_kind(arrays: dict[str, np.ndarray]) -> str:
@@ -116,7 +131,7 @@ def resolve_targets(target: str, catalog: Catalog, limit: int = 4) -> list[Targe
     """
     if limit < 1:
         raise ValueError(f"limit: must be >= 1, got {limit}")
-    if target.endswith(".npz") or os.sep in target or Path(target).is_file():
+    if target.endswith((".npz", store.SUFFIX)) or os.sep in target or Path(target).is_file():
         path = within_root(_local_path(target))
         if not path.is_file():
             raise ValueError(f"no sample file at {str(path)!r}")

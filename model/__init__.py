@@ -19,7 +19,8 @@ Models
         Pieces for reuse: .embed, .condition, .rope, .blocks, .head;
         a block is ``block(tokens [B,N,D], c [B,D], rope)``.
     FourDModel(base, cfg)(x [B,V,T,3,H,W], s [B], known [B,V,T]) -> [B,V,T,3,H,W]
-        frozen base (eval, no grad) + sync layers; .trainable_parameters();
+        frozen base (eval, no grad) + sync layers (shared timestep modulation,
+        one layer per block; sequential has soft's budget); .trainable_parameters();
         .stream_velocities(...) -> (view, time), forward averages them.
     Upsampler(cfg)(x [B,F,3,H,W], s [B], cond [B,F,3,H,W], aug [B]) -> [B,F,3,H,W]
         cond = noise-augmented bilinear upsampling of the low-res frames.
@@ -30,6 +31,7 @@ Training (``model.flow``, ``model.masking``, ``model.upsampler``)
         ``lambda x, s, k: dit(x, s, context, k)``; for the 4D model just ``model``.
     sample_known_mask(batch, frames, generator) -> [batch, frames] (base recipe)
     grid_condition_mask(batch, V, T) -> [batch, V, T] (grid[0,:] and grid[:,0] known)
+    sample_grid_mask(batch, V, T, mix) -> [batch, V, T] (4D training: one grid pattern each)
     upsampler_loss(upsampler, high [B,F,3,H,W], generator=...)
 
 Sampling (``model.flow``, ``model.generate``)
@@ -61,7 +63,7 @@ from model.dit import DiT
 from model.flow import euler_sample, flow_loss, masked_mse, sample_timesteps
 from model.fourd import FourDModel, build_fourd
 from model.generate import generate_grid, generate_long_grid, upsample
-from model.masking import grid_condition_mask, sample_known_mask
+from model.masking import grid_condition_mask, sample_grid_mask, sample_known_mask
 from model.upsampler import Upsampler, upsampler_loss
 
 __all__ = [
@@ -82,6 +84,7 @@ __all__ = [
     "grid_condition_mask",
     "load_model",
     "masked_mse",
+    "sample_grid_mask",
     "sample_known_mask",
     "sample_timesteps",
     "save_model",

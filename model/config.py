@@ -5,8 +5,8 @@ naming the field, at construction, before any work starts. A config says what
 a model *is*; :func:`validate_for_data` says whether it fits a given grid.
 
 Parameter counts (``python -m model.flops``, base / soft sync / hard sync / upsampler):
-tiny 0.20M / 0.05M / 0.03M / 0.06M; small 32.5M / 10.6M / 7.1M / 23.0M;
-paper 626M / 207M / 138M / 132M.
+tiny 0.19M / 0.042M / 0.025M / 1.0M; small 32.5M / 7.40M / 3.86M / 23.0M;
+paper 626M / 141M / 71.8M / 132M (sequential: soft's count).
 """
 
 from __future__ import annotations
@@ -17,6 +17,27 @@ from typing import Literal
 
 SyncKind = Literal["hard", "soft", "sequential"]
 SYNC_KINDS: tuple[str, ...] = ("hard", "soft", "sequential")
+# Activation checkpointing of the transformer blocks. ``False`` keeps every activation;
+# ``True`` (full) keeps each block's input and recomputes the block in backward;
+# ``"selective"`` keeps the outputs of matmuls and attention and recomputes only the
+# cheap pointwise ops (norms, modulation, RoPE, GELU) -- most of the saving, little compute.
+CHECKPOINTING_MODES = {"off": False, "full": True, "selective": "selective"}
+
+
+def checkpointing_mode(value: bool | str) -> bool | str:
+    """``False`` | ``True`` | ``"selective"`` from a bool or a mode name (off | full | selective)."""
+    if isinstance(value, bool):
+        return value
+    if value not in CHECKPOINTING_MODES:
+        raise ValueError(
+            f"grad_checkpointing must be a bool or one of {sorted(CHECKPOINTING_MODES)}, "
+            f"got {value!r}"
+        )
+    return CHECKPOINTING_MODES[value]
+
+
+def _normalise_checkpointing(obj) -> None:
+    object.__setattr__(obj, "grad_checkpointing", checkpointing_mode(obj.grad_checkpointing))
 
 
 def _positive(obj, *names: str) -> None:
@@ -56,10 +77,11 @@ class DiTConfig:
     """RoPE base period, shared by the (frame, y, x) axes."""
     num_contexts: int = 2
     """Size of the context embedding table (fourreal.core.grid.MODES)."""
-    grad_checkpointing: bool = False
-    """Recompute block activations in backward (memory for compute)."""
+    grad_checkpointing: bool | str = False
+    """Activation checkpointing of the blocks: False | True (full) | "selective"."""
 
     def __post_init__(self) -> None:
+        _normalise_checkpointing(self)
         _positive(self, "height", "width", "max_frames", "patch_size", "in_channels")
         _positive(self, "out_channels", "dim", "depth", "heads", "mlp_ratio", "num_contexts")
         if self.dim % self.heads:
@@ -123,10 +145,11 @@ class UpsamplerConfig:
     """MLP hidden width = mlp_ratio * dim."""
     max_aug: float = 0.3
     """Training draws the condition's noise-augmentation level from U(0, max_aug)."""
-    grad_checkpointing: bool = False
-    """Recompute block activations in backward."""
+    grad_checkpointing: bool | str = False
+    """Activation checkpointing of the blocks: False | True (full) | "selective"."""
 
     def __post_init__(self) -> None:
+        _normalise_checkpointing(self)
         _positive(self, "low_height", "low_width", "scale", "max_frames", "patch_size")
         if not 0.0 <= self.max_aug < 1.0:
             raise ValueError(f"max_aug must be in [0, 1), got {self.max_aug}")
@@ -175,10 +198,16 @@ BASE_PRESETS: dict[str, DiTConfig] = {
 UPSAMPLER_PRESETS: dict[str, UpsamplerConfig] = {
     # tiny takes the tiny base's 16x32 frames, as small and paper take their base's;
     # its width (192) covers the 8*8*3 values of an output patch.
-    "tiny": UpsamplerConfig(low_height=16, low_width=32, scale=4, max_frames=8, patch_size=8, dim=192, depth=1, heads=4),
-    "small": UpsamplerConfig(low_height=36, low_width=64, scale=4, patch_size=16, dim=384, depth=8, heads=6),
-    "paper": UpsamplerConfig(low_height=72, low_width=128, scale=4, patch_size=16, dim=768, depth=12, heads=12),
-}  # fmt: skip
+    "tiny": UpsamplerConfig(
+        low_height=16, low_width=32, scale=4, max_frames=8, patch_size=8, dim=192, depth=1, heads=4
+    ),
+    "small": UpsamplerConfig(
+        low_height=36, low_width=64, scale=4, patch_size=16, dim=384, depth=8, heads=6
+    ),
+    "paper": UpsamplerConfig(
+        low_height=72, low_width=128, scale=4, patch_size=16, dim=768, depth=12, heads=12
+    ),
+}
 
 
 def _preset(table: dict, name: str):

@@ -16,21 +16,53 @@ context), ``rope`` (positions of a (frames, h, w) layout), ``blocks`` and
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from einops import rearrange
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
+from torch.utils.checkpoint import (
+    CheckpointPolicy,
+    checkpoint,
+    create_selective_checkpoint_contexts,
+)
 
 from model.config import DiTConfig
 from model.layers import DiTBlock, FinalLayer, PatchEmbed, Rope, TimestepEmbedder
 from model.rope import rope_3d
 
+# Kept by selective checkpointing: the outputs of the expensive ops (matmuls, attention).
+SAVED_OPS = {
+    torch.ops.aten.mm.default,
+    torch.ops.aten.addmm.default,
+    torch.ops.aten.bmm.default,
+    torch.ops.aten._scaled_dot_product_flash_attention.default,
+    torch.ops.aten._scaled_dot_product_efficient_attention.default,
+    torch.ops.aten._scaled_dot_product_cudnn_attention.default,
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu.default,
+}
+
+
+def _keep_matmuls(ctx, op, *args, **kwargs) -> CheckpointPolicy:
+    return CheckpointPolicy.MUST_SAVE if op in SAVED_OPS else CheckpointPolicy.PREFER_RECOMPUTE
+
+
+def _selective_contexts():
+    return create_selective_checkpoint_contexts(_keep_matmuls)
+
 
 def run_block(block: DiTBlock, x: Tensor, c: Tensor, rope: Rope, recompute: bool) -> Tensor:
-    """``block(x, c, rope)``, optionally with activation checkpointing."""
-    if recompute and torch.is_grad_enabled():
-        return checkpoint(block, x, c, rope, use_reentrant=False)
-    return block(x, c, rope)
+    """``block(x, c, rope)``, with activation checkpointing when ``recompute``.
+
+    How much is recomputed is the block's ``checkpointing`` mode (set by
+    :meth:`DiT.set_checkpointing`): True recomputes the whole block in
+    backward, ``"selective"`` only its pointwise ops.
+    """
+    if not recompute or not torch.is_grad_enabled():
+        return block(x, c, rope)
+    if getattr(block, "checkpointing", True) == "selective":
+        return checkpoint(block, x, c, rope, use_reentrant=False, context_fn=_selective_contexts)
+    return checkpoint(block, x, c, rope, use_reentrant=False)
 
 
 class DiT(nn.Module):
@@ -48,7 +80,17 @@ class DiT(nn.Module):
         )
         self.final_layer = FinalLayer(cfg.dim, cfg.patch_size, cfg.out_channels)
         self._rope_cache: dict[tuple, Rope] = {}
+        self.set_checkpointing(cfg.grad_checkpointing)
         self.initialize_weights()
+
+    def set_checkpointing(self, mode: bool | str) -> None:
+        """Activation checkpointing of every block: False | True (full) | ``"selective"``.
+
+        Changes memory and compute, never the numbers; ``cfg`` records the mode.
+        """
+        self.cfg = dataclasses.replace(self.cfg, grad_checkpointing=mode)
+        for block in self.blocks:
+            block.checkpointing = self.cfg.grad_checkpointing
 
     def initialize_weights(self) -> None:
         # Linear layers: xavier-uniform weights, zero biases (DiT).
@@ -122,7 +164,7 @@ class DiT(nn.Module):
         c = self.condition(s, context, cond_extra)  # (B, D)
         rope = self.rope(F, h, w, x.device)
         x_tok = rearrange(tokens, "b f n d -> b (f n) d")  # (B, F n, D)
-        recompute = self.cfg.grad_checkpointing and self.training
+        recompute = bool(self.cfg.grad_checkpointing) and self.training
         for block in self.blocks:
             x_tok = run_block(block, x_tok, c, rope, recompute)  # (B, F n, D)
         tokens = rearrange(x_tok, "b (f n) d -> b f n d", f=F)

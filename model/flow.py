@@ -67,17 +67,28 @@ def sample_timesteps(
     raise ValueError(f"kind must be one of {TIMESTEP_SAMPLERS}, got {kind!r}")
 
 
-def masked_mse(pred: Tensor, target: Tensor, known: Tensor, weight: Tensor | None = None) -> Tensor:
-    """Mean squared error over the frames that are *not* known.
+def masked_mse(
+    pred: Tensor,
+    target: Tensor,
+    known: Tensor,
+    weight: Tensor | None = None,
+    per_sample: bool = False,
+) -> Tensor:
+    """Mean squared error over the frames that are *not* known, in float32.
 
     ``weight`` (optional, broadcastable to ``pred``, e.g. a per-pixel validity
     mask for warped pseudo-4D grids) further weights pixels. Returns a scalar;
-    0 if every frame is known.
+    0 if every frame is known. ``per_sample``: the mean over samples of each
+    sample's own masked mean, so that the loss of a batch is the average of the
+    losses of any split of it (what gradient accumulation and DDP rely on).
     """
-    w = (~expand_like(known, pred)).to(pred.dtype).expand_as(pred)
+    w = (~expand_like(known, pred)).float().expand_as(pred)
     if weight is not None:
-        w = w * weight.to(pred.dtype)
+        w = w * weight.float()
     err = (pred.float() - target.float()).square() * w
+    if per_sample:
+        dims = tuple(range(1, err.ndim))
+        return (err.sum(dims) / w.sum(dims).clamp_min(1.0)).mean()
     return err.sum() / w.sum().clamp_min(1.0)
 
 
@@ -91,6 +102,7 @@ def flow_loss(
     generator: torch.Generator | None = None,
     timestep_sampler: str = "logit_normal",
     weight: Tensor | None = None,
+    per_sample: bool = False,
 ) -> Tensor:
     """One rectified-flow training loss: noise the unknown frames, predict, masked MSE."""
     if s is None:
@@ -99,7 +111,7 @@ def flow_loss(
         noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
     x_s = noisy_input(x0, noise, s, known)
     pred = velocity(x_s, s, known)
-    return masked_mse(pred, velocity_target(x0, noise), known, weight)
+    return masked_mse(pred, velocity_target(x0, noise), known, weight, per_sample)
 
 
 def shift_time(s: Tensor, shift: float) -> Tensor:

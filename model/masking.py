@@ -1,4 +1,4 @@
-"""Which frames are given clean: the random masking recipe and the grid pattern.
+"""Which frames are given clean: the base's masking recipe and the 4D grid patterns.
 
 A mask is bool, True = *known* (given clean, no loss), False = *masked* (to
 be predicted). The base model's recipe is the one of 4Real (arXiv 2406.07472,
@@ -12,6 +12,21 @@ App. A), drawn per sample:
 These weights, as quoted (docs/model.md#random-frame-masking), sum to 1.05; they are used
 normalised (57.1%, 28.6%, 7.1%, 7.1%), which keeps their ratios. A sample
 never has every frame known (it would carry no loss).
+
+4D training draws one *grid* pattern per sample (``sample_grid_mask``), each
+a shape a user can condition on, with proportions from the sync stage config
+(``GRID_MASK_MIX`` are the defaults). On a grid ``[V, T]`` a row
+``grid[v, :]`` is the fixed-view video at view ``v``, a column ``grid[:, t]``
+the freeze-time video at time ``t``:
+
+* ``row_and_column``: ``grid[0, :]`` and ``grid[:, 0]`` (the inference case);
+* ``first_row``: ``grid[0, :]`` only (a video, no multi-view frame);
+* ``first_column``: ``grid[:, 0]`` only (a multi-view frame, no video);
+* ``random_lines``: a random non-empty set of whole rows and/or columns,
+  fewer than all rows and fewer than all columns;
+* ``single_frame``: one random frame;
+* ``unconditional``: nothing known (the small share that classifier-free
+  guidance needs).
 """
 
 from __future__ import annotations
@@ -57,3 +72,84 @@ def grid_condition_mask(batch: int, V: int, T: int, device=None) -> Tensor:
     known[:, 0, :] = True  # fixed-view video at v = 0
     known[:, :, 0] = True  # freeze-time video at t = 0
     return known
+
+
+# Defaults of the sync stage (tasks.train.params): mostly the inference pattern.
+GRID_MASK_MIX: dict[str, float] = {
+    "row_and_column": 0.40,
+    "first_row": 0.15,
+    "first_column": 0.15,
+    "random_lines": 0.15,
+    "single_frame": 0.10,
+    "unconditional": 0.05,
+}
+GRID_PATTERNS: tuple[str, ...] = tuple(GRID_MASK_MIX)
+
+
+def check_grid_mask_mix(mix: dict[str, float]) -> dict[str, float]:
+    """``ValueError`` unless ``mix`` gives every pattern a weight >= 0 and they sum to 1."""
+    if unknown := sorted(set(mix) - set(GRID_PATTERNS)):
+        raise ValueError(f"grid masks: unknown patterns {unknown}; expected {GRID_PATTERNS}")
+    if missing := [p for p in GRID_PATTERNS if p not in mix]:
+        raise ValueError(f"grid masks: missing patterns {missing}")
+    if bad := {p: w for p, w in mix.items() if not w >= 0.0}:
+        raise ValueError(f"grid masks: weights must be >= 0, got {bad}")
+    total = sum(mix.values())
+    if abs(total - 1.0) > 1e-6:
+        raise ValueError(f"grid masks: proportions must sum to 1, got {total:.6f}")
+    return {p: float(mix[p]) for p in GRID_PATTERNS}
+
+
+def _random_lines(V: int, T: int, generator) -> Tensor:
+    """Whole rows and columns, at least one line, never every row nor every column."""
+    known = torch.zeros(V, T, dtype=torch.bool)
+    while not known.any():
+        rows = torch.randperm(V, generator=generator)[: _randint(0, V - 1, generator)]
+        cols = torch.randperm(T, generator=generator)[: _randint(0, T - 1, generator)]
+        known[rows, :] = True
+        known[:, cols] = True
+    return known
+
+
+def grid_pattern(pattern: str, V: int, T: int, generator: torch.Generator | None = None) -> Tensor:
+    """One grid mask ``[V, T]`` bool (True = known) of the named pattern."""
+    known = torch.zeros(V, T, dtype=torch.bool)
+    if pattern == "row_and_column":
+        known[0, :] = known[:, 0] = True
+    elif pattern == "first_row":
+        known[0, :] = True
+    elif pattern == "first_column":
+        known[:, 0] = True
+    elif pattern == "random_lines":
+        known = _random_lines(V, T, generator)
+    elif pattern == "single_frame":
+        known[_randint(0, V - 1, generator), _randint(0, T - 1, generator)] = True
+    elif pattern != "unconditional":
+        raise ValueError(f"pattern must be one of {GRID_PATTERNS}, got {pattern!r}")
+    return known
+
+
+def sample_grid_patterns(
+    batch: int, mix: dict[str, float], generator: torch.Generator | None = None
+) -> list[str]:
+    """``batch`` pattern names drawn with the proportions of ``mix``."""
+    mix = check_grid_mask_mix(mix)
+    probs = torch.tensor([mix[p] for p in GRID_PATTERNS], dtype=torch.float64)
+    idx = torch.multinomial(probs, batch, replacement=True, generator=generator)
+    return [GRID_PATTERNS[int(i)] for i in idx]
+
+
+def sample_grid_mask(
+    batch: int,
+    V: int,
+    T: int,
+    mix: dict[str, float] | None = None,
+    generator: torch.Generator | None = None,
+    device=None,
+) -> Tensor:
+    """Random 4D training masks ``[batch, V, T]`` bool (True = known), one pattern per sample."""
+    if V < 2 or T < 2:
+        raise ValueError(f"a 4D grid needs V >= 2 and T >= 2, got V={V} T={T}")
+    names = sample_grid_patterns(batch, GRID_MASK_MIX if mix is None else mix, generator)
+    known = torch.stack([grid_pattern(name, V, T, generator) for name in names])
+    return known.to(device)

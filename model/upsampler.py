@@ -91,19 +91,29 @@ def upsampler_loss(
     low: Tensor | None = None,
     generator: torch.Generator | None = None,
     timestep_sampler: str = "logit_normal",
+    aug: Tensor | None = None,
+    aug_noise: Tensor | None = None,
+    **drawn,
 ) -> Tensor:
     """Training loss on high-res clips ``high [B, F, 3, H, W]`` (low-res made by area pooling).
 
     ``net`` is what runs the forward pass when it is not the bare ``model`` (a DDP or
-    compiled wrapper of it); the configuration is read from ``model``.
+    compiled wrapper of it); the configuration is read from ``model``. Randomness
+    drawn by the caller may be given: ``aug [B]`` (the augmentation level, already
+    scaled by ``max_aug``), ``aug_noise`` (like ``high``), and ``flow_loss``'s
+    ``s``, ``noise`` and ``per_sample`` in ``drawn``.
     """
     net = model if net is None else net
     scale = model.cfg.scale
     B = high.shape[0]
     if low is None:
         low = downsample_frames(high, scale)  # (B, F, 3, H/s, W/s)
-    aug = torch.rand(B, generator=generator, device=high.device) * model.cfg.max_aug
-    aug_noise = torch.randn(high.shape, generator=generator, device=high.device, dtype=high.dtype)
+    if aug is None:
+        aug = torch.rand(B, generator=generator, device=high.device) * model.cfg.max_aug
+    if aug_noise is None:
+        aug_noise = torch.randn(
+            high.shape, generator=generator, device=high.device, dtype=high.dtype
+        )
     cond = augment_condition(upsample_frames(low, scale), aug, aug_noise)
     known = torch.zeros(high.shape[:2], dtype=torch.bool, device=high.device)
     return flow_loss(
@@ -112,4 +122,5 @@ def upsampler_loss(
         known,
         generator=generator,
         timestep_sampler=timestep_sampler,
+        **drawn,
     )

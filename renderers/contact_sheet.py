@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from fourreal.core.io import atomic_path
+from fourreal.core.store import open_sample
 
 GAP = 4
 
@@ -22,15 +23,15 @@ def grid_mosaic(rgb: np.ndarray, max_side: int = 64) -> np.ndarray:
 
 
 def write_contact_sheet(grids: Sequence[str | Path], out: str | Path, max_side: int = 64) -> Path:
-    """Stack the mosaics of ``grids`` (npz files) vertically into ``out`` (PNG)."""
+    """Stack the mosaics of ``grids`` (sample files, any kind) vertically into ``out`` (PNG)."""
     from PIL import Image
 
     if not grids:
         raise ValueError("grids: need at least one grid file")
     tiles = []
     for g in grids:
-        with np.load(g) as z:
-            tiles.append(grid_mosaic(z["rgb"], max_side))
+        with open_sample(g, whole=True) as s:
+            tiles.append(grid_mosaic(s.grid(), max_side))
     width = max(t.shape[1] for t in tiles)
     rows = []
     for t in tiles:

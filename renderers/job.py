@@ -1,14 +1,18 @@
 """One object -> one grid file: load, pose, frame, render, filter, write.
 
 :func:`render_object` is the work; :func:`render_job` wraps it for a worker
-(Ray actor, CLI, benchmark): it writes the ``.npz`` itself, atomically, and
-returns a small JSON-able result dict whatever happens (status, error...).
+(Ray actor, CLI, benchmark): it writes the sample itself through the sample
+store (fourreal.core.store: rgb as video, compressed alpha and depth, one
+file, atomically, local or S3) and returns a small JSON-able result dict
+whatever happens (status, error, stored bytes...). A job whose ``out`` ends
+in ``.npz`` gets a plain npz instead (the ``fourreal render-object`` CLI).
 
-Grid file (the export contract, loadable with plain numpy)::
+Grid arrays (the export contract, ``fourreal sample export`` writes them as npz)::
 
     rgb    uint8   [V, T, H, W, 3]
     alpha  uint8   [V, T, H, W]      255 where the object covers the pixel
     depth  float32 [V, T, H, W]      camera z in glTF scene units, 0 on background
+                                     (stored as float16 by default: 0.05 % relative)
     K      float64 [V, 3, 3]         OpenCV intrinsics in pixels
     w2c    float64 [V, 4, 4]         glTF world -> OpenCV camera (x right, y down, z fwd)
     times  float64 [T]               animation time of each t, in seconds
@@ -25,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fourreal.core import store
 from fourreal.core.io import save_npz_atomic, sha256_file
 from renderers.camera import CameraArc, Cameras, arc_cameras, bounding_sphere
 from renderers.errors import GltfError, RejectedObject
@@ -176,13 +181,24 @@ def render_job(job: dict, renderer, gl_lock=None) -> dict:
         "status": "failed",
         "error": None,
         "sha256": None,
+        "bytes": None,
         "meta": {},
     }
     try:
         spec = RenderSpec.from_params(job["spec"])
         grid = render_object(job["path"], spec, renderer, gl_lock)
-        save_npz_atomic(job["out"], **grid.arrays())
-        result.update(status="ok", sha256=sha256_file(job["out"]), meta=grid.meta)
+        if str(job["out"]).endswith(store.LEGACY_SUFFIX):
+            save_npz_atomic(job["out"], **grid.arrays())
+            digest, size = sha256_file(job["out"]), Path(job["out"]).stat().st_size
+        else:
+            stored = store.write_rendered(
+                job["out"],
+                **grid.arrays(),
+                quality=job.get("quality"),
+                sample_id=job.get("sample_id"),
+            )
+            digest, size = stored.sha256, stored.bytes
+        result.update(status="ok", sha256=digest, bytes=size, meta=grid.meta)
     except (GltfError, RejectedObject) as e:
         result["error"] = str(e)
     except Exception as e:  # any other failure of one object must not stop the build
@@ -193,9 +209,8 @@ def render_job(job: dict, renderer, gl_lock=None) -> dict:
 
 
 def load_grid(path: str | Path) -> dict[str, np.ndarray]:
-    """Read a grid file back (the keys of the export contract)."""
-    with np.load(path) as z:
-        missing = [k for k in EXPORT_KEYS if k not in z.files]
-        if missing:
-            raise ValueError(f"{path}: not a grid file, missing {missing}")
-        return {k: z[k] for k in EXPORT_KEYS}
+    """Read a rendered grid back (the keys of the export contract), any stored format."""
+    with store.open_sample(path, whole=True) as s:
+        if s.kind != store.RENDERED:
+            raise ValueError(f"{path}: not a rendered grid ({s.kind})")
+        return s.export()

@@ -68,19 +68,20 @@ def write_training_data(
     def add(kind: str, mode: str | None, arrays: dict, v: int, t: int, key: int) -> None:
         uri = f"synthetic://{prefix}/{kind}/{key}"
         src = sha256_bytes(uri.encode())
-        sources.append({"source_id": src, "kind": "video", "uri": uri, "sha256": src,
-                        "status": "ok", "run_id": run.run_id,
-                        "meta_json": json.dumps({"seed": seed + key})})  # fmt: skip
+        meta = json.dumps({"seed": seed + key})
+        source = {"source_id": src, "kind": "video", "uri": uri, "sha256": src, "status": "ok"}
+        sources.append({**source, "run_id": run.run_id, "meta_json": meta})
         params = {"kind": kind, "mode": mode, "key": key, "V": v, "T": t, "h": height, "w": width}
         sid = sample_id(src, "train_sample_data", RECIPE_VERSION, params)
         path = root / kind / f"{sid[:16]}.npz"
         save_npz_atomic(path, **arrays)
-        samples.append({
-            "sample_id": sid, "kind": kind, "source_id": src, "recipe": "train_sample_data",
-            "recipe_version": RECIPE_VERSION, "params_json": json.dumps(params), "mode": mode,
-            "v": v, "t": t, "h": height, "w": width, "path": relative_to_root(path),
-            "sha256": sha256_file(path), "status": "ok", "run_id": run.run_id,
-        })  # fmt: skip
+        recipe = {"recipe": "train_sample_data", "recipe_version": RECIPE_VERSION}
+        shape = {"v": v, "t": t, "h": height, "w": width}
+        file = {"path": relative_to_root(path), "sha256": sha256_file(path)}
+        samples.append(
+            {"sample_id": sid, "kind": kind, "source_id": src, "mode": mode, **recipe, **shape}
+            | {"params_json": json.dumps(params), **file, "status": "ok", "run_id": run.run_id}
+        )
         run.add_output("sample", sid)
 
     for i in range(clips):
@@ -97,8 +98,8 @@ def write_training_data(
         valid = np.ones(grid.shape[:4], dtype=bool)
         valid[:, :, :, : (i % 2)] = False  # a warped-out column on some grids
         add("grid_pseudo4d", None, {"grid": grid, "valid": valid}, V, T, 1000 + i)
-        add("grid_objaverse", None, {"rgb": moving_shapes_grid(seed + 300 + i, V, T, height, width)},
-            V, T, 2000 + i)  # fmt: skip
+        rgb = moving_shapes_grid(seed + 300 + i, V, T, height, width)
+        add("grid_objaverse", None, {"rgb": rgb}, V, T, 2000 + i)
     catalog.append("sources", sources)
     catalog.append("samples", samples)
     run.finish("completed")

@@ -68,3 +68,13 @@ def shared_gltf_dir() -> Path:
     if not SHARED_GLTF.is_dir():
         pytest.skip(f"Khronos sample files not found at {SHARED_GLTF}")
     return SHARED_GLTF
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory):
+    """One real S3 server (SeaweedFS) with a bucket for the whole session, stopped by pid."""
+    from tests.servers import start_seaweedfs, stop
+
+    server, proc = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
+    yield server
+    stop(proc)

@@ -9,6 +9,7 @@ COMMAND_MODULES = [
     "fourreal.commands.generate",
     "fourreal.commands.deploy",
     "fourreal.commands.pseudo4d",
+    "fourreal.commands.sample",
     "fourreal.commands.curate",
     "fourreal.commands.train",
     "fourreal.commands.demo",

@@ -131,6 +131,12 @@ def _command(what: str, model_of: Callable, flow_of: Callable, doc: str):
             params = model(source=source, **_values(model, given))
         except ValidationError as e:
             raise _fail(validation_message(e)) from None
+        from fourreal.core.fs import StoreConfigError, check_home
+
+        try:  # an unusable data root (S3 unreachable, bad keys) fails before any work
+            check_home()
+        except StoreConfigError as e:
+            raise _fail(str(e)) from None
         try:
             result = flow_of()(params)
         except (ValueError, FileNotFoundError) as e:

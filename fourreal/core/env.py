@@ -11,8 +11,24 @@ import os
 from pathlib import Path
 
 
-def default_gl_platform() -> str:
-    return "egl" if Path("/dev/nvidia0").exists() else "osmesa"
+def gpu_present(dev: Path = Path("/dev")) -> bool:
+    """An NVIDIA GPU this process may use: a device node, not hidden by CUDA_VISIBLE_DEVICES.
+
+    Read from the device nodes, not from CUDA: this runs before anything imports
+    torch or OpenGL, and must stay cheap.
+    """
+    if os.environ.get("CUDA_VISIBLE_DEVICES", "unset").strip() in ("", "-1"):
+        return False
+    return any(p.name[len("nvidia") :].isdigit() for p in dev.glob("nvidia[0-9]*"))
+
+
+def default_gl_platform(dev: Path = Path("/dev")) -> str:
+    """``egl`` (GPU rendering, no display) when a GPU is present, else ``osmesa`` (CPU).
+
+    PyOpenGL reads ``PYOPENGL_PLATFORM`` once, at its first import: it must be
+    set before then, in every process (Ray workers get it via ``runtime_env``).
+    """
+    return "egl" if gpu_present(dev) else "osmesa"
 
 
 def configure_environment() -> dict[str, str]:
@@ -23,6 +39,8 @@ def configure_environment() -> dict[str, str]:
         "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.3",
         # the ephemeral API starts slowly on a busy 2-core machine (default 20 s)
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+        # training shapes change (progressive resolution, grids vs clips): fewer stranded blocks
+        "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True",
         "RAY_AUTH_MODE": "disabled",
         "RAY_USAGE_STATS_ENABLED": "0",
         "RAY_DEDUP_LOGS": "0",
@@ -32,7 +50,14 @@ def configure_environment() -> dict[str, str]:
         os.environ.setdefault(key, value)
     passthrough = (
         "PYOPENGL_PLATFORM",
+        "PYTORCH_CUDA_ALLOC_CONF",
         "FOURREAL_HOME",
+        "FOURREAL_LOCAL",
+        # an S3 data root: workers on every node write samples straight to it
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_REGION",
         "RAY_AUTH_MODE",
         "PREFECT_API_URL",
         "PREFECT_HOME",

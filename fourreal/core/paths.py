@@ -1,16 +1,27 @@
-"""The one data root (``FOURREAL_HOME``, default ``./data`` in the repo)."""
+"""The one data root (``FOURREAL_HOME``, default ``./data`` in the repo).
+
+``FOURREAL_HOME`` may also be ``s3://bucket/prefix`` (fourreal.core.fs):
+samples then live in the bucket and are reached through the sample store by
+their root-relative paths, while :func:`data_root` names the local folder
+(``FOURREAL_LOCAL``, default ``./data``) for what must stay on this disk.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+from fourreal.core.fs import is_remote, local_root
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def data_root() -> Path:
-    """Resolved data root; created on first use."""
-    root = Path(os.environ.get("FOURREAL_HOME", REPO_ROOT / "data")).expanduser().resolve()
+    """Resolved local data root (the home itself unless it is on S3); created on first use."""
+    home = os.environ.get("FOURREAL_HOME")
+    if home and is_remote(home):
+        return local_root()
+    root = Path(home or REPO_ROOT / "data").expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
     return root
 
@@ -30,10 +41,27 @@ def within_root(path: str | os.PathLike, root: Path | None = None) -> Path:
 
 
 def relative_to_root(path: str | os.PathLike, root: Path | None = None) -> str:
-    """Path as stored in the catalog: relative to the data root when inside it."""
+    """Path as stored in the catalog: relative to the data root when inside it.
+
+    With an S3 data root a relative path is already root-relative (the
+    store's paths); locally it is resolved against the working directory.
+    """
+    home = os.environ.get("FOURREAL_HOME")
+    if home and is_remote(home) and not os.path.isabs(path):
+        return str(path)
     root = (root or data_root()).resolve()
     p = Path(path).resolve()
     try:
         return str(p.relative_to(root))
     except ValueError:
         return str(p)
+
+
+def store_location(path: str | os.PathLike) -> str:
+    """Where the sample store should write ``path`` (a folder under the data root).
+
+    Unchanged on a local data root (absolute paths, as before); root-relative on
+    S3, where the store resolves it against ``FOURREAL_HOME``.
+    """
+    home = os.environ.get("FOURREAL_HOME")
+    return relative_to_root(path) if home and is_remote(home) else str(path)

@@ -8,14 +8,16 @@ the aspect ratio and resized, each with a warning; a video too short for
 
 Outputs (one folder per generation, every file written atomically)::
 
-    grid.npz            grid uint8 [V, T, H, W, 3], times [T], known bool [V, T]
-    grid_x4.npz         the same at the upsampler's resolution (with an upsampler)
+    grid.zip            the generated grid, a sample of the store (fourreal.core.store):
+                        grid uint8 [V, T, H, W, 3], times [T], known bool [V, T]
+                        (``fourreal sample export ID --out grid.npz`` writes the npz)
+    grid_x4.zip         the same at the upsampler's resolution (with an upsampler)
     mosaic.mp4          H.264, frame t tiles the V views of grid[:, t]
     views/view_VV.mp4   one H.264 per fixed-view video grid[v, :]
 
 The videos and the sheet are enlarged by an integer factor (nearest
 neighbour) so tiny grids stay visible and survive 4:2:0 chroma subsampling;
-the npz files hold the exact pixels.
+the grid samples hold the exact pixels (lossless libx264rgb).
     contact_sheet.png   V rows x T columns, conditioning frames framed in orange
 
 Each grid written is a ``samples`` row (kind ``grid_generated``, recipe
@@ -39,14 +41,16 @@ from PIL import Image, ImageDraw
 from catalog.checkpoints import checkpoint_file, get_checkpoint
 from catalog.ids import sample_id as make_sample_id
 from catalog.store import Catalog
+from fourreal.core import fs, store
 from fourreal.core.grid import check_disk_grid, to_model, to_uint8
-from fourreal.core.io import atomic_path, save_npz_atomic, sha256_bytes, sha256_file
-from fourreal.core.paths import data_root, relative_to_root
+from fourreal.core.io import atomic_path, sha256_bytes, sha256_file
+from fourreal.core.paths import relative_to_root
 
 KIND = "grid_generated"
 RECIPE = "generate"
 RECIPE_VERSION = "1"
 GRID_KEYS = ("rgb", "grid")  # Objaverse grids store "rgb"; pseudo-4D and generated ones "grid"
+LOSSLESS = {"codec": "h264rgb"}
 COND_COLOUR = (255, 140, 0)  # frame colour of conditioning frames on the contact sheet
 MOSAIC_MIN_WIDTH = 512
 VIEW_MIN_WIDTH = 256
@@ -121,19 +125,25 @@ def fit_frames(
 
 
 def read_grid_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """``(rgb uint8 [V, T, H, W, 3], times [T] or None)`` from a grid npz of any producer."""
-    with np.load(path) as z:
-        key = next((k for k in GRID_KEYS if k in z.files), None)
-        if key is None:
-            raise ValueError(f"grid file {path} has none of the arrays {GRID_KEYS}")
-        rgb = z[key]
-        times = z["times"] if "times" in z.files else None
+    """``(rgb uint8 [V, T, H, W, 3], times [T] or None)`` of a grid sample of any producer.
+
+    Any stored format (the sample store, or a legacy npz); ``ValueError`` for a
+    clip or an unreadable file.
+    """
+    try:
+        with store.open_sample(path, whole=True) as s:
+            if s.kind not in store.GRID_KINDS:
+                raise ValueError(f"grid file {path} holds a {s.kind}, not a grid")
+            rgb = s.grid()
+            times = s.array("times") if "times" in s.names() else None
+    except store.SampleError as e:
+        raise ValueError(str(e)) from None
     check_disk_grid(rgb)
     return rgb, times
 
 
-def sample_grid_path(catalog: Catalog, sample_id: str) -> tuple[Path, dict]:
-    """The npz file of an ok grid sample, checked against its recorded sha256."""
+def sample_grid_path(catalog: Catalog, sample_id: str) -> tuple[str, dict]:
+    """The file of an ok grid sample (local or S3), checked against its recorded sha256."""
     rows = catalog.rows(FIND_SAMPLE, [sample_id])
     if not rows:
         raise ValueError(f"sample_id: no sample {sample_id!r} in the catalog")
@@ -142,11 +152,10 @@ def sample_grid_path(catalog: Catalog, sample_id: str) -> tuple[Path, dict]:
         raise ValueError(f"sample_id: sample {sample_id!r} has status {row['status']!r}")
     if row["v"] is None or row["t"] is None:
         raise ValueError(f"sample_id: sample {sample_id!r} ({row['kind']}) is not a grid")
-    path = Path(row["path"])
-    path = path if path.is_absolute() else data_root() / path
-    if not path.is_file():
+    path = row["path"] or ""
+    if not path or not fs.exists(path):
         raise ValueError(f"sample_id: file {path} of sample {sample_id!r} is missing")
-    if row["sha256"] and sha256_file(path) != row["sha256"]:
+    if row["sha256"] and sha256_bytes(fs.read_bytes(path)) != row["sha256"]:
         raise ValueError(f"sample_id: sha256 mismatch for {path} (file changed on disk)")
     return path, row
 
@@ -238,8 +247,8 @@ def ema_file(row: dict) -> Path:
     return checkpoint_file(row).parent / EMA_FILE
 
 
-def _weights_file(row: dict, ema: bool, field: str) -> tuple[Path, str, list[str]]:
-    """``(file, "ema" | "raw", warnings)``: the EMA file when asked for and present.
+def _use_ema(catalog: Catalog, ref: str, stage: str, ema: bool, field: str):
+    """``(use the EMA file?, warnings)``: yes when asked for and present.
 
     The EMA file is checked against the sha256 its own sidecar records (the
     catalog row hashes the raw weights only). A checkpoint saved without EMA
@@ -247,37 +256,37 @@ def _weights_file(row: dict, ema: bool, field: str) -> tuple[Path, str, list[str
     """
     from model.checkpoint import sidecar_path
 
-    raw = checkpoint_file(row)
     if not ema:
-        return raw, "raw", []
+        return False, []
+    row = get_checkpoint(catalog, ref, stage=stage)
     path = ema_file(row)
     if not path.is_file():
-        return raw, "raw", [f"{field}: {row['checkpoint_id'][:12]} has no EMA weights "
-                            f"({path.name}): using its raw weights"]  # fmt: skip
+        return False, [f"{field}: {row['checkpoint_id'][:12]} has no EMA weights "
+                       f"({path.name}): using its raw weights"]  # fmt: skip
     side = sidecar_path(path)
     recorded = json.loads(side.read_text()).get("sha256") if side.is_file() else None
     if recorded != sha256_file(path):
         raise ValueError(
             f"{field}: EMA weights {path} do not match their sidecar (changed on disk)"
         )
-    return path, "ema", []
+    return True, []
 
 
 def load_sync_checkpoint(catalog: Catalog, ref: str, ema: bool = True):
     """``(model, config, row)`` of a ``sync`` checkpoint given by catalog id or path.
 
     ``ema`` (default): the EMA weights saved beside the checkpoint. ``row`` gets
-    ``weights`` ("ema" or "raw"), ``weights_file`` and ``warnings``.
+    ``weights`` ("ema" or "raw") and ``warnings``.
     """
-    from model import load_model
     from model.config import FourDConfig
+    from tasks.train.checkpointing import load_checkpoint
 
-    row = get_checkpoint(catalog, ref, stage="sync")
-    path, which, warnings = _weights_file(row, ema, "checkpoint")
-    model, cfg, _ = load_model(path)
+    use, warnings = _use_ema(catalog, ref, "sync", ema, "checkpoint")
+    # a sync checkpoint holds the sync layers; its base is resolved (and hash-checked) here
+    model, cfg, row = load_checkpoint(catalog, ref, stage="sync", ema=use)
     if not isinstance(cfg, FourDConfig):
         raise ValueError(f"checkpoint: {ref!r} holds a {type(cfg).__name__}, not a 4D model")
-    row = {**row, "weights": which, "weights_file": str(path), "warnings": warnings}
+    row = {**row, "weights": "ema" if use else "raw", "warnings": warnings}
     return model.eval(), cfg, row
 
 
@@ -285,12 +294,11 @@ def load_upsampler_checkpoint(
     catalog: Catalog, ref: str, height: int, width: int, ema: bool = True
 ):
     """``(upsampler, config, row)``; ``ValueError`` if its low resolution is not ``height x width``."""
-    from model import load_model
     from model.config import UpsamplerConfig
+    from tasks.train.checkpointing import load_checkpoint
 
-    row = get_checkpoint(catalog, ref, stage="upsampler")
-    path, which, warnings = _weights_file(row, ema, "upsampler")
-    model, cfg, _ = load_model(path)
+    use, warnings = _use_ema(catalog, ref, "upsampler", ema, "upsampler")
+    model, cfg, row = load_checkpoint(catalog, ref, stage="upsampler", ema=use)
     if not isinstance(cfg, UpsamplerConfig):
         raise ValueError(f"upsampler: {ref!r} holds a {type(cfg).__name__}, not an upsampler")
     if (cfg.low_height, cfg.low_width) != (height, width):
@@ -298,7 +306,7 @@ def load_upsampler_checkpoint(
             f"upsampler: {ref!r} takes {cfg.low_height}x{cfg.low_width} frames, "
             f"the grid is {height}x{width}"
         )
-    row = {**row, "weights": which, "weights_file": str(path), "warnings": warnings}
+    row = {**row, "weights": "ema" if use else "raw", "warnings": warnings}
     return model.eval(), cfg, row
 
 
@@ -348,11 +356,14 @@ def upsample_grid(upsampler, grid: np.ndarray, steps: int, seed: int) -> np.ndar
 
 # ------------------------------------------------------------------ writers
 def write_grid(path: Path, rgb: np.ndarray, times: np.ndarray) -> Path:
-    """The npz grid contract: ``grid`` (uint8 [V, T, H, W, 3]), ``times`` and the ``known`` mask."""
+    """A generated grid sample: the grid, ``times`` and the ``known`` conditioning mask."""
     V, T = check_disk_grid(rgb)[:2]
     known = np.zeros((V, T), bool)
     known[0, :] = known[:, 0] = True
-    save_npz_atomic(path, grid=rgb, times=np.asarray(times, np.float64), known=known)
+    # lossless (libx264rgb): the conditioning frames stay exactly the inputs
+    store.write_generated(
+        path, grid=rgb, times=np.asarray(times, np.float64), known=known, quality=LOSSLESS
+    )
     return path
 
 
@@ -458,7 +469,7 @@ def write_outputs(
     base-resolution grid (whose conditioning frames are exact); with an
     upsampler, ``mosaic_x4.mp4`` and ``contact_sheet_x4.png`` show its output."""
     folder.mkdir(parents=True, exist_ok=True)
-    grid_path = write_grid(folder / "grid.npz", grid, times)
+    grid_path = write_grid(folder / f"grid{store.SUFFIX}", grid, times)
     mosaic = write_mp4(folder / "mosaic.mp4", mosaic_frames(grid), fps)
     views = [
         write_mp4(folder / "views" / f"view_{v:02d}.mp4", grid[v], fps)
@@ -468,7 +479,7 @@ def write_outputs(
     outputs = GenerationOutputs(folder, grid_path, None, mosaic, views, sheet)
     if grid_high is not None:
         scale = grid_high.shape[2] // grid.shape[2]
-        outputs.grid_high = write_grid(folder / f"grid_x{scale}.npz", grid_high, times)
+        outputs.grid_high = write_grid(folder / f"grid_x{scale}{store.SUFFIX}", grid_high, times)
         outputs.mosaic_high = write_mp4(
             folder / f"mosaic_x{scale}.mp4", mosaic_frames(grid_high), fps
         )
@@ -508,6 +519,7 @@ def register_grid(
         "w": W,
         "path": relative_to_root(path),
         "sha256": sha256_file(path),
+        "bytes": Path(path).stat().st_size,
         "status": "ok",
         "error": None,
         "run_id": run_id,

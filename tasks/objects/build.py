@@ -16,8 +16,10 @@ import numpy as np
 
 from catalog.ids import sample_id as make_sample_id
 from catalog.store import Catalog
+from fourreal.core import fs
 from fourreal.core.io import sha256_file
-from fourreal.core.paths import data_root, relative_to_root
+from fourreal.core.paths import relative_to_root, store_location
+from fourreal.core.store import sample_path
 from renderers.job import RenderSpec
 from renderers.sources import (
     Selection,
@@ -66,6 +68,7 @@ class BuildConfig:
     out_dir: str  # absolute, under the data root
     seed: int = 0
     azimuth_jitter_deg: float = 0.0
+    quality: dict | None = None  # fourreal.core.store.Quality fields; None = the default
 
 
 # ---- sources ----------------------------------------------------------------
@@ -139,7 +142,6 @@ def plan_jobs(
 ) -> tuple[list[dict], list[dict]]:
     """Render jobs for readable sources whose sample is not already done; and the skipped."""
     done = {r["sample_id"]: r["path"] for r in catalog.rows(COMPLETED_SQL, [SAMPLE_KIND, RECIPE])}
-    root = data_root()
     jobs, skipped = [], []
     for i, item in enumerate(items):
         if item.sha256 is None:
@@ -147,12 +149,19 @@ def plan_jobs(
         spec = object_spec(cfg, item)
         params = spec.params()
         sid = make_sample_id(item.sha256, RECIPE, cfg.recipe_version, params)
-        if sid in done and (root / done[sid]).is_file():
+        if sid in done and fs.exists(done[sid]):
             skipped.append({"sample_id": sid, "source": item.uri, "path": done[sid]})
             continue
-        out = Path(cfg.out_dir) / sid[:2] / f"{sid}.npz"
+        out = sample_path(store_location(cfg.out_dir), sid)  # S3 home: root-relative
         jobs.append(
-            {"key": i, "path": item.path, "out": str(out), "spec": params, "sample_id": sid}
+            {
+                "key": i,
+                "path": item.path,
+                "out": out,
+                "spec": params,
+                "sample_id": sid,
+                "quality": cfg.quality,
+            }
         )
     return jobs, skipped
 
@@ -244,6 +253,7 @@ def sample_row(item: SourceItem, job: dict, res: dict, cfg: BuildConfig, run_id:
         "w": spec["width"],
         "path": relative_to_root(res["out"]) if ok else None,
         "sha256": res["sha256"] if ok else None,
+        "bytes": res.get("bytes") if ok else None,
         "status": OK if ok else FAILED,
         "error": None if ok else res["error"],
         "run_id": run_id,

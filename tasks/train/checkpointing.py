@@ -4,8 +4,10 @@ One checkpoint is one folder ``<run>/checkpoints/step_00000100/``::
 
     model.safetensors + model.json    the weights + sidecar (model.checkpoint.save_model):
                                       kind, config, sha256, extra (step, dataset ids,
-                                      parent checkpoint, run id, metrics)
-    ema.safetensors + ema.json        EMA weights in the same format (load_model works)
+                                      parent checkpoint, run id, metrics); a sync
+                                      checkpoint holds only the sync layers and a
+                                      reference (id + sha256) to its frozen base
+    ema.safetensors + ema.json        EMA weights, same format (load_checkpoint(ema=True))
     optimizer.safetensors             AdamW moments, one tensor per (param, slot)
     rng.safetensors                   torch / numpy generator states as tensors
     state.json                        step, phase, data position, optimizer scalars and
@@ -15,6 +17,8 @@ The folder is assembled under a ``.tmp-`` name and renamed into place, so a
 folder named ``step_*`` is always complete. ``keep_latest`` prunes older
 folders. The ``checkpoints`` catalog row points at ``model.safetensors``.
 Every tensor file is checked to be safetensors before it is read.
+``load_checkpoint(catalog, ref)`` loads any stage's model by catalog id or
+path, resolving a sync checkpoint's base through the catalog.
 """
 
 from __future__ import annotations
@@ -33,8 +37,10 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from catalog.checkpoints import checkpoint_file, get_checkpoint
+from catalog.store import Catalog
 from fourreal.core.io import TMP_PREFIX, atomic_path, atomic_write_text
-from model.checkpoint import save_model
+from model.checkpoint import load_model, read_sidecar, save_model
 
 MODEL_FILE = "model.safetensors"
 EMA_FILE = "ema.safetensors"
@@ -148,18 +154,22 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None,
     state: dict,
     extra: dict,
+    base_ref: dict | None = None,
 ) -> Path:
-    """Write the checkpoint folder for ``step`` atomically; returns its ``model.safetensors``."""
+    """Write the checkpoint folder for ``step`` atomically; returns its ``model.safetensors``.
+
+    ``base_ref`` (sync stage): model and EMA files hold the sync layers only.
+    """
     ckpt_root = run_dir / "checkpoints"
     ckpt_root.mkdir(parents=True, exist_ok=True)
     final = ckpt_root / step_dir_name(step)
     tmp = ckpt_root / f"{TMP_PREFIX}{final.name}-{secrets.token_hex(4)}"
     tmp.mkdir()
     try:
-        save_model(tmp / MODEL_FILE, model, config, extra)
+        save_model(tmp / MODEL_FILE, model, config, extra, base_ref)
         if ema_tensors is not None:
             with swapped_weights(model, ema_tensors):
-                save_model(tmp / EMA_FILE, model, config, {**extra, "ema": True})
+                save_model(tmp / EMA_FILE, model, config, {**extra, "ema": True}, base_ref)
         opt_meta = None
         if optimizer is not None:
             opt_tensors, opt_meta = optimizer_state(optimizer)
@@ -231,8 +241,12 @@ def keep_latest(run_dir: Path, k: int) -> list[Path]:
 
 
 def load_checkpoint_state(ckpt: Path) -> dict:
-    """Everything but the weights of a checkpoint folder, tensor files checked and loaded."""
+    """Everything a resume needs from a checkpoint folder, tensor files checked and loaded.
+
+    ``base_referenced``: the model tensors leave out the frozen base.
+    """
     state = json.loads((ckpt / STATE_FILE).read_text())
+    state["base_referenced"] = "base" in read_sidecar(ckpt / MODEL_FILE)
     state["model_tensors"] = load_tensors(ckpt / MODEL_FILE, "resume")
     state["ema_tensors"] = (
         load_tensors(ckpt / EMA_FILE, "resume") if (ckpt / EMA_FILE).exists() else None
@@ -242,3 +256,40 @@ def load_checkpoint_state(ckpt: Path) -> dict:
     )
     state["rng_tensors"] = load_tensors(ckpt / RNG_FILE, "resume")
     return state
+
+
+# ---------------------------------------------------------------- by catalog reference
+def load_checkpoint(
+    catalog: Catalog,
+    ref: str,
+    stage: str | None = None,
+    *,
+    ema: bool = False,
+    device: str | torch.device = "cpu",
+):
+    """``(model, config, row)`` of a catalog checkpoint (id or path), hash and stage checked.
+
+    A sync checkpoint's base is found by the id it references and refused
+    unless its catalog row and its file both have the referenced sha256.
+    ``ema``: the EMA weights of the same folder instead of the raw ones.
+    """
+    row = get_checkpoint(catalog, ref, stage=stage, verify=True)
+    path = checkpoint_file(row)
+    if ema:
+        path = path.parent / EMA_FILE
+        if not path.exists():
+            raise ValueError(f"checkpoint: {ref!r} has no EMA weights ({path})")
+    check_safetensors(path)
+    base_path = None
+    base_ref = read_sidecar(path).get("base")
+    if base_ref is not None:
+        base_row = get_checkpoint(catalog, base_ref["checkpoint_id"], stage="base", verify=False)
+        if base_row["sha256"] != base_ref["sha256"]:
+            raise ValueError(
+                f"checkpoint: {ref!r} was trained on base {base_ref['checkpoint_id']} with "
+                f"sha256 {base_ref['sha256'][:12]}, the catalog records {base_row['sha256'][:12]}"
+            )
+        base_path = checkpoint_file(base_row)
+        check_safetensors(base_path, "base checkpoint")
+    model, config, _ = load_model(path, device=device, base_path=base_path)  # re-hashes the base
+    return model, config, row

@@ -17,18 +17,28 @@ sees exactly the samples the uninterrupted run would have seen, and DDP rank
 Items (float frames in [-1, 1], channels first; fourreal.core.grid):
 
 * ``base``      ``x [F, 3, H, W]``, ``context`` (MODE_INDEX), ``known [F]`` (4Real recipe);
-* ``sync``      ``x [V, T, 3, H, W]``, ``known [V, T]``, ``weight [V, T, 1, H, W]``
-  (pixel validity of warped pseudo-4D grids, ones otherwise);
+* ``sync``      ``x [V, T, 3, H, W]``, ``known [V, T]`` (one of the grid patterns of
+  model.masking, with the proportions of ``ItemSpec.grid_masks``),
+  ``weight [V, T, 1, H, W]`` (pixel validity of warped pseudo-4D grids, ones otherwise);
 * ``upsampler`` ``x [F, 3, H, W]`` at the high resolution.
 
 Grids feed clip stages as freeze-time (``grid[:, t]``) or fixed-view
-(``grid[v, :]``) clips. Content hashes are checked the first time a process
-reads a sample. npz files are loaded with ``allow_pickle=False``.
+(``grid[v, :]``) clips. Samples are read through the sample store
+(fourreal.core.store: local or S3, any stored format; virtual pseudo-4D grids
+are warped here, in the loader worker). Content hashes are checked the first
+time a process reads a sample, on the bytes it fetched (one read per sample).
+
+A sample that turns out corrupt (truncated, hash mismatch, undecodable) is
+skipped with a warning naming it: the item is taken from the next sample of
+the epoch's order instead (deterministic for a given set of bad files) and
+``item["skipped"]`` counts the samples skipped for it, so that the training
+loop reports them. Only when every sample is unreadable does it raise.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,20 +50,17 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from catalog.datasets import dataset_samples, get_dataset
 from catalog.store import Catalog
+from fourreal.core import fs
 from fourreal.core.grid import MODE_INDEX
-from fourreal.core.io import sha256_file
 from fourreal.core.paths import data_root
-from model.masking import grid_condition_mask, sample_known_mask
+from fourreal.core.store import SampleError, open_sample
+from model.masking import GRID_MASK_MIX, check_grid_mask_mix, sample_grid_mask, sample_known_mask
+
+log = logging.getLogger(__name__)
 
 GRID_KINDS = ("grid_objaverse", "grid_pseudo4d")
 CLIP_KIND = "clip"
-# npz array holding the frames, per sample kind (renderers/, tasks/pseudo4d*, tasks/videos/clips.py).
-ARRAY_KEYS: dict[str, tuple[str, ...]] = {
-    "grid_objaverse": ("rgb",),
-    "grid_pseudo4d": ("grid",),
-    "clip": ("frames",),
-}
-VALID_KEYS = ("valid",)  # optional per-pixel validity [V, T, H, W] of pseudo-4D grids
+VALID_KEYS = ("valid",)  # optional per-pixel validity [V, T, H, W] of legacy pseudo-4D grids
 STAGES = ("base", "sync", "upsampler")
 MAX_ASPECT_DISTORTION = 0.25
 CACHE_SAMPLES = 8
@@ -70,7 +77,7 @@ class SampleRef:
     t: int
     h: int
     w: int
-    path: str  # absolute
+    path: str  # absolute on a local data root; root-relative on S3 (fourreal.core.fs)
     sha256: str
 
     @property
@@ -112,13 +119,14 @@ def resolve_snapshot(
         raise ValueError(f"{field}: snapshot has failed samples: {_few(failed)}")
     if wrong := sorted({rows[i]["kind"] for i in ids} - set(kinds)):
         raise ValueError(f"{field}: sample kinds {wrong} cannot be used here; expected {kinds}")
-    root = data_root()
+    local = fs.home().is_local
+    root = data_root() if local else None
     refs, absent = [], []
     for i in ids:
         r = rows[i]
         p = Path(r["path"] or "")
-        p = p if p.is_absolute() else root / p
-        if not r["path"] or not p.is_file():
+        p = (p if p.is_absolute() else root / p) if local else r["path"]
+        if not r["path"] or not fs.exists(p):
             absent.append(f"{i[:12]} ({p})")
             continue
         refs.append(
@@ -154,9 +162,8 @@ class ItemSpec:
     """Clip length F for the clip stages (ignored by sync, which takes whole grids)."""
     seed: int = 0
     """Order and per-item randomness."""
-    grid_condition_prob: float = 0.5
-    """sync: probability of the inference pattern (``grid[0, :]`` and ``grid[:, 0]`` known);
-    otherwise the base masking recipe over the V T frames."""
+    grid_masks: tuple[tuple[str, float], ...] = tuple(GRID_MASK_MIX.items())
+    """sync: ``(pattern, proportion)`` of every grid mask pattern (model.masking), summing to 1."""
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -164,6 +171,7 @@ class ItemSpec:
         for name in ("height", "width", "frames"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_grid_mask_mix(dict(self.grid_masks))
 
 
 def check_fits(snapshot: Snapshot, spec: ItemSpec, *, max_frames: int, field: str) -> None:
@@ -225,21 +233,26 @@ def resize_frames(x: np.ndarray, height: int, width: int) -> np.ndarray:
     return out.reshape(*x.shape[:-3], height, width, x.shape[-1])
 
 
-def load_sample(ref: SampleRef) -> tuple[np.ndarray, np.ndarray | None]:
-    """``(frames uint8, validity or None)``: ``[V, T, H, W, 3]`` for grids, ``[F, H, W, 3]`` clips."""
-    with np.load(ref.path, allow_pickle=False) as z:
-        key = next((k for k in ARRAY_KEYS[ref.kind] if k in z.files), None)
-        if key is None:
-            raise ValueError(
-                f"sample {ref.sample_id[:12]}: {ref.path} has none of {ARRAY_KEYS[ref.kind]} "
-                f"(arrays: {z.files})"
-            )
-        arr = z[key]
-        valid_key = next((k for k in VALID_KEYS if k in z.files), None)
-        valid = z[valid_key] if valid_key and ref.kind == "grid_pseudo4d" else None
-    want = 5 if ref.is_grid else 4
-    if arr.dtype != np.uint8 or arr.ndim != want or arr.shape[-1] != 3:
-        raise ValueError(f"sample {ref.sample_id[:12]}: {key} is {arr.dtype} {arr.shape}")
+def load_sample(ref: SampleRef, verify: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(frames uint8, validity or None)``: ``[V, T, H, W, 3]`` for grids, ``[F, H, W, 3]`` clips.
+
+    One read of the whole file (one GET on S3); ``verify`` checks its sha256
+    against the catalog's. ``SampleError`` (naming the sample) when the file is
+    missing, corrupt, of another kind or shape than the catalog says.
+    """
+    sha = ref.sha256 if verify else None
+    with open_sample(ref.path, ref.sample_id, sha256=sha, whole=True, kind=ref.kind) as s:
+        if s.kind != ref.kind:
+            raise SampleError(f"sample {ref.sample_id}: file holds a {s.kind}, catalog {ref.kind}")
+        arr = s.grid() if ref.is_grid else s.frames()
+        names = s.names()
+        valid_key = next((k for k in VALID_KEYS if k in names), None)
+        valid = s.array(valid_key) if valid_key and ref.kind == "grid_pseudo4d" else None
+    want = (ref.v, ref.t, ref.h, ref.w) if ref.is_grid else (ref.t, ref.h, ref.w)
+    if arr.shape[:-1] != want:
+        raise SampleError(
+            f"sample {ref.sample_id}: frames are {arr.shape}, the catalog says {want} (x3)"
+        )
     return arr, valid
 
 
@@ -253,6 +266,7 @@ class StreamDataset(Dataset):
         self.spec = spec
         self.verify = verify
         self._verified: set[str] = set()
+        self.bad: dict[int, str] = {}  # sample index -> why it was skipped (this process)
         self._cache: OrderedDict[str, tuple] = OrderedDict()
         self._orders: dict[int, list[int]] = {}
 
@@ -276,24 +290,36 @@ class StreamDataset(Dataset):
         if ref.sample_id in self._cache:
             self._cache.move_to_end(ref.sample_id)
             return self._cache[ref.sample_id]
-        if self.verify and ref.sample_id not in self._verified:
-            digest = sha256_file(ref.path)
-            if digest != ref.sha256:
-                raise ValueError(
-                    f"sample {ref.sample_id[:12]}: sha256 mismatch for {ref.path} "
-                    f"(catalog {str(ref.sha256)[:12]}, file {digest[:12]})"
-                )
-            self._verified.add(ref.sample_id)
-        out = load_sample(ref)
+        verify = self.verify and ref.sample_id not in self._verified
+        out = load_sample(ref, verify=verify)
+        self._verified.add(ref.sample_id)
         self._cache[ref.sample_id] = out
         if len(self._cache) > CACHE_SAMPLES:
             self._cache.popitem(last=False)
         return out
 
+    def _read_or_skip(self, k: int) -> tuple[int, tuple, int]:
+        """``(sample index, arrays, skipped)``: the sample of ``k``, or the next readable one."""
+        n = len(self.samples)
+        order = self._order(k // n)
+        pos = k % n
+        for skipped in range(n):
+            idx = order[(pos + skipped) % n]
+            if idx in self.bad:
+                continue
+            try:  # every position walked past was a bad sample
+                return idx, self._read(self.samples[idx]), skipped
+            except SampleError as e:
+                self.bad[idx] = str(e)
+                log.warning("skipping corrupt sample (%d so far): %s", len(self.bad), e)
+        raise SampleError(f"every sample of the snapshot is unreadable; first: {self._first_bad()}")
+
+    def _first_bad(self) -> str:
+        return next(iter(self.bad.values()), "")
+
     def __getitem__(self, k: int) -> dict:
-        idx = self.sample_index(k)
+        idx, (arr, valid), skipped = self._read_or_skip(k)
         ref = self.samples[idx]
-        arr, valid = self._read(ref)
         gen = torch.Generator().manual_seed(_seed(self.spec.seed, "item", k))
         if self.spec.stage == "sync":
             item = self._grid_item(arr, valid, gen)
@@ -301,6 +327,7 @@ class StreamDataset(Dataset):
             item = self._clip_item(ref, arr, gen)
         item["sample"] = torch.tensor(idx)
         item["k"] = torch.tensor(k)
+        item["skipped"] = torch.tensor(skipped)
         return item
 
     # -- stages
@@ -337,10 +364,7 @@ class StreamDataset(Dataset):
     def _grid_item(self, arr: np.ndarray, valid: np.ndarray | None, gen) -> dict:
         V, T = arr.shape[:2]
         x = self._to_model(arr)  # (V, T, 3, H, W)
-        if float(torch.rand(1, generator=gen)) < self.spec.grid_condition_prob:
-            known = grid_condition_mask(1, V, T)[0]
-        else:
-            known = sample_known_mask(1, V * T, gen)[0].reshape(V, T)
+        known = sample_grid_mask(1, V, T, dict(self.spec.grid_masks), gen)[0]  # (V, T)
         if valid is None:
             weight = torch.ones(V, T, 1, self.spec.height, self.spec.width)
         else:

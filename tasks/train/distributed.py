@@ -1,7 +1,9 @@
 """Scale-out on Ray Train: the same ``stages.execute`` on N DDP workers.
 
 ``run_distributed(plan, workers=N, use_gpu=..., ray_address=...)`` starts a
-``ray.train.torch.TorchTrainer`` (gloo on CPU, NCCL on GPU). Ray Train forms
+``ray.train.torch.TorchTrainer``: one GPU per worker and NCCL when
+``use_gpu`` (``None``: when the cluster has a GPU for every worker), CPU
+workers and gloo otherwise. Ray Train forms
 the process group; each worker calls :func:`tasks.train.stages.execute`,
 whose engine wraps the model in DDP and reads its own share of the sample
 stream (rank ``r`` of ``w`` reads stream indices ``j w + r``). Rank 0 writes
@@ -49,14 +51,21 @@ def _worker_loop(config: dict) -> None:
     dist.barrier()
 
 
+def cluster_has_gpus(ray, workers: int) -> bool:
+    """One GPU for each of ``workers`` in the Ray cluster."""
+    return ray.cluster_resources().get("GPU", 0) >= workers
+
+
 def run_distributed(
-    plan, *, workers: int, use_gpu: bool = False, ray_address: str | None = None
+    plan, *, workers: int, use_gpu: bool | None = None, ray_address: str | None = None
 ) -> dict:
     """Train ``plan`` on ``workers`` Ray Train workers; returns rank 0's summary."""
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    ensure_ray(ray_address)
+    ray = ensure_ray(ray_address)
+    if use_gpu is None:
+        use_gpu = cluster_has_gpus(ray, workers)
     run_dir = Path(plan.run_dir)
     for stale in (run_dir / "summary.json", *run_dir.glob("ranks/rank*.json")):
         stale.unlink(missing_ok=True)

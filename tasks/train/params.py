@@ -13,14 +13,18 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from fourreal.core.params import FlowParams, Preset, RayAddress, Seed
+from model.masking import GRID_MASK_MIX, check_grid_mask_mix
 
 SyncKind = Literal["hard", "soft", "sequential"]
 Precision = Literal["auto", "fp32", "bf16"]
+Checkpointing = Literal["auto", "off", "selective", "full"]
 Device = Literal["auto", "cpu", "cuda"]
 RUN_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 # Settings that do not change the numbers a run produces (left out of the run name).
-NOT_IN_RUN_NAME = {"loader_workers", "checkpoint_every", "keep_last", "log_every", "resume",
-                   "run_name", "ray_address", "device"}  # fmt: skip
+NOT_IN_RUN_NAME = {
+    *("loader_workers", "checkpoint_every", "keep_last", "log_every", "resume", "run_name"),
+    *("ray_address", "device", "grad_checkpointing", "compile"),
+}
 
 
 def check_sync_phases(p) -> None:
@@ -32,6 +36,31 @@ def check_sync_phases(p) -> None:
             raise ValueError(f"{name}_dataset: required when {name}_steps > 0")
     if not (p.pseudo4d_steps or p.objaverse_steps) and p.sync != "sequential":
         raise ValueError("pseudo4d_steps, objaverse_steps: at least one must be > 0")
+
+
+def _share(pattern: str, what: str):
+    return Field(GRID_MASK_MIX[pattern], ge=0.0, le=1.0, description=what)
+
+
+class GridMaskProportions(FlowParams):
+    """Share of each 4D training mask pattern (model.masking); the shares sum to 1."""
+
+    row_and_column: float = _share(
+        "row_and_column", "grid[0,:] and grid[:,0] known (the inference case)"
+    )
+    first_row: float = _share("first_row", "grid[0,:] known: the fixed-view video only")
+    first_column: float = _share("first_column", "grid[:,0] known: the freeze-time video only")
+    random_lines: float = _share("random_lines", "Random whole rows and/or columns known")
+    single_frame: float = _share("single_frame", "One random frame known")
+    unconditional: float = _share("unconditional", "Nothing known (for classifier-free guidance)")
+
+    @model_validator(mode="after")
+    def _sums_to_one(self):
+        check_grid_mask_mix(self.model_dump())
+        return self
+
+    def pairs(self) -> tuple[tuple[str, float], ...]:
+        return tuple(self.model_dump().items())
 
 
 class TrainCommon(FlowParams):
@@ -50,10 +79,14 @@ class TrainCommon(FlowParams):
     grad_clip: float = Field(1.0, ge=0.0, le=1e6, description="Max gradient norm (0 = off)")
     ema_decay: float = Field(0.999, ge=0.0, lt=1.0, description="EMA decay of the trained weights")
     precision: Precision = Field("auto", description="auto = bf16 autocast on GPU, fp32 on CPU")
-    grad_checkpointing: bool = Field(
-        False, description="Recompute activations in backward (less memory)"
+    grad_checkpointing: Checkpointing = Field(
+        "auto",
+        description="Activation checkpointing: auto = the least recomputation whose "
+        "estimated peak fits an 80 GB GPU (off, then selective, then full)",
     )
-    compile: bool = Field(False, description="torch.compile the model")
+    compile: bool | None = Field(
+        None, description="torch.compile the model; empty = on for CUDA, off on CPU"
+    )
     seed: Seed = 0
     loader_workers: int = Field(2, ge=0, le=64, description="DataLoader processes per worker")
     workers: int = Field(
@@ -109,7 +142,10 @@ class TrainSyncParams(TrainCommon):
     """Stage 2: synchronisation layers over the frozen base, pseudo-4D then Objaverse grids."""
 
     parent_checkpoint: str = Field(..., min_length=1, description="Base checkpoint (id or path)")
-    sync: SyncKind = Field("soft", description="hard | soft | sequential (baseline, no weights)")
+    sync: SyncKind = Field(
+        "soft",
+        description="hard | soft | sequential (interleaved baseline, soft's trainable budget)",
+    )
     pseudo4d_dataset: str | None = Field(None, description="Phase 1 snapshot of pseudo-4D grids")
     pseudo4d_steps: int = Field(
         20000, ge=0, le=10_000_000, description="Phase 1 steps (paper: 20k)"
@@ -118,12 +154,9 @@ class TrainSyncParams(TrainCommon):
     objaverse_steps: int = Field(
         3000, ge=0, le=10_000_000, description="Phase 2 steps (paper: 3k; longer hurts real scenes)"
     )
-    grid_condition_prob: float = Field(
-        0.5,
-        ge=0.0,
-        le=1.0,
-        description="Share of grids trained "
-        "with the inference pattern (grid[0,:], grid[:,0] known)",
+    grid_masks: GridMaskProportions = Field(
+        default_factory=GridMaskProportions,
+        description="Proportions of the 4D training mask patterns (must sum to 1)",
     )
 
     @model_validator(mode="after")
@@ -143,6 +176,11 @@ class TrainUpsamplerParams(TrainCommon):
     )
     steps: int = Field(1000, ge=1, le=10_000_000, description="Training steps")
     frames: int = Field(8, ge=2, le=64, description="Frames per training clip")
+
+
+# What train_all passes to each of its stages.
+ALL_STAGES_SHARE = ("preset", "batch_size", "lr", "precision", "seed", "workers")
+ALL_STAGES_SHARE += ("loader_workers", "device", "ray_address", "checkpoint_every", "log_every")
 
 
 class TrainAllParams(FlowParams):
@@ -182,26 +220,37 @@ class TrainAllParams(FlowParams):
     log_every: int = Field(10, ge=1, le=1_000_000, description="Steps between logged metrics")
 
     def _common(self) -> dict:
-        keys = ("preset", "batch_size", "lr", "precision", "seed", "workers", "loader_workers",
-                "device", "ray_address", "checkpoint_every", "log_every")  # fmt: skip
-        return {k: getattr(self, k) for k in keys}
+        return {k: getattr(self, k) for k in ALL_STAGES_SHARE}
 
     def base(self) -> TrainBaseParams:
-        return TrainBaseParams(**self._common(), dataset=self.clips_dataset, steps=self.base_steps,
-                               low_res_steps=self.base_low_res_steps, frames=self.frames)  # fmt: skip
+        return TrainBaseParams(
+            **self._common(),
+            dataset=self.clips_dataset,
+            steps=self.base_steps,
+            low_res_steps=self.base_low_res_steps,
+            frames=self.frames,
+        )
 
     def sync_params(self, parent_checkpoint: str) -> TrainSyncParams:
         return TrainSyncParams(
-            **self._common(), parent_checkpoint=parent_checkpoint, sync=self.sync,
-            pseudo4d_dataset=self.pseudo4d_dataset, pseudo4d_steps=self.pseudo4d_steps,
-            objaverse_dataset=self.objaverse_dataset, objaverse_steps=self.objaverse_steps,
-        )  # fmt: skip
+            **self._common(),
+            parent_checkpoint=parent_checkpoint,
+            sync=self.sync,
+            pseudo4d_dataset=self.pseudo4d_dataset,
+            pseudo4d_steps=self.pseudo4d_steps,
+            objaverse_dataset=self.objaverse_dataset,
+            objaverse_steps=self.objaverse_steps,
+        )
 
     def upsampler(self) -> TrainUpsamplerParams | None:
         if not self.upsampler_steps:
             return None
-        return TrainUpsamplerParams(**self._common(), steps=self.upsampler_steps, frames=self.frames,
-                                    dataset=self.upsampler_dataset or self.clips_dataset)  # fmt: skip
+        return TrainUpsamplerParams(
+            **self._common(),
+            steps=self.upsampler_steps,
+            frames=self.frames,
+            dataset=self.upsampler_dataset or self.clips_dataset,
+        )
 
     @model_validator(mode="after")
     def _sync_data(self):

@@ -14,11 +14,17 @@ Stages (docs/training.md):
 * ``sync``: the base of ``parent_checkpoint`` frozen inside a FourDModel;
   phase ``pseudo4d`` then ``objaverse``; only the sync layers train.
 * ``upsampler``: Upsampler of the preset on clips at its output resolution.
+
+Activation checkpointing (``grad_checkpointing="auto"``) is chosen here from
+a traced estimate of the step's peak memory (``model.memory``): the least
+recomputation that fits an 80 GB GPU. At the ``paper`` preset the sync stage
+needs it (two streams of 36,864 tokens through 26 frozen blocks).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,12 +38,15 @@ from model.checkpoint import load_model, sidecar_path
 from model.config import (
     DiTConfig,
     FourDConfig,
+    UpsamplerConfig,
     base_preset,
+    checkpointing_mode,
     upsampler_preset,
     validate_for_data,
 )
 from model.dit import DiT
 from model.fourd import FourDModel
+from model.memory import GIB
 from model.upsampler import Upsampler
 from tasks.train.callbacks import (
     Callback,
@@ -55,7 +64,7 @@ from tasks.train.data import (
     check_fits,
     resolve_snapshot,
 )
-from tasks.train.engine import Engine, EngineConfig, Phase
+from tasks.train.engine import Engine, EngineConfig, Phase, estimate_step_memory, example_batch
 from tasks.train.params import TrainBaseParams, TrainSyncParams, TrainUpsamplerParams
 
 CLIP_KINDS = (CLIP_KIND, *GRID_KINDS)
@@ -83,6 +92,8 @@ class StagePlan:
     catalog_dir: str
     parent_checkpoint_id: str | None = None
     parent_path: str | None = None
+    base_ref: dict | None = None
+    """sync: the frozen base's checkpoint id and sha256, recorded in every checkpoint."""
     meta: dict = field(default_factory=dict)
 
     @property
@@ -91,21 +102,20 @@ class StagePlan:
 
 
 def stage_of(params) -> str:
-    for stage, cls in (("base", TrainBaseParams), ("sync", TrainSyncParams),
-                       ("upsampler", TrainUpsamplerParams)):  # fmt: skip
+    stages = {"base": TrainBaseParams, "sync": TrainSyncParams, "upsampler": TrainUpsamplerParams}
+    for stage, cls in stages.items():
         if isinstance(params, cls):
             return stage
     raise ValueError(f"params: {type(params).__name__} is not a training parameter model")
 
 
+ENGINE_FIELDS = ("batch_size", "grad_accum", "lr", "weight_decay", "warmup_steps", "grad_clip")
+ENGINE_FIELDS += ("ema_decay", "precision", "compile", "seed", "loader_workers")
+ENGINE_FIELDS += ("checkpoint_every", "keep_last", "log_every")
+
+
 def engine_config(stage: str, p) -> EngineConfig:
-    return EngineConfig(
-        stage=stage, batch_size=p.batch_size, grad_accum=p.grad_accum, lr=p.lr,
-        weight_decay=p.weight_decay, warmup_steps=p.warmup_steps, grad_clip=p.grad_clip,
-        ema_decay=p.ema_decay, precision=p.precision, compile=p.compile, seed=p.seed,
-        loader_workers=p.loader_workers, checkpoint_every=p.checkpoint_every,
-        keep_last=p.keep_last, log_every=p.log_every,
-    )  # fmt: skip
+    return EngineConfig(stage=stage, **{k: getattr(p, k) for k in ENGINE_FIELDS})
 
 
 def half_resolution(cfg: DiTConfig) -> tuple[int, int]:
@@ -119,6 +129,12 @@ def half_resolution(cfg: DiTConfig) -> tuple[int, int]:
     return h, w
 
 
+def _same_base(a: DiTConfig, b: DiTConfig) -> bool:
+    """Equal but for activation checkpointing (which changes memory, not the model)."""
+    off = {"grad_checkpointing": False}
+    return dataclasses.replace(a, **off) == dataclasses.replace(b, **off)
+
+
 def load_parent(catalog: Catalog, ref: str, preset: str) -> tuple[dict, Path, DiTConfig]:
     """The base checkpoint row, its file (checked safetensors) and its config."""
     row = get_checkpoint(catalog, ref, stage="base", verify=True)  # stage + sha256
@@ -127,73 +143,121 @@ def load_parent(catalog: Catalog, ref: str, preset: str) -> tuple[dict, Path, Di
     side = sidecar_path(path)
     if not side.exists():
         raise ValueError(f"parent_checkpoint: sidecar {side} is missing")
-    import json
-
     meta = json.loads(side.read_text())
     if meta.get("kind") != "dit":
         raise ValueError(
             f"parent_checkpoint: {path} holds a {meta.get('kind')!r} model, not a base DiT"
         )
     cfg = DiTConfig(**meta["config"])
-    want = base_preset(preset)
-    if dataclasses.replace(cfg, grad_checkpointing=False) != dataclasses.replace(
-        want, grad_checkpointing=False
-    ):
+    if not _same_base(cfg, base_preset(preset)):
         raise ValueError(f"parent_checkpoint: its base config is not preset {preset!r}: {cfg}")
     return row, path, cfg
 
 
-def prepare(params, catalog: Catalog, run_id: str) -> StagePlan:
-    """Check everything and fix the phases; ``ValueError`` naming the field otherwise."""
-    stage = stage_of(params)
-    engine = engine_config(stage, params)
-    gc = params.grad_checkpointing
-    parent_row = parent_path = None
-    phases: list[PhasePlan] = []
-    if stage == "base":
-        cfg = base_preset(params.preset, grad_checkpointing=gc)
-        snap = resolve_snapshot(catalog, params.dataset, kinds=CLIP_KINDS, field="dataset")
-        full = ItemSpec(stage="base", height=cfg.height, width=cfg.width, frames=params.frames,
-                        seed=params.seed)  # fmt: skip
-        check_fits(snap, full, max_frames=cfg.max_frames, field="dataset")
-        if params.low_res_steps:
-            h, w = half_resolution(cfg)
-            low = dataclasses.replace(full, height=h, width=w)
-            phases.append(PhasePlan("low_res", params.low_res_steps, snap, low))
-        phases.append(PhasePlan("full", params.steps, snap, full))
-    elif stage == "sync":
-        parent_row, parent_path, base_cfg = load_parent(
-            catalog, params.parent_checkpoint, params.preset
-        )
-        cfg = FourDConfig(
-            base=dataclasses.replace(base_cfg, grad_checkpointing=gc), sync=params.sync
-        )
-        for name, kind in (("pseudo4d", "grid_pseudo4d"), ("objaverse", "grid_objaverse")):
-            ref = getattr(params, f"{name}_dataset")
-            if not ref:
-                continue
-            field_name = f"{name}_dataset"
-            snap = resolve_snapshot(catalog, ref, kinds=(kind,), field=field_name)
-            spec = ItemSpec(stage="sync", height=base_cfg.height, width=base_cfg.width,
-                            seed=params.seed, grid_condition_prob=params.grid_condition_prob)  # fmt: skip
-            check_fits(snap, spec, max_frames=base_cfg.max_frames, field=field_name)
-            first = snap.samples[0]
-            try:
-                validate_for_data(cfg, first.v, first.t, spec.height, spec.width)
-            except ValueError as e:
-                raise ValueError(f"{field_name}: {e}") from None
-            phases.append(PhasePlan(name, getattr(params, f"{name}_steps"), snap, spec))
-    else:
-        cfg = upsampler_preset(params.preset, grad_checkpointing=gc)
-        snap = resolve_snapshot(catalog, params.dataset, kinds=CLIP_KINDS, field="dataset")
-        spec = ItemSpec(stage="upsampler", height=cfg.height, width=cfg.width,
-                        frames=params.frames, seed=params.seed)  # fmt: skip
-        check_fits(snap, spec, max_frames=cfg.max_frames, field="dataset")
-        phases.append(PhasePlan("full", params.steps, snap, spec))
+# ---------------------------------------------------------------- activation checkpointing
+# The paper preset must fit one 80 GB GPU: leave room for the CUDA context, the
+# caching allocator's fragmentation and NCCL buffers.
+MEMORY_BUDGET_BYTES = 72 * GIB
 
-    run_dir = data_root() / "runs" / "train" / stage / params.derived_run_name(stage)
-    parent_id = parent_row["checkpoint_id"] if parent_row else None
-    meta = {
+
+def with_checkpointing(cfg, mode: bool | str):
+    """``cfg`` (base, 4D or upsampler config) with activation checkpointing ``mode``."""
+    if isinstance(cfg, FourDConfig):
+        return dataclasses.replace(cfg, base=dataclasses.replace(cfg.base, grad_checkpointing=mode))
+    return dataclasses.replace(cfg, grad_checkpointing=mode)
+
+
+def target_device(params) -> str:
+    """Where the run will train (for planning: bf16 and the memory budget apply on CUDA)."""
+    if params.device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return params.device
+
+
+def choose_checkpointing(
+    params, engine: EngineConfig, cfg, phase: PhasePlan, budget: int = MEMORY_BUDGET_BYTES
+) -> bool | str:
+    """The requested mode, or (``auto``) the least recomputation whose traced peak fits ``budget``.
+
+    Off, then selective (keep matmul and attention outputs, recompute the
+    pointwise ops), then full. The trace runs on fake CPU tensors with the
+    precision the target device will use.
+    """
+    if params.grad_checkpointing != "auto":
+        return checkpointing_mode(params.grad_checkpointing)
+    device = torch.device(target_device(params))
+    precision = "bf16" if engine.uses_bf16(device) else "fp32"
+    traced = dataclasses.replace(engine, precision=precision)
+    batch = example_batch(StreamDataset(phase.snapshot.samples, phase.spec), engine.batch_size)
+    return least_checkpointing(traced, cfg, batch, budget)
+
+
+def least_checkpointing(engine: EngineConfig, cfg, batch: dict, budget: int) -> bool | str:
+    """Off, selective or full: the first whose traced peak for ``batch`` fits ``budget``."""
+    for mode in (False, "selective"):
+        report = estimate_step_memory(engine, with_checkpointing(cfg, mode), batch, "cpu")
+        if report.peak_bytes <= budget:
+            return mode
+    return True
+
+
+# ---------------------------------------------------------------- plans
+def _base_phases(params, catalog: Catalog, cfg: DiTConfig) -> list[PhasePlan]:
+    snap = resolve_snapshot(catalog, params.dataset, kinds=CLIP_KINDS, field="dataset")
+    full = ItemSpec(
+        stage="base", height=cfg.height, width=cfg.width, frames=params.frames, seed=params.seed
+    )
+    check_fits(snap, full, max_frames=cfg.max_frames, field="dataset")
+    phases = []
+    if params.low_res_steps:
+        h, w = half_resolution(cfg)
+        low = dataclasses.replace(full, height=h, width=w)
+        phases.append(PhasePlan("low_res", params.low_res_steps, snap, low))
+    phases.append(PhasePlan("full", params.steps, snap, full))
+    return phases
+
+
+def _sync_phases(params, catalog: Catalog, cfg: FourDConfig) -> list[PhasePlan]:
+    base, phases = cfg.base, []
+    for name, kind in (("pseudo4d", "grid_pseudo4d"), ("objaverse", "grid_objaverse")):
+        ref = getattr(params, f"{name}_dataset")
+        if not ref:
+            continue
+        field_name = f"{name}_dataset"
+        snap = resolve_snapshot(catalog, ref, kinds=(kind,), field=field_name)
+        spec = ItemSpec(
+            stage="sync",
+            height=base.height,
+            width=base.width,
+            seed=params.seed,
+            grid_masks=params.grid_masks.pairs(),
+        )
+        check_fits(snap, spec, max_frames=base.max_frames, field=field_name)
+        first = snap.samples[0]
+        try:
+            validate_for_data(cfg, first.v, first.t, spec.height, spec.width)
+        except ValueError as e:
+            raise ValueError(f"{field_name}: {e}") from None
+        phases.append(PhasePlan(name, getattr(params, f"{name}_steps"), snap, spec))
+    return phases
+
+
+def _upsampler_phases(params, catalog: Catalog, cfg: UpsamplerConfig) -> list[PhasePlan]:
+    snap = resolve_snapshot(catalog, params.dataset, kinds=CLIP_KINDS, field="dataset")
+    spec = ItemSpec(
+        stage="upsampler",
+        height=cfg.height,
+        width=cfg.width,
+        frames=params.frames,
+        seed=params.seed,
+    )
+    check_fits(snap, spec, max_frames=cfg.max_frames, field="dataset")
+    return [PhasePlan("full", params.steps, snap, spec)]
+
+
+def _plan_meta(params, run_id: str, parent_id: str | None, phases: list[PhasePlan]) -> dict:
+    """What every checkpoint's sidecar and catalog row carry about the run."""
+    return {
         "run_id": run_id,
         "preset": params.preset,
         "parent_checkpoint_id": parent_id,
@@ -207,15 +271,48 @@ def prepare(params, catalog: Catalog, run_id: str) -> StagePlan:
                 "width": p.spec.width,
             }
             for p in phases
-        ],  # fmt: skip
+        ],
         "params": params.model_dump(mode="json"),
     }
+
+
+def prepare(params, catalog: Catalog, run_id: str) -> StagePlan:
+    """Check everything and fix the phases; ``ValueError`` naming the field otherwise."""
+    stage = stage_of(params)
+    engine = engine_config(stage, params)
+    parent_row = parent_path = None
+    if stage == "base":
+        cfg = base_preset(params.preset)
+        phases = _base_phases(params, catalog, cfg)
+    elif stage == "sync":
+        parent_row, parent_path, base_cfg = load_parent(
+            catalog, params.parent_checkpoint, params.preset
+        )
+        cfg = FourDConfig(base=base_cfg, sync=params.sync)
+        phases = _sync_phases(params, catalog, cfg)
+    else:
+        cfg = upsampler_preset(params.preset)
+        phases = _upsampler_phases(params, catalog, cfg)
+    largest = max(phases, key=lambda p: p.spec.height * p.spec.width)
+    cfg = with_checkpointing(cfg, choose_checkpointing(params, engine, cfg, largest))
+
+    run_dir = data_root() / "runs" / "train" / stage / params.derived_run_name(stage)
+    parent_id = parent_row["checkpoint_id"] if parent_row else None
+    base_ref = {"checkpoint_id": parent_id, "sha256": parent_row["sha256"]} if parent_row else None
     return StagePlan(
-        stage=stage, params=params.model_dump(mode="json"), engine=engine, model_config=cfg,
-        phases=phases, run_dir=str(run_dir), run_id=run_id, catalog_dir=str(catalog.dir),
-        parent_checkpoint_id=parent_id, parent_path=str(parent_path) if parent_path else None,
-        meta=meta,
-    )  # fmt: skip
+        stage=stage,
+        params=params.model_dump(mode="json"),
+        engine=engine,
+        model_config=cfg,
+        phases=phases,
+        run_dir=str(run_dir),
+        run_id=run_id,
+        catalog_dir=str(catalog.dir),
+        parent_checkpoint_id=parent_id,
+        parent_path=str(parent_path) if parent_path else None,
+        base_ref=base_ref,
+        meta=_plan_meta(params, run_id, parent_id, phases),
+    )
 
 
 def build_stage_model(plan: StagePlan) -> torch.nn.Module:
@@ -227,7 +324,7 @@ def build_stage_model(plan: StagePlan) -> torch.nn.Module:
     if plan.stage == "upsampler":
         return Upsampler(cfg)
     base, _, _ = load_model(plan.parent_path)
-    base.cfg = cfg.base  # same weights; only grad_checkpointing may differ
+    base.set_checkpointing(cfg.base.grad_checkpointing)  # the parent's weights, this run's memory
     return FourDModel(base, cfg)
 
 
@@ -250,8 +347,38 @@ def default_callbacks(plan: StagePlan) -> list[Callback]:
             stage=plan.stage,
             run_id=plan.run_id,
             parent_checkpoint_id=plan.parent_checkpoint_id,
-        ),  # fmt: skip
+        ),
     ]
+
+
+def make_engine(
+    plan: StagePlan,
+    callbacks: list[Callback] = (),
+    device: str | None = None,
+    resume: bool | None = None,
+    record_stream: list[int] | None = None,
+) -> Engine:
+    """The plan's model and phases in an :class:`Engine` (``callbacks``: all of them)."""
+    device = device or resolve_device(plan.params.get("device", "auto"))
+    threads = os.environ.get("FOURREAL_TORCH_THREADS")
+    if threads:
+        torch.set_num_threads(int(threads))
+    phases = [
+        Phase(p.name, p.steps, StreamDataset(p.snapshot.samples, p.spec), p.snapshot.dataset_id)
+        for p in plan.phases
+    ]
+    return Engine(
+        plan.engine,
+        build_stage_model(plan),
+        phases,
+        Path(plan.run_dir),
+        meta=plan.meta,
+        callbacks=list(callbacks),
+        device=device,
+        resume=plan.params.get("resume", True) if resume is None else resume,
+        record_stream=record_stream,
+        base_ref=plan.base_ref,
+    )
 
 
 def execute(
@@ -262,21 +389,8 @@ def execute(
     record_stream: list[int] | None = None,
 ) -> dict:
     """Build the model and train it through every phase; returns the engine's summary."""
-    device = device or resolve_device(plan.params.get("device", "auto"))
-    threads = os.environ.get("FOURREAL_TORCH_THREADS")
-    if threads:
-        torch.set_num_threads(int(threads))
-    model = build_stage_model(plan)
-    phases = [
-        Phase(p.name, p.steps, StreamDataset(p.snapshot.samples, p.spec), p.snapshot.dataset_id)
-        for p in plan.phases
-    ]
-    engine = Engine(
-        plan.engine, model, phases, Path(plan.run_dir), meta=plan.meta,
-        callbacks=[*default_callbacks(plan), *extra_callbacks], device=device,
-        resume=plan.params.get("resume", True) if resume is None else resume,
-        record_stream=record_stream,
-    )  # fmt: skip
+    callbacks = [*default_callbacks(plan), *extra_callbacks]
+    engine = make_engine(plan, callbacks, device, resume, record_stream)
     summary = engine.fit()
     summary.update(
         run_id=plan.run_id,

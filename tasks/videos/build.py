@@ -30,9 +30,11 @@ from pathlib import Path
 import numpy as np
 
 from catalog.ids import canonical_json, sample_id
+from fourreal.core import fs, store
 from fourreal.core.grid import MODES
-from fourreal.core.io import save_npz_atomic, sha256_bytes, sha256_file
-from fourreal.core.paths import data_root, relative_to_root
+from fourreal.core.io import sha256_bytes, sha256_file
+from fourreal.core.paths import data_root, relative_to_root, store_location
+from fourreal.core.store import sample_path
 from tasks.videos.clips import ClipError, ClipPlan, clip_step, crop_resize, decode_clip, plan_clips
 from tasks.videos.curate import (
     DEFAULT_MAX_DECODED_BYTES,
@@ -49,13 +51,16 @@ from tasks.videos.curate import (
     shot_rows,
 )
 from tasks.videos.decode import VideoError, VideoMeta, probe_video
-from tasks.videos.pseudo4d import AffineBounds, pseudo4d_grid
+from tasks.videos.pseudo4d import AffineBounds, camera_path, pseudo4d_grid
 
 VIDEO_SUFFIXES = frozenset(
     {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".y4m", ".mpg", ".mpeg", ".ts", ".flv"}
 )
 MANIFEST_SUFFIXES = frozenset({".csv", ".parquet"})
 RECIPES = {"grid_pseudo4d": "pseudo4d_affine", "clip": "clip"}
+# Clips are stored losslessly (libx264rgb crf 0): a built pseudo-4D sample then
+# equals ``fourreal pseudo4d`` bit for bit, and only T frames are stored anyway.
+VIDEO_QUALITY = {"codec": "h264rgb"}
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,7 @@ class VideoJob:
     max_pixels: int = 4096 * 4096
     min_side: int = 16
     vfr_tolerance: float = 0.2
+    quality: dict | None = None  # fourreal.core.store.Quality fields; None = VIDEO_QUALITY
     run_id: str | None = None
     curation: dict | None = None  # CurationParams as a dict; None: no curation
     shot_filter: str = DEFAULT_SHOT_FILTER
@@ -125,6 +131,8 @@ class VideoJob:
             p |= {"mode": mode}
         if shot_id is not None:
             p |= {"shot_id": shot_id, "shot_filter": self.shot_filter}
+        if self.quality is not None:  # stored pixels differ: a different sample
+            p |= {"quality": self.quality}
         return p
 
 
@@ -251,9 +259,10 @@ def _sample_row(
     derived: dict,
     mode: str | None,
     n_frames: int,
-    path: Path | None,
+    path: str | Path | None,
     sha: str | None,
     error: str | None,
+    nbytes: int | None = None,
 ) -> dict:
     is_grid = job.kind == "grid_pseudo4d"
     return {
@@ -270,6 +279,7 @@ def _sample_row(
         "w": job.width,
         "path": None if path is None else relative_to_root(path),
         "sha256": sha,
+        "bytes": nbytes,
         "status": "failed" if error else "ok",
         "error": error,
         "run_id": job.run_id,
@@ -440,42 +450,59 @@ def _make_samples(
 
     ``clip_frames(plan)`` gives the clip's frames, cropped and resized.
     """
-    out_dir = Path(job.out_dir)
+    out_dir = store_location(job.out_dir)  # S3 home: root-relative
     rows = []
     for plan, params, sid, mode in todo:
         indices = np.asarray(plan.frame_indices, np.int64)
         frames = clip_frames(plan)
         derived = {"frame_indices": indices.tolist(), "clip_fps": plan.fps(meta.fps)}
-        final = out_dir / sid[:2] / f"{sid}.npz"
+        final = sample_path(out_dir, sid)
         if job.kind == "grid_pseudo4d":
-            grid, cam = pseudo4d_grid(
-                frames,
+            # virtual: the clip and its V affine maps are stored, the grid is warped on read
+            cam = camera_path(
                 job.views,
+                job.height,
+                job.width,
                 AffineBounds(**job.bounds),
                 clip_rng(job.seed, sha, plan.clip_index),
-                job.warp_backend,
             )
             derived["camera"] = cam.to_json()
-            save_npz_atomic(
+            stored = store.write_pseudo4d(
                 final,
-                grid=grid,
                 frames=frames,
-                affine=cam.affine.astype(np.float64),
+                affine=cam.affine,
+                seed=job.seed,
                 frame_indices=indices,
+                backend=job.warp_backend,
+                quality=job.quality or VIDEO_QUALITY,
+                sample_id=sid,
+                attrs={"clip_index": plan.clip_index, "source_sha256": sha},
             )
         else:
-            save_npz_atomic(
+            stored = store.write_clip(
                 final,
                 frames=frames,
                 frame_indices=indices,
-                fps=np.float64(plan.fps(meta.fps)),
-                mode=np.str_(mode),
+                fps=plan.fps(meta.fps),
+                mode=mode,
+                quality=job.quality or VIDEO_QUALITY,
+                sample_id=sid,
             )
             if spec.caption is not None:
                 derived["caption"] = spec.caption
         rows.append(
             _sample_row(
-                job, sid, sha, params, derived, mode, job.times, final, sha256_file(final), None
+                job,
+                sid,
+                sha,
+                params,
+                derived,
+                mode,
+                job.times,
+                final,
+                stored.sha256,
+                None,
+                stored.bytes,
             )
         )
     return rows
@@ -530,9 +557,8 @@ WHERE status = 'ok' AND kind = ? AND recipe = ? AND recipe_version = ?
 
 def completed_samples(catalog, job: VideoJob) -> frozenset[str]:
     """Ids of samples of this recipe already ok in the catalog whose file is present."""
-    root = data_root()
     rows = catalog.rows(SQL_DONE, [job.kind, job.recipe, job.recipe_version])
-    return frozenset(r["sample_id"] for r in rows if r["path"] and (root / r["path"]).is_file())
+    return frozenset(r["sample_id"] for r in rows if r["path"] and fs.exists(r["path"]))
 
 
 SQL_KNOWN_SHOTS = """
@@ -698,7 +724,7 @@ def result_rows(res: SourceResult) -> dict[str, list[dict]]:
 
 
 def contact_sheet(
-    sample_paths: list[Path], out: Path, tile_width: int = 128, max_samples: int = 4
+    sample_paths: list[str | Path], out: Path, tile_width: int = 128, max_samples: int = 4
 ) -> Path | None:
     """A PNG of up to ``max_samples`` samples: each grid as V rows x T columns, each clip a row."""
     from PIL import Image
@@ -707,8 +733,8 @@ def contact_sheet(
 
     blocks = []
     for p in sample_paths[:max_samples]:
-        with np.load(p) as data:
-            arr = data["grid"] if "grid" in data.files else data["frames"][None]
+        with store.open_sample(p, whole=True) as sample:
+            arr = sample.grid()  # a clip reads as a one-view grid
         v, t, h, w, _ = arr.shape
         mosaic = arr.transpose(0, 2, 1, 3, 4).reshape(v * h, t * w, 3)  # (V*H, T*W, 3)
         scale = min(1.0, tile_width / w)

@@ -11,11 +11,12 @@ Base-model clips come from two places:
 * a grid (rendered or pseudo-4D): ``clips_from_grid`` gives every
   ``grid[:, t]`` as a ``freeze_time`` clip and every ``grid[v, :]`` as a
   ``dynamic`` clip (docs/grid.md#modes). The training data loader calls it, or
-  ``clip_from_grid`` for one slice, on the ``grid`` array of a sample npz.
+  ``clip_from_grid`` for one slice, on a grid read from the sample store.
 
-Clip npz (``build_clips``): ``frames uint8 [T, H, W, 3]``, ``frame_indices
-int64 [T]`` into the decoded video, ``fps float64 []`` (the clip's own frame
-rate), ``mode str []`` (``dynamic`` | ``freeze_time``).
+Clip samples (``build_clips``, exported by ``fourreal sample export``):
+``frames uint8 [T, H, W, 3]``, ``frame_indices int64 [T]`` into the decoded
+video, ``fps float64 []`` (the clip's own frame rate), ``mode str []``
+(``dynamic`` | ``freeze_time``).
 """
 
 from __future__ import annotations
@@ -156,13 +157,14 @@ def clips_from_grid(grid: np.ndarray | str | os.PathLike) -> Iterator[tuple[str,
 
     Yields the ``T`` freeze-time clips ``grid[:, t]`` (mode ``freeze_time``,
     index ``t``) then the ``V`` fixed-view clips ``grid[v, :]`` (mode
-    ``dynamic``, index ``v``). ``grid`` is an array or a sample npz path (its
-    ``grid`` field: rendered Objaverse grids and pseudo-4D grids alike).
-    Slices are views of the array, not copies.
+    ``dynamic``, index ``v``). ``grid`` is an array or a sample file of any
+    grid kind (rendered, pseudo-4D, generated; any stored format), read
+    through the sample store. Slices are views of the array, not copies.
     """
     if not isinstance(grid, np.ndarray):
-        with np.load(grid) as data:
-            grid = data["grid"]
+        from fourreal.core.store import read_grid
+
+        grid = read_grid(grid)
     v, t, _, _ = check_disk_grid(grid)
     for ti in range(t):
         yield "freeze_time", ti, clip_from_grid(grid, "freeze_time", ti)

@@ -29,6 +29,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from fourreal.core.params import FlowParams
+from fourreal.core.warp import WARP_BACKENDS, source_coords, warp_frames  # noqa: F401 - re-exported
 
 
 class AffineBounds(FlowParams):
@@ -119,13 +120,6 @@ def camera_path(
     return CameraPath(zoom=zoom, rotation_deg=rot, shear=shear, pan=pan, affine=affine)
 
 
-def source_coords(affine: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Source pixel ``(x, y)`` of every output pixel: float64 ``[V, H, W, 2]``."""
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
-    pts = np.stack([xs, ys, np.ones_like(xs)], -1)  # (H, W, 3)
-    return np.einsum("vij,hwj->vhwi", affine, pts)
-
-
 def corners_inside(affine: np.ndarray, height: int, width: int, tol: float = 1e-6) -> bool:
     """True when all output pixel centres map inside ``[0, W-1] x [0, H-1]`` (corners suffice)."""
     corners = np.array(
@@ -138,58 +132,6 @@ def corners_inside(affine: np.ndarray, height: int, width: int, tol: float = 1e-
         and (src[..., 1] >= -tol).all()
         and (src[..., 1] <= height - 1 + tol).all()
     )
-
-
-WARP_BACKENDS = ("torch", "opencv")
-
-
-def warp_frames(frames: np.ndarray, affine: np.ndarray, backend: str = "torch") -> np.ndarray:
-    """``grid[v, t] = frames[t]`` sampled at ``affine[v] @ [x, y, 1]``: uint8 ``[V, T, H, W, 3]``.
-
-    ``torch`` (default, exact): one batched ``grid_sample`` over all ``V*T``
-    pairs, bilinear in float32, ``align_corners=True`` so that normalised
-    -1/+1 are the centres of the first/last pixels (the integer-centre
-    convention), rounded half up. ``opencv``: ``cv2.warpAffine`` with the
-    same map (``WARP_INVERSE_MAP``); several times faster, but OpenCV
-    quantises source coordinates to 1/32 pixel, so values may differ from
-    exact bilinear by a few levels at sharp edges.
-    """
-    t, h, w, _ = frames.shape
-    v = affine.shape[0]
-    if backend == "opencv":
-        import cv2
-
-        out = np.empty((v, t, h, w, 3), np.uint8)
-        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-        for vi in range(v):
-            for ti in range(t):
-                cv2.warpAffine(
-                    frames[ti],
-                    affine[vi],
-                    (w, h),
-                    dst=out[vi, ti],
-                    flags=flags,
-                    borderMode=cv2.BORDER_REPLICATE,
-                )  # in place, no copy
-        return out
-    if backend != "torch":
-        raise ValueError(f"backend: expected one of {WARP_BACKENDS}, got {backend!r}")
-    import torch
-    import torch.nn.functional as F
-
-    coords = source_coords(affine, h, w)  # (V, H, W, 2) pixels
-    scale = np.array([2.0 / (w - 1), 2.0 / (h - 1)])
-    norm = torch.from_numpy((coords * scale - 1.0).astype(np.float32))  # (V, H, W, 2)
-    norm = norm.repeat_interleave(t, dim=0)  # (V*T, H, W, 2), view-major
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()  # (T, 3, H, W)
-    x = x.repeat(v, 1, 1, 1)  # (V*T, 3, H, W), view-major
-    with torch.no_grad():
-        y = F.grid_sample(
-            x, norm, mode="bilinear", padding_mode="border", align_corners=True
-        )  # (V*T, 3, H, W)
-    y = y.add_(0.5).clamp_(0, 255).to(torch.uint8)
-    y = y.reshape(v, t, 3, h, w).permute(0, 1, 3, 4, 2)  # (V, T, H, W, 3)
-    return y.contiguous().numpy()
 
 
 def pseudo4d_grid(

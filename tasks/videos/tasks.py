@@ -14,7 +14,9 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.logging import get_run_logger
 
+from fourreal.core import fs
 from fourreal.core.paths import data_root, relative_to_root
+from fourreal.core.store import sample_path
 from tasks.caching import cached_task_options
 from tasks.progress import progress_bar
 from tasks.recording import StreamRecorder
@@ -127,14 +129,13 @@ def publish_summary_task(
 ) -> dict:
     """Contact sheet PNG under the data root, a table artifact and a markdown artifact."""
     summary = summarize(results, run_id)
-    root = data_root()
-    paths = [root / r["path"] for res in results for r in res.sample_rows if r["status"] == "ok"]
+    paths = [r["path"] for res in results for r in res.sample_rows if r["status"] == "ok"]
     if not paths:  # a rerun that skipped everything still shows what exists
-        paths = [Path(job.out_dir) / s[:2] / f"{s}.npz" for s in summary["skipped_ids"]]
-    shown = [p for p in paths if p.is_file()][:SHEET_SAMPLES]
+        paths = [sample_path(job.out_dir, s) for s in summary["skipped_ids"]]
+    shown = [p for p in paths[: 4 * SHEET_SAMPLES] if fs.exists(p)][:SHEET_SAMPLES]
     # Named by what it shows (content-addressed sample files), so a rerun that
     # shows the same samples reuses the sheet instead of drawing it again.
-    digest = hashlib.sha256("\n".join(p.name for p in shown).encode()).hexdigest()[:16]
+    digest = hashlib.sha256("\n".join(Path(p).name for p in shown).encode()).hexdigest()[:16]
     sheet_path = Path(job.out_dir) / "contact_sheets" / f"{digest}.png"
     sheet = (
         sheet_path
@@ -154,7 +155,7 @@ def publish_summary_task(
         f"| {summary['sources']} | {summary['sources_failed']} | {summary['samples_written']} "
         f"| {summary['samples_skipped']} | {summary['samples_failed']} |",
         "",
-        f"Contact sheet: `{summary['contact_sheet']}` (under the data root `{root}`)"
+        f"Contact sheet: `{summary['contact_sheet']}` (under the data root `{fs.home().uri}`)"
         if sheet
         else "No samples, no contact sheet.",
     ]
@@ -168,7 +169,7 @@ def publish_summary_task(
     )
     for res in results:
         if res.sheet is not None:
-            publish_curation_sheet(res, root)
+            publish_curation_sheet(res, data_root())
     return summary
 
 

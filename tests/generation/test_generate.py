@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from catalog.checkpoints import checkpoint_file, get_checkpoint
+from fourreal.core.store import open_sample
 from tasks.generation.generate import (
     GenerationInputs,
     contact_sheet,
@@ -91,8 +92,8 @@ def test_generate_flow_from_sample(prefect_harness, home_catalog, checkpoints, h
     gt = gt_grids[0]
     assert rgb.shape == (V, T, H, W, 3) and np.isfinite(times).all()
     assert np.array_equal(rgb[0, :], gt[0, :]) and np.array_equal(rgb[:, 0], gt[:, 0])
-    with np.load(out["grid"]) as z:
-        assert z["known"].sum() == V + T - 1
+    with open_sample(out["grid"]) as sample:
+        assert sample.array("known").sum() == V + T - 1
     assert count_frames(out["mosaic"]) == T
     assert len(out["views"]) == V and all(count_frames(p) == T for p in out["views"])
     assert Image.open(out["contact_sheet"]).size[0] > T * W
@@ -268,20 +269,17 @@ def test_generate_flow_passes_options_and_uses_ema(
     prefect_harness, home_catalog, ema_checkpoint, heldout, gt_grids
 ):
     from flows.generate import GenerateParams, generate
-    from model import load_model
-    from tasks.generation.generate import ema_file
+    from tasks.train.checkpointing import load_checkpoint
 
     sid = heldout["sample_ids"][0]
     opts = dict(guidance_scale=2.5, shift=2.0, steps=3, seed=1)
     out = generate(GenerateParams(checkpoint=ema_checkpoint["id"], sample_id=sid, **opts))
     assert out["weights"] == "ema" and not out["warnings"]
     grid, _ = read_grid_npz(out["grid"])
-    with np.load(out["grid"]) as z:
-        assert "grid" in z.files and z["grid"].dtype == np.uint8
-    # the same sampling by hand, with the EMA file and the raw file
-    row = get_checkpoint(home_catalog, ema_checkpoint["id"])
-    ema_model = load_model(ema_file(row))[0].eval()
-    raw_model = load_model(checkpoint_file(row))[0].eval()
+    assert grid.dtype == np.uint8
+    # the same sampling by hand, with the EMA weights and the raw ones
+    ema_model = load_checkpoint(home_catalog, ema_checkpoint["id"], "sync", ema=True)[0].eval()
+    raw_model = load_checkpoint(home_catalog, ema_checkpoint["id"], "sync")[0].eval()
     kw = dict(guidance_scale=2.5, shift=2.0)
     assert np.array_equal(grid, sample_grid(ema_model, _inputs(gt_grids[0]), 3, 1, **kw))
     assert not np.array_equal(grid, sample_grid(raw_model, _inputs(gt_grids[0]), 3, 1, **kw))

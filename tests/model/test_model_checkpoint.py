@@ -60,3 +60,38 @@ def test_checkpoint_errors(tmp_path, random_base):
         save_model(tmp_path / "x.safetensors", random_base, upsampler_preset("tiny"))
     with pytest.raises(FileNotFoundError, match="sidecar"):
         load_model(tmp_path / "missing.safetensors")
+
+
+def test_sync_only_checkpoint_references_its_base(tmp_path, random_base, randomize):
+    from safetensors.torch import load_file
+
+    from fourreal.core.io import sha256_file
+
+    base_path = tmp_path / "base.safetensors"
+    save_model(base_path, random_base, random_base.cfg)
+    ref = {"checkpoint_id": "base-ckpt", "sha256": sha256_file(base_path)}
+    model = FourDModel(random_base, fourd_preset("tiny", "soft"))
+    randomize(model.sync_layers, seed=3, std=0.02)
+    path = tmp_path / "sync.safetensors"
+    save_model(path, model, model.cfg, extra={"step": 7}, base_ref=ref)
+
+    # the file holds the sync layers only; the sidecar names the base
+    assert set(load_file(str(path))) == {k for k in model.state_dict() if k.startswith("sync_")}
+    assert path.stat().st_size < base_path.stat().st_size
+    assert json.loads(sidecar_path(path).read_text())["base"] == ref
+    loaded, cfg, extra = load_model(path, base_path=base_path)
+    assert cfg == model.cfg and extra == {"step": 7}
+    x = torch.rand(1, 2, 3, 3, 16, 32)
+    s, known = torch.tensor([0.5]), torch.zeros(1, 2, 3, dtype=torch.bool)
+    assert torch.equal(loaded(x, s, known), model(x, s, known))
+    assert all(not p.requires_grad for p in loaded.base.parameters())
+
+    # without its base, or with another one, it does not load
+    with pytest.raises(ValueError, match="base_path"):
+        load_model(path)
+    other = tmp_path / "other.safetensors"
+    save_model(other, randomize(DiT(random_base.cfg), seed=5), random_base.cfg)
+    with pytest.raises(ValueError, match="sha256"):
+        load_model(path, base_path=other)
+    with pytest.raises(ValueError, match="only a 4D model"):
+        save_model(tmp_path / "x.safetensors", random_base, random_base.cfg, base_ref=ref)

@@ -73,7 +73,8 @@ def test_param_count_meta_matches_real(tiny_cfg):
     real = sum(p.numel() for p in DiT(tiny_cfg).parameters())
     assert param_count(tiny_cfg) == real
     assert param_count(fourd_preset("tiny"), trainable_only=True) > 0
-    assert param_count(fourd_preset("tiny", "sequential"), trainable_only=True) == 0
+    soft = param_count(fourd_preset("tiny", "soft"), trainable_only=True)
+    assert param_count(fourd_preset("tiny", "sequential"), trainable_only=True) == soft  # fair
 
 
 def test_paper_preset_size():

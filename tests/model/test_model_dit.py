@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
+import pytest
 import torch
 from einops import rearrange
 
@@ -72,11 +73,13 @@ def test_rope_is_relative():
     torch.testing.assert_close(scores2[..., 3 * n :, 3 * n :], scores[..., : 3 * n, : 3 * n])
 
 
-def test_grad_checkpointing_gives_same_gradients(tiny_cfg, randomize):
+@pytest.mark.parametrize("mode", [True, "selective"])
+def test_grad_checkpointing_gives_same_gradients(tiny_cfg, randomize, mode):
     torch.manual_seed(0)
     plain = randomize(DiT(tiny_cfg), seed=2).train()
-    ckpt = DiT(dataclasses.replace(tiny_cfg, grad_checkpointing=True)).train()
+    ckpt = DiT(dataclasses.replace(tiny_cfg, grad_checkpointing=mode)).train()
     ckpt.load_state_dict(plain.state_dict())
+    assert all(block.checkpointing == mode for block in ckpt.blocks)
     x, s, context, known = _inputs()
     grads = []
     for model in (plain, ckpt):
@@ -84,6 +87,13 @@ def test_grad_checkpointing_gives_same_gradients(tiny_cfg, randomize):
         grads.append([p.grad for p in model.parameters()])
     for a, b in zip(*grads, strict=True):
         torch.testing.assert_close(a, b)
+
+
+def test_checkpointing_modes_are_named_or_boolean(tiny_cfg):
+    assert dataclasses.replace(tiny_cfg, grad_checkpointing="full").grad_checkpointing is True
+    assert dataclasses.replace(tiny_cfg, grad_checkpointing="off").grad_checkpointing is False
+    with pytest.raises(ValueError, match="grad_checkpointing"):
+        dataclasses.replace(tiny_cfg, grad_checkpointing="some")
 
 
 def test_tiny_base_overfits_one_batch(tiny_cfg):

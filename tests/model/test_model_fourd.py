@@ -1,4 +1,5 @@
-"""Two-stream 4D model: sync-layer invariants at initialisation, frozen base, training step."""
+"""4D model: sync-layer invariants at initialisation, the fair sequential baseline, the
+shared timestep modulation, the frozen base and a training step."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from einops import rearrange
 
 from fourreal.core.grid import MODE_INDEX
 from model.config import fourd_preset
+from model.dit import DiT
 from model.flow import flow_loss
 from model.fourd import FourDModel
 from model.masking import grid_condition_mask
-from model.sync import HardSync, SoftSync
+from model.sync import HardSync, SequentialSync, SoftSync, SyncModulation
 
 B, V, T, H, W = 2, 3, 4, 16, 32
 
@@ -86,13 +88,83 @@ def test_hard_at_init_averages_and_sequential_interleaves(random_base, sync):
 
 
 def test_sync_modules_at_init():
-    y_view, y_time, temb = torch.randn(3, 2, 3, 4, 5, 16).unbind(0)
-    temb = temb[:, 0, 0, 0]  # (B, D)
+    """At init (g = 0) hard = I/2 averaging for both streams, soft = identity, sequential = identity."""
+    y_view, y_time = torch.randn(2, 2, 3, 4, 5, 16).unbind(0)
+    g = torch.zeros(2, 32)
     hard = HardSync(16)
-    torch.testing.assert_close(hard(y_view, y_view, temb), y_view)  # identical streams: unchanged
-    torch.testing.assert_close(hard(y_view, y_time, temb), 0.5 * (y_view + y_time))
-    soft_view, soft_time = SoftSync(16)(y_view, y_time, temb)
+    a, b = hard(y_view, y_view, g)
+    torch.testing.assert_close(a, y_view)  # identical streams: unchanged
+    a, b = hard(y_view, y_time, g)
+    torch.testing.assert_close(a, 0.5 * (y_view + y_time))
+    assert a is b  # one interface: the merged tensor for both streams
+    soft_view, soft_time = SoftSync(16)(y_view, y_time, g)
     assert torch.equal(soft_view, y_view) and torch.equal(soft_time, y_time)
+    seq = SequentialSync(16)
+    assert torch.equal(seq.after_view(y_time, y_view, g), y_view)
+    assert torch.equal(seq.after_time(y_view, y_time, g), y_time)
+
+
+def test_shared_modulation_is_zero_at_init_and_gains_are_per_layer():
+    mod = SyncModulation(16, depth=3)
+    temb = torch.randn(2, 16)
+    assert torch.equal(mod(temb), torch.zeros(3, 2, 32))  # soft = identity, hard = I/2 at init
+    with torch.no_grad():
+        mod.proj[-1].weight.normal_()
+        mod.gain[1].zero_()
+        mod.bias[2].fill_(0.25)
+    g = mod(temb)  # (depth, B, 2D)
+    shared = mod.proj(temb)
+    assert g.shape == (3, 2, 32) and shared.abs().sum() > 0
+    torch.testing.assert_close(g[0], shared)  # gain 1, bias 0
+    assert torch.equal(g[1], torch.zeros(2, 32))  # gain 0: that layer alone unmodulated
+    torch.testing.assert_close(g[2], shared + 0.25)
+    # one projection for the whole model, 4D numbers per layer
+    assert sum(p.numel() for p in mod.parameters()) == 16 * 32 + 32 + 2 * 3 * 32
+
+
+@pytest.mark.parametrize("sync", ["soft", "hard", "sequential"])
+def test_init_invariants_hold_for_any_timestep_embedding(random_base, sync):
+    """The shared modulation starts at 0 whatever the timestep: perturbing s changes no invariant."""
+    model = FourDModel(random_base, fourd_preset("tiny", sync))
+    x, _, known = _grid(3)
+    for s in (torch.tensor([0.0, 1.0]), torch.tensor([0.3, 0.9])):
+        assert torch.equal(model.sync_layers.modulation(random_base.t_embedder(s)),
+                           torch.zeros(len(model.sync_layers), B, 2 * random_base.cfg.dim))  # fmt: skip
+        if sync == "soft":
+            continue  # covered stream by stream above
+        torch.testing.assert_close(
+            model(x, s, known), _reference(random_base, x, s, known, sync), rtol=1e-5, atol=1e-5
+        )
+
+
+def test_sequential_has_the_trainable_budget_of_soft_sync(random_base):
+    soft = FourDModel(random_base, fourd_preset("tiny", "soft"))
+    seq = FourDModel(random_base, fourd_preset("tiny", "sequential"))
+    n_soft = sum(p.numel() for p in soft.trainable_parameters())
+    assert n_soft == sum(p.numel() for p in seq.trainable_parameters()) > 0
+    cfg = fourd_preset("small", "soft")  # and at a preset 6x wider and deeper (meta: no memory)
+    with torch.device("meta"):
+        counts = {
+            kind: sum(p.numel() for p in FourDModel(DiT(cfg.base), fourd_preset("small", kind))
+                      .trainable_parameters())
+            for kind in ("soft", "sequential", "hard")
+        }  # fmt: skip
+    assert counts["soft"] == counts["sequential"] > counts["hard"]
+
+
+def test_layer_observer_sees_every_layer(random_base):
+    seen = []
+    model = FourDModel(random_base, fourd_preset("tiny", "sequential"))
+    x, s, known = _grid(4)
+    model.stream_velocities(x, s, known, observe=lambda i, a, b: seen.append((i, a is b)))
+    assert seen == [(i, True) for i in range(random_base.cfg.depth)]
+    seen.clear()
+    soft = FourDModel(random_base, fourd_preset("tiny", "soft"))
+    with torch.no_grad():
+        soft.stream_velocities(
+            x, s, known, observe=lambda i, a, b: seen.append(float((a - b).norm()))
+        )
+    assert len(seen) == random_base.cfg.depth and all(d > 0 for d in seen)
 
 
 def test_only_sync_parameters_train(random_base):
@@ -103,12 +175,12 @@ def test_only_sync_parameters_train(random_base):
     model.train()
     assert model.training and not any(m.training for m in model.base.modules())
     seq = FourDModel(random_base, fourd_preset("tiny", "sequential"))
-    assert seq.trainable_parameters() == []
+    assert seq.trainable_parameters() and len(seq.sync_layers) == random_base.cfg.depth
     with pytest.raises(ValueError, match="base"):
         FourDModel(random_base, fourd_preset("tiny", "soft", dim=32, heads=2))
 
 
-@pytest.mark.parametrize("sync", ["soft", "hard"])
+@pytest.mark.parametrize("sync", ["soft", "hard", "sequential"])
 def test_training_step_changes_only_sync_parameters(random_base, sync):
     model = FourDModel(random_base, fourd_preset("tiny", sync)).train()
     base_before = {k: v.clone() for k, v in model.base.state_dict().items()}
@@ -129,4 +201,5 @@ def test_training_step_changes_only_sync_parameters(random_base, sync):
     changed = [
         k for k, v in model.sync_layers.state_dict().items() if not torch.equal(v, sync_before[k])
     ]
-    assert any("linear" in k for k in changed) and any("modulation" in k for k in changed)
+    assert any("linear" in k for k in changed) and any("modulation.proj" in k for k in changed)
+    assert any("modulation.gain" in k for k in changed)

@@ -1,10 +1,20 @@
-"""The random masking recipe of the base model and the grid conditioning pattern."""
+"""The random masking recipe of the base model and the 4D grid mask patterns."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from model.masking import grid_condition_mask, sample_known_mask
+from model.masking import (
+    GRID_MASK_MIX,
+    GRID_PATTERNS,
+    check_grid_mask_mix,
+    grid_condition_mask,
+    grid_pattern,
+    sample_grid_mask,
+    sample_grid_patterns,
+    sample_known_mask,
+)
 
 
 def test_recipe_proportions_and_invariants():
@@ -32,3 +42,81 @@ def test_grid_condition_mask():
     assert known.shape == (2, 3, 4)
     assert known[:, 0, :].all() and known[:, :, 0].all()
     assert not known[:, 1:, 1:].any()
+
+
+# ---------------------------------------------------------------- 4D grid patterns
+def _lines(known: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(full rows, full columns) of a [V, T] mask."""
+    return known.all(dim=1), known.all(dim=0)
+
+
+def _is_union_of_lines(known: torch.Tensor) -> bool:
+    rows, cols = _lines(known)
+    return torch.equal(known, rows[:, None] | cols[None, :])
+
+
+@pytest.mark.parametrize("V,T", [(2, 2), (3, 5), (8, 8)])
+def test_each_grid_pattern_is_what_it_claims(V, T):
+    gen = torch.Generator().manual_seed(V * 10 + T)
+    first_row = torch.zeros(V, T, dtype=torch.bool)
+    first_row[0, :] = True
+    first_col = torch.zeros(V, T, dtype=torch.bool)
+    first_col[:, 0] = True
+    assert torch.equal(grid_pattern("row_and_column", V, T), first_row | first_col)
+    assert torch.equal(grid_pattern("row_and_column", V, T), grid_condition_mask(1, V, T)[0])
+    assert torch.equal(grid_pattern("first_row", V, T), first_row)
+    assert torch.equal(grid_pattern("first_column", V, T), first_col)
+    assert not grid_pattern("unconditional", V, T).any()
+    cells, line_sets = set(), set()
+    for _ in range(300):
+        one = grid_pattern("single_frame", V, T, gen)
+        assert one.sum() == 1
+        cells.add(tuple(one.nonzero()[0].tolist()))
+        lines = grid_pattern("random_lines", V, T, gen)
+        rows, cols = _lines(lines)
+        assert lines.any() and not lines.all()  # something given, something to predict
+        assert _is_union_of_lines(lines)  # whole rows and whole columns only
+        assert rows.sum() < V and cols.sum() < T
+        line_sets.add((tuple(rows.tolist()), tuple(cols.tolist())))
+    assert len(cells) == V * T  # every frame can be the single one
+    # rows alone, columns alone, both, and not always the first ones
+    assert any(not any(c) for _, c in line_sets) and any(not any(r) for r, _ in line_sets)
+    assert any(any(r) and any(c) for r, c in line_sets)
+    assert any(r[-1] for r, _ in line_sets) and any(c[-1] for _, c in line_sets)
+
+
+def test_grid_masks_follow_the_proportions():
+    gen = torch.Generator().manual_seed(0)
+    mix = {"row_and_column": 0.3, "first_row": 0.2, "first_column": 0.1, "random_lines": 0.2,
+           "single_frame": 0.15, "unconditional": 0.05}  # fmt: skip
+    names = sample_grid_patterns(6000, mix, gen)
+    for pattern, share in mix.items():
+        assert abs(names.count(pattern) / len(names) - share) < 0.02, pattern
+    known = sample_grid_mask(4000, 4, 5, GRID_MASK_MIX, torch.Generator().manual_seed(1))
+    assert known.shape == (4000, 4, 5) and known.dtype == torch.bool
+    assert not known.flatten(1).all(dim=1).any()  # always something to predict
+    uncond = (~known).flatten(1).all(dim=1).float().mean().item()
+    assert abs(uncond - GRID_MASK_MIX["unconditional"]) < 0.015  # CFG share: small, as set
+    inference = (known == grid_condition_mask(1, 4, 5)).flatten(1).all(dim=1).float().mean()
+    # the inference pattern (random_lines can also draw exactly row 0 + column 0)
+    assert GRID_MASK_MIX["row_and_column"] - 0.03 < inference.item() < 0.5
+    only = sample_grid_mask(50, 4, 5, {**dict.fromkeys(GRID_PATTERNS, 0.0), "first_row": 1.0})
+    assert torch.equal(only, grid_pattern("first_row", 4, 5).expand(50, 4, 5))
+
+
+def test_grid_mask_is_seeded_and_checks_its_inputs():
+    a = sample_grid_mask(64, 3, 4, generator=torch.Generator().manual_seed(5))
+    b = sample_grid_mask(64, 3, 4, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="sum to 1"):
+        check_grid_mask_mix({**GRID_MASK_MIX, "unconditional": 0.5})
+    with pytest.raises(ValueError, match="unknown patterns"):
+        check_grid_mask_mix({**GRID_MASK_MIX, "diagonal": 0.0})
+    with pytest.raises(ValueError, match="missing patterns"):
+        check_grid_mask_mix({"row_and_column": 1.0})
+    with pytest.raises(ValueError, match=">= 0"):
+        check_grid_mask_mix({**GRID_MASK_MIX, "first_row": -0.15, "first_column": 0.45})
+    with pytest.raises(ValueError, match="V >= 2"):
+        sample_grid_mask(1, 1, 4)
+    with pytest.raises(ValueError, match="pattern"):
+        grid_pattern("diagonal", 3, 3)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import shutil
 
-import numpy as np
 import pytest
 
 from catalog.store import Catalog
 from fourreal.core.io import sha256_file
 from fourreal.core.paths import data_root
+from fourreal.core.store import open_sample
 from tests.renderers.assets import write_bad_inputs
 
 pytestmark = pytest.mark.usefixtures("prefect_harness", "ray_session")
@@ -61,8 +61,10 @@ def test_flow_renders_good_objects_fails_bad_ones_and_is_idempotent(demo_objects
             32,
             32,
         )
-        with np.load(path) as z:
+        with open_sample(path) as sample:
+            z = sample.export()
             assert z["rgb"].shape == (3, 3, 32, 32, 3) and (z["alpha"] > 0).any()
+            assert row["bytes"] == path.stat().st_size
     sources = cat.rows("SELECT * FROM sources WHERE run_id = ?", [first["run_id"]])
     assert len(sources) == 14 and sum(s["status"] == "failed" for s in sources) == 11
     run = cat.rows("SELECT status, outputs_json FROM runs WHERE run_id = ?", [first["run_id"]])

@@ -52,9 +52,17 @@ def base_run(train_data, tiny) -> dict:
     from tasks.train.params import TrainBaseParams
 
     return run_stage(
-        TrainBaseParams(**tiny(dataset=train_data["clips"], steps=3, low_res_steps=2, frames=4,
-                               checkpoint_every=2, keep_last=2))
-    )  # fmt: skip
+        TrainBaseParams(
+            **tiny(
+                dataset=train_data["clips"],
+                steps=3,
+                low_res_steps=2,
+                frames=4,
+                checkpoint_every=2,
+                keep_last=2,
+            )
+        )
+    )
 
 
 @pytest.fixture(scope="session")
@@ -64,9 +72,15 @@ def sync_run(train_data, base_run, tiny) -> dict:
     from tasks.train.params import TrainSyncParams
 
     return run_stage(
-        TrainSyncParams(**tiny(
-            parent_checkpoint=base_run["final_checkpoint_id"], sync="soft",
-            pseudo4d_dataset=train_data["pseudo4d"], pseudo4d_steps=2,
-            objaverse_dataset=train_data["objaverse"], objaverse_steps=2, batch_size=1,
-        ))
-    )  # fmt: skip
+        TrainSyncParams(
+            **tiny(
+                parent_checkpoint=base_run["final_checkpoint_id"],
+                sync="soft",
+                pseudo4d_dataset=train_data["pseudo4d"],
+                pseudo4d_steps=2,
+                objaverse_dataset=train_data["objaverse"],
+                objaverse_steps=2,
+                batch_size=1,
+            )
+        )
+    )

@@ -47,13 +47,35 @@ def _fails(cat, params, *needles):
     return str(info.value)
 
 
-def _sample(cat, name: str, arrays: dict, *, kind: str, v: int, t: int, h: int, w: int,
-            mode=None, status="ok") -> dict:  # fmt: skip
+def _sample(
+    cat,
+    name: str,
+    arrays: dict,
+    *,
+    kind: str,
+    v: int,
+    t: int,
+    h: int,
+    w: int,
+    mode=None,
+    status="ok",
+) -> dict:
     path = data_root() / "samples" / "bad" / f"{name}.npz"
     save_npz_atomic(path, **arrays)
-    row = {"sample_id": f"bad-{name}", "kind": kind, "mode": mode, "v": v, "t": t, "h": h, "w": w,
-           "path": relative_to_root(path), "sha256": sha256_file(path), "status": status,
-           "recipe": "bad", "recipe_version": "1"}  # fmt: skip
+    row = {
+        "sample_id": f"bad-{name}",
+        "kind": kind,
+        "mode": mode,
+        "v": v,
+        "t": t,
+        "h": h,
+        "w": w,
+        "path": relative_to_root(path),
+        "sha256": sha256_file(path),
+        "status": status,
+        "recipe": "bad",
+        "recipe_version": "1",
+    }
     cat.append("samples", [row])
     return row
 
@@ -116,8 +138,17 @@ def test_failed_and_missing_samples(train_catalog, tiny):
 
 
 def test_resolution_and_views_not_matching_the_preset(train_catalog, tiny, train_data, base_run):
-    small = _sample(train_catalog, "too-small", {"frames": np.zeros((8, 8, 16, 3), np.uint8)},
-                    kind="clip", mode="dynamic", v=1, t=8, h=8, w=16)  # fmt: skip
+    small = _sample(
+        train_catalog,
+        "too-small",
+        {"frames": np.zeros((8, 8, 16, 3), np.uint8)},
+        kind="clip",
+        mode="dynamic",
+        v=1,
+        t=8,
+        h=8,
+        w=16,
+    )
     ds = _dataset(train_catalog, "bad-small", [small["sample_id"]])
     _fails(
         train_catalog,
@@ -125,49 +156,93 @@ def test_resolution_and_views_not_matching_the_preset(train_catalog, tiny, train
         "dataset:",
         "smaller than the training resolution 16x32",
     )
-    square = _sample(train_catalog, "square", {"frames": np.zeros((8, 64, 64, 3), np.uint8)},
-                     kind="clip", mode="dynamic", v=1, t=8, h=64, w=64)  # fmt: skip
+    square = _sample(
+        train_catalog,
+        "square",
+        {"frames": np.zeros((8, 64, 64, 3), np.uint8)},
+        kind="clip",
+        mode="dynamic",
+        v=1,
+        t=8,
+        h=64,
+        w=64,
+    )
     ds = _dataset(train_catalog, "bad-aspect", [square["sample_id"]])
     _fails(train_catalog, TrainBaseParams(**tiny(dataset=ds)), "dataset:", "aspect")
     # V = 10 views exceed the tiny preset's max_frames = 8
-    wide = _sample(train_catalog, "ten-views", {"grid": moving_shapes_grid(7, 10, 4, 16, 32)},
-                   kind="grid_pseudo4d", v=10, t=4, h=16, w=32)  # fmt: skip
+    wide = _sample(
+        train_catalog,
+        "ten-views",
+        {"grid": moving_shapes_grid(7, 10, 4, 16, 32)},
+        kind="grid_pseudo4d",
+        v=10,
+        t=4,
+        h=16,
+        w=32,
+    )
     ds = _dataset(train_catalog, "bad-views", [wide["sample_id"]])
-    params = TrainSyncParams(**tiny(parent_checkpoint=base_run["final_checkpoint_id"],
-                                    pseudo4d_dataset=ds, pseudo4d_steps=1, objaverse_steps=0))  # fmt: skip
+    params = TrainSyncParams(
+        **tiny(
+            parent_checkpoint=base_run["final_checkpoint_id"],
+            pseudo4d_dataset=ds,
+            pseudo4d_steps=1,
+            objaverse_steps=0,
+        )
+    )
     _fails(train_catalog, params, "pseudo4d_dataset:", "max_frames=8")
     # grids with fewer views and times (4) than the requested clip length (8)
-    _fails(train_catalog, TrainBaseParams(**tiny(dataset=train_data["pseudo4d"], frames=8)),
-           "dataset:", "fewer than frames=8 frames")  # fmt: skip
+    _fails(
+        train_catalog,
+        TrainBaseParams(**tiny(dataset=train_data["pseudo4d"], frames=8)),
+        "dataset:",
+        "fewer than frames=8 frames",
+    )
 
 
 def test_parent_checkpoint_problems(train_catalog, tiny, train_data, base_run, tmp_path):
     def sync(parent: str) -> TrainSyncParams:
-        return TrainSyncParams(**tiny(parent_checkpoint=parent, objaverse_dataset=train_data["objaverse"],
-                                      objaverse_steps=1, pseudo4d_steps=0))  # fmt: skip
+        return TrainSyncParams(
+            **tiny(
+                parent_checkpoint=parent,
+                objaverse_dataset=train_data["objaverse"],
+                objaverse_steps=1,
+                pseudo4d_steps=0,
+            )
+        )
 
     _fails(train_catalog, sync("no-such-checkpoint"), "checkpoint:", "no checkpoint")
     # wrong stage: a sync-stage row given as the parent of a sync run
-    base_row = train_catalog.rows("SELECT * FROM checkpoints WHERE checkpoint_id = ?",
-                                  [base_run["final_checkpoint_id"]])[0]  # fmt: skip
+    base_row = train_catalog.rows(
+        "SELECT * FROM checkpoints WHERE checkpoint_id = ?", [base_run["final_checkpoint_id"]]
+    )[0]
     src = checkpoint_file(base_row)
     copy_dir = data_root() / "bad-ckpt" / "copy"
     copy_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(src, copy_dir / "model.safetensors")
     shutil.copy(src.with_suffix(".json"), copy_dir / "model.json")
-    wrong = register_checkpoint(train_catalog, stage="upsampler", path=copy_dir / "model.safetensors",
-                                step=1, run_id="bad-run")  # fmt: skip
+    wrong = register_checkpoint(
+        train_catalog,
+        stage="upsampler",
+        path=copy_dir / "model.safetensors",
+        step=1,
+        run_id="bad-run",
+    )
     _fails(train_catalog, sync(wrong["checkpoint_id"]), "checkpoint:", "'upsampler' checkpoint")
     # sha256 mismatch: the file changed after registration
-    row = register_checkpoint(train_catalog, stage="base", path=copy_dir / "model.safetensors",
-                              step=2, run_id="bad-run")  # fmt: skip
+    row = register_checkpoint(
+        train_catalog, stage="base", path=copy_dir / "model.safetensors", step=2, run_id="bad-run"
+    )
     with open(copy_dir / "model.safetensors", "r+b") as f:
         f.seek(-4, 2)
         f.write(b"\x00\x01\x02\x03")
     _fails(train_catalog, sync(row["checkpoint_id"]), "checkpoint:", "sha256 mismatch")
     # preset mismatch: a tiny base given to a small sync run
-    _fails(train_catalog, sync(base_run["final_checkpoint_id"]).model_copy(update={"preset": "small"}),
-           "parent_checkpoint:", "not preset 'small'")  # fmt: skip
+    _fails(
+        train_catalog,
+        sync(base_run["final_checkpoint_id"]).model_copy(update={"preset": "small"}),
+        "parent_checkpoint:",
+        "not preset 'small'",
+    )
 
 
 def test_pickle_checkpoint_is_refused_and_never_unpickled(
@@ -180,8 +255,14 @@ def test_pickle_checkpoint_is_refused_and_never_unpickled(
     path.write_bytes(pickle.dumps({"weights": _Marker(marker)}))
     (bad_dir / "model.json").write_text(json.dumps({"format": 1, "kind": "dit", "config": {}}))
     row = register_checkpoint(train_catalog, stage="base", path=path, step=1, run_id="bad-run")
-    params = TrainSyncParams(**tiny(parent_checkpoint=row["checkpoint_id"], pseudo4d_steps=0,
-                                    objaverse_dataset=train_data["objaverse"], objaverse_steps=1))  # fmt: skip
+    params = TrainSyncParams(
+        **tiny(
+            parent_checkpoint=row["checkpoint_id"],
+            pseudo4d_steps=0,
+            objaverse_dataset=train_data["objaverse"],
+            objaverse_steps=1,
+        )
+    )
     _fails(train_catalog, params, "parent_checkpoint:", "not a safetensors file")
     assert not marker.exists()
     pickle.loads(path.read_bytes())  # the same bytes do run code when unpickled

@@ -65,6 +65,31 @@ def test_sync_items_are_whole_grids_with_masks(train_catalog, train_data):
     assert tuple(inference.flatten().tolist()) in patterns and len(patterns) > 1
 
 
+def test_sync_masks_follow_the_stage_proportions(train_catalog, train_data):
+    """The stage config's grid_masks reach the items: one pattern at 100% gives only that one."""
+    from pydantic import ValidationError
+
+    from model.masking import GRID_PATTERNS, grid_pattern
+    from tasks.train.params import GridMaskProportions, TrainSyncParams
+
+    only = GridMaskProportions(**{**dict.fromkeys(GRID_PATTERNS, 0.0), "first_column": 1.0})
+    snap = resolve_snapshot(train_catalog, train_data["pseudo4d"], kinds=("grid_pseudo4d",))
+    spec = ItemSpec(stage="sync", height=8, width=16, seed=0, grid_masks=only.pairs())
+    ds = StreamDataset(snap.samples, spec)
+    for k in range(6):
+        assert torch.equal(ds[k]["known"], grid_pattern("first_column", 4, 4))
+    with pytest.raises(ValidationError, match="grid_masks"):
+        TrainSyncParams(parent_checkpoint="x", objaverse_dataset="y", pseudo4d_steps=0,
+                        grid_masks={"first_row": 0.7, "unconditional": 0.6})  # fmt: skip
+    with pytest.raises(ValueError, match="sum to 1"):
+        ItemSpec(
+            stage="sync",
+            height=8,
+            width=16,
+            grid_masks=(("row_and_column", 0.5), *only.pairs()[1:]),
+        )
+
+
 def test_content_hash_checked_on_first_touch(train_catalog, train_data, tmp_path):
     snap = resolve_snapshot(train_catalog, train_data["objaverse"], kinds=("grid_objaverse",))
     ref = snap.samples[0]

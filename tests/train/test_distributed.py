@@ -19,8 +19,16 @@ def test_two_workers_see_different_data_and_end_identical(
     from flows.train import run_stage
     from tasks.train.params import TrainBaseParams
 
-    params = TrainBaseParams(**tiny(dataset=train_data["clips"], steps=3, frames=4, workers=2,
-                                    batch_size=2, run_name="ddp-two-workers"))  # fmt: skip
+    params = TrainBaseParams(
+        **tiny(
+            dataset=train_data["clips"],
+            steps=3,
+            frames=4,
+            workers=2,
+            batch_size=2,
+            run_name="ddp-two-workers",
+        )
+    )
     summary = run_stage(params)
     assert summary["final_step"] == 3
 
@@ -44,3 +52,13 @@ def test_two_workers_see_different_data_and_end_identical(
     assert weights_digest(model) == ranks[0]["weights_sha256"]
     assert extra["run_id"] == summary["run_id"] == row["run_id"]
     assert Path(summary["run_dir"], "tensorboard").is_dir()
+
+
+def test_ray_workers_render_with_the_driver_gl_platform(ray_session):
+    import os
+
+    @ray_session.remote
+    def platform() -> str | None:
+        return os.environ.get("PYOPENGL_PLATFORM")
+
+    assert ray_session.get(platform.remote()) == os.environ["PYOPENGL_PLATFORM"]

@@ -16,11 +16,20 @@ def test_train_all_flow_runs_three_stages_with_artifacts(
     from flows.train import TrainAllParams, train_all
 
     params = TrainAllParams(
-        preset="tiny", clips_dataset=train_data["clips"], pseudo4d_dataset=train_data["pseudo4d"],
-        objaverse_dataset=train_data["objaverse"], base_steps=2, pseudo4d_steps=1,
-        objaverse_steps=1, upsampler_steps=2, frames=4, batch_size=1, loader_workers=0,
-        seed=11, log_every=1,
-    )  # fmt: skip
+        preset="tiny",
+        clips_dataset=train_data["clips"],
+        pseudo4d_dataset=train_data["pseudo4d"],
+        objaverse_dataset=train_data["objaverse"],
+        base_steps=2,
+        pseudo4d_steps=1,
+        objaverse_steps=1,
+        upsampler_steps=2,
+        frames=4,
+        batch_size=1,
+        loader_workers=0,
+        seed=11,
+        log_every=1,
+    )
     state = train_all(params, return_state=True)
     assert state.is_completed()
     out = state.result()
@@ -57,11 +66,37 @@ def test_cli_reports_bad_fields_and_trains(train_data):
     runner = CliRunner()
     bad = runner.invoke(app, ["train", "base", train_data["clips"], "--steps", "0"])
     assert bad.exit_code == 2 and "steps" in bad.output
-    bad = runner.invoke(app, ["train", "sync", "no-such-ckpt", "--objaverse", train_data["objaverse"],
-                              "-p", "pseudo4d_steps=0", "-p", "objaverse_steps=1"])  # fmt: skip
+    bad = runner.invoke(
+        app,
+        [
+            "train",
+            "sync",
+            "no-such-ckpt",
+            "--objaverse",
+            train_data["objaverse"],
+            "-p",
+            "pseudo4d_steps=0",
+            "-p",
+            "objaverse_steps=1",
+        ],
+    )
     assert bad.exit_code == 2 and "no checkpoint" in bad.output
-    ok = runner.invoke(app, ["train", "base", train_data["clips"], "--steps", "1", "-p", "frames=4",
-                             "-p", "loader_workers=0", "-p", "run_name=cli-base"])  # fmt: skip
+    ok = runner.invoke(
+        app,
+        [
+            "train",
+            "base",
+            train_data["clips"],
+            "--steps",
+            "1",
+            "-p",
+            "frames=4",
+            "-p",
+            "loader_workers=0",
+            "-p",
+            "run_name=cli-base",
+        ],
+    )
     assert ok.exit_code == 0, ok.output
     summary = json.loads(ok.output[ok.output.index("{") :])
     assert summary["final_step"] == 1 and summary["final_checkpoint_id"]

@@ -14,13 +14,13 @@ from catalog.checkpoints import checkpoint_file, get_checkpoint
 from catalog.lineage import lineage
 from catalog.store import Catalog
 from fourreal.core.io import sha256_file
-from model.checkpoint import load_model
-from model.config import base_preset
+from model.checkpoint import load_model, sidecar_path
+from model.config import base_preset, fourd_preset
 from model.dit import DiT
 from model.fourd import FourDModel
 from model.upsampler import Upsampler
 from tasks.train.callbacks import read_history
-from tasks.train.checkpointing import EMA_FILE, list_checkpoints
+from tasks.train.checkpointing import EMA_FILE, list_checkpoints, load_checkpoint
 
 
 def _row(cat: Catalog, checkpoint_id: str) -> dict:
@@ -46,8 +46,12 @@ def test_base_stage_trains_checkpoints_and_logs(base_run, train_data, train_cata
     # progressive resolution: 8x16 (half of tiny's 16x32), then 16x32
     hist = read_history(Path(s["run_dir"]))
     assert [(h["step"], h["height"], h["width"]) for h in hist] == [
-        (1, 8, 16), (2, 8, 16), (3, 16, 32), (4, 16, 32), (5, 16, 32)
-    ]  # fmt: skip
+        (1, 8, 16),
+        (2, 8, 16),
+        (3, 16, 32),
+        (4, 16, 32),
+        (5, 16, 32),
+    ]
     assert all(math.isfinite(h["loss"]) and h["loss"] > 0 for h in hist)
     assert hist[0]["lr"] > hist[-1]["lr"]  # cosine decay
     # weights moved away from the seeded initialisation, EMA saved in the same format
@@ -60,8 +64,12 @@ def test_base_stage_trains_checkpoints_and_logs(base_run, train_data, train_cata
     ema, _, _ = load_model(checkpoint_file(final).parent / EMA_FILE)
     assert not torch.equal(ema.final_layer.linear.weight, model.final_layer.linear.weight)
     # metrics: catalog table and TensorBoard files
-    names = {r["name"] for r in train_catalog.rows(
-        "SELECT DISTINCT name FROM metrics WHERE run_id = ?", [s["run_id"]])}  # fmt: skip
+    names = {
+        r["name"]
+        for r in train_catalog.rows(
+            "SELECT DISTINCT name FROM metrics WHERE run_id = ?", [s["run_id"]]
+        )
+    }
     assert {"loss", "lr", "grad_norm", "samples_per_s"} <= names
     assert list((Path(s["run_dir"]) / "tensorboard").glob("events.out.tfevents.*"))
     run = train_catalog.rows("SELECT * FROM runs WHERE run_id = ?", [s["run_id"]])[0]
@@ -76,7 +84,16 @@ def test_sync_stage_trains_only_sync_layers(sync_run, base_run, train_data, trai
     row = _row(train_catalog, s["final_checkpoint_id"])
     assert row["stage"] == "sync" and row["dataset_id"] == train_data["objaverse"]
     assert row["parent_checkpoint_id"] == base_run["final_checkpoint_id"]
-    model, cfg, extra = load_model(checkpoint_file(row))
+    # the checkpoint holds the sync layers only, and names its base by id and sha256
+    saved = load_file(str(checkpoint_file(row)))
+    assert saved and all(k.startswith("sync_layers.") for k in saved)
+    base_row = _row(train_catalog, base_run["final_checkpoint_id"])
+    side = json.loads(sidecar_path(checkpoint_file(row)).read_text())
+    assert side["base"] == {
+        "checkpoint_id": base_row["checkpoint_id"],
+        "sha256": base_row["sha256"],
+    }
+    model, cfg, _ = load_checkpoint(train_catalog, row["checkpoint_id"], stage="sync")
     assert isinstance(model, FourDModel) and cfg.sync == "soft"
     base_weights = load_file(
         str(checkpoint_file(_row(train_catalog, base_run["final_checkpoint_id"])))
@@ -94,24 +111,34 @@ def test_sync_kinds_hard_and_sequential(base_run, train_data, tiny):
     from flows.train import run_stage
     from tasks.train.params import TrainSyncParams
 
-    common = tiny(parent_checkpoint=base_run["final_checkpoint_id"], batch_size=1,
-                  objaverse_dataset=train_data["objaverse"], objaverse_steps=1)  # fmt: skip
+    common = tiny(
+        parent_checkpoint=base_run["final_checkpoint_id"],
+        batch_size=1,
+        objaverse_dataset=train_data["objaverse"],
+        objaverse_steps=1,
+    )
     hard = run_stage(TrainSyncParams(sync="hard", pseudo4d_steps=0, **common))
     assert hard["final_step"] == 1 and hard["trainable_parameters"] > 0
-    model, cfg, _ = load_model(hard["final_checkpoint"])
+    model, cfg, _ = load_checkpoint(Catalog(), hard["final_checkpoint_id"], stage="sync")
     assert cfg.sync == "hard"
     seq = run_stage(TrainSyncParams(sync="sequential", pseudo4d_steps=0, **common))
-    assert seq["trainable_parameters"] == 0 and seq["final_step"] == 0 and "note" in seq
-    model, cfg, _ = load_model(seq["final_checkpoint"])  # the assembled baseline, usable as is
-    assert cfg.sync == "sequential" and len(model.sync_layers) == 0
+    soft = FourDModel(model.base, fourd_preset("tiny", "soft"))
+    # the fair baseline trains as many parameters as soft sync, with the same steps
+    assert seq["trainable_parameters"] == sum(p.numel() for p in soft.trainable_parameters())
+    assert seq["final_step"] == 1
+    model, cfg, _ = load_checkpoint(Catalog(), seq["final_checkpoint_id"], stage="sync")
+    assert cfg.sync == "sequential" and len(model.sync_layers) == cfg.base.depth
 
 
 def test_upsampler_stage(train_data, train_catalog, tiny):
     from flows.train import run_stage
     from tasks.train.params import TrainUpsamplerParams
 
-    s = run_stage(TrainUpsamplerParams(**tiny(dataset=train_data["clips"], steps=3, frames=4,
-                                              loader_workers=1)))  # fmt: skip
+    s = run_stage(
+        TrainUpsamplerParams(
+            **tiny(dataset=train_data["clips"], steps=3, frames=4, loader_workers=1)
+        )
+    )
     assert s["final_step"] == 3
     model, cfg, _ = load_model(s["final_checkpoint"])
     assert isinstance(model, Upsampler) and (cfg.height, cfg.width) == (64, 128)
@@ -140,8 +167,16 @@ def test_lineage_from_sync_checkpoint(sync_run, base_run, train_data, train_cata
     out = CliRunner().invoke(app, ["catalog", "lineage", sync_run["final_checkpoint_id"]])
     assert out.exit_code == 0, out.output
     text = out.output
-    for needle in ("checkpoint sync", "checkpoint base", "dataset tt-clips", "sample clip",
-                   "source video", "run train_base", "run train_sync", "run sample_data"):  # fmt: skip
+    for needle in (
+        "checkpoint sync",
+        "checkpoint base",
+        "dataset tt-clips",
+        "sample clip",
+        "source video",
+        "run train_base",
+        "run train_sync",
+        "run sample_data",
+    ):
         assert needle in text, needle
 
 
@@ -150,8 +185,18 @@ def test_rerun_of_finished_settings_returns_its_checkpoint(base_run, train_data,
     from tasks.train.params import TrainBaseParams
 
     # the same settings derive the same run folder: nothing left to train, same result
-    again = run_stage(TrainBaseParams(**tiny(dataset=train_data["clips"], steps=3, low_res_steps=2,
-                                             frames=4, checkpoint_every=2, keep_last=2)))  # fmt: skip
+    again = run_stage(
+        TrainBaseParams(
+            **tiny(
+                dataset=train_data["clips"],
+                steps=3,
+                low_res_steps=2,
+                frames=4,
+                checkpoint_every=2,
+                keep_last=2,
+            )
+        )
+    )
     assert again["run_dir"] == base_run["run_dir"]
     assert again["start_step"] == again["final_step"] == 5 and again["checkpoint_ids"] == []
     assert again["final_checkpoint_id"] == base_run["final_checkpoint_id"]
@@ -161,11 +206,22 @@ def test_run_all_chains_the_three_stages(train_data, train_catalog, tiny):
     from flows.train import run_all
     from tasks.train.params import TrainAllParams
 
-    out = run_all(TrainAllParams(
-        preset="tiny", clips_dataset=train_data["clips"], pseudo4d_dataset=train_data["pseudo4d"],
-        objaverse_dataset=train_data["objaverse"], base_steps=1, pseudo4d_steps=1,
-        objaverse_steps=1, upsampler_steps=1, frames=4, batch_size=1, loader_workers=0, seed=7,
-    ))  # fmt: skip
+    out = run_all(
+        TrainAllParams(
+            preset="tiny",
+            clips_dataset=train_data["clips"],
+            pseudo4d_dataset=train_data["pseudo4d"],
+            objaverse_dataset=train_data["objaverse"],
+            base_steps=1,
+            pseudo4d_steps=1,
+            objaverse_steps=1,
+            upsampler_steps=1,
+            frames=4,
+            batch_size=1,
+            loader_workers=0,
+            seed=7,
+        )
+    )
     ids = out["checkpoint_ids"]
     assert all(ids.values())
     sync = _row(train_catalog, ids["sync"])

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from catalog.store import Catalog
 from fourreal.core.io import sha256_file
 from fourreal.core.paths import data_root
+from fourreal.core.store import open_sample
 from synthetic.videos import BAD_INPUT_REASONS, write_bad_inputs
 from tasks.videos.build import discover_sources, grid_from_video
 from tasks.videos.clips import decode_clip
@@ -113,8 +114,10 @@ def test_build_writes_grids_and_failed_rows(first_build, corpus, pseudo4d_params
         path = data_root() / row["path"]
         assert row["sha256"] == sha256_file(path)
         params = json.loads(row["params_json"])
-        with np.load(path) as d:
-            assert sorted(d.files) == ["affine", "frame_indices", "frames", "grid"]
+        with open_sample(path) as sample:
+            assert sample.kind == "grid_pseudo4d" and row["bytes"] == path.stat().st_size
+            d = sample.export()
+            assert sorted(d) == ["affine", "frame_indices", "frames", "grid"]
             assert np.array_equal(d["affine"], np.array(params["derived"]["camera"]["affine"]))
             assert d["frame_indices"].tolist() == params["derived"]["frame_indices"]
             assert np.array_equal(d["grid"], warp_frames(d["frames"], d["affine"], "opencv"))
@@ -132,7 +135,8 @@ def test_flow_sample_equals_cli_export(first_build, corpus):
     ]
     (row,) = rows
     export = grid_from_video(corpus / "wide_72x128.mp4", 4, 4, 32, 64, seed=1, stride=2)
-    with np.load(data_root() / row["path"]) as d:
+    with open_sample(data_root() / row["path"]) as sample:
+        d = sample.export()
         for key in ("grid", "frames", "affine", "frame_indices"):
             assert np.array_equal(d[key], export[key]), key
         meta = probe_video(corpus / "wide_72x128.mp4")
@@ -204,7 +208,8 @@ def test_build_clips_from_manifest(prefect_harness, ray_session, videos, tmp_pat
             32,
             64,
         )
-        with np.load(data_root() / r["path"]) as d:
+        with open_sample(data_root() / r["path"]) as sample:
+            d = sample.export()
             assert d["frames"].shape == (4, 32, 64, 3) and d["frames"].dtype == np.uint8
             assert str(d["mode"]) == r["mode"]
             assert float(d["fps"]) == pytest.approx(10.0)

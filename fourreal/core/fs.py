@@ -1,0 +1,253 @@
+"""The data root as a filesystem: a local folder or an S3 bucket prefix.
+
+``FOURREAL_HOME`` is either a local path (the default, ``./data`` in the repo)
+or ``s3://bucket/prefix``; for S3 the standard variables apply:
+``AWS_ENDPOINT_URL`` (any S3-compatible server; ``http://`` turns TLS off),
+``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY`` and ``AWS_REGION``. The
+client is pyarrow.fs (range reads, multipart uploads); nothing here speaks
+HTTP by hand.
+
+Paths handed to this module are either relative to the data root (what the
+catalog stores) or absolute local paths (a user's ``--out``, a legacy row).
+
+Atomicity: locally, a temporary sibling is fsynced and renamed; on S3 an
+object becomes visible only when its upload completes, and :func:`put_bytes`
+hands pyarrow the whole payload before closing the stream, so a killed
+writer leaves no object (at most an orphaned multipart upload, which bucket
+lifecycle rules reap) rather than a truncated one.
+
+Files that must stay on the local disk whatever the data root is (Prefect
+home, temporary files, caches, the catalog until it moves to the lake) live
+under :func:`local_root`: ``FOURREAL_LOCAL``, else the data root when it is
+local, else ``./data`` in the repo.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.fs as pafs
+
+from fourreal.core.io import atomic_path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+S3_SCHEME = "s3://"
+HOME_VAR = "FOURREAL_HOME"
+LOCAL_VAR = "FOURREAL_LOCAL"
+AWS_VARS = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")
+
+
+class StoreConfigError(RuntimeError):
+    """The data root is unusable; the message is one line naming the variable to fix."""
+
+
+@dataclass(frozen=True)
+class DataRoot:
+    """Where samples live: a pyarrow filesystem and the base path inside it."""
+
+    uri: str  # as the user wrote it, normalised: /abs/path or s3://bucket/prefix
+    fs: pafs.FileSystem
+    base: str  # path inside ``fs``: /abs/path or bucket/prefix
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self.fs, pafs.LocalFileSystem)
+
+    def join(self, rel: str) -> str:
+        rel = str(rel).lstrip("/")
+        if ".." in Path(rel).parts:
+            raise ValueError(f"path {rel!r} escapes the data root {self.uri}")
+        return f"{self.base.rstrip('/')}/{rel}" if rel else self.base
+
+    def uri_of(self, rel: str) -> str:
+        return self.join(rel) if self.is_local else S3_SCHEME + self.join(rel)
+
+
+def is_remote(uri: str | os.PathLike) -> bool:
+    return str(uri).startswith(S3_SCHEME)
+
+
+def _s3_filesystem() -> pafs.S3FileSystem:
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "").strip()
+    kwargs: dict = {
+        "region": os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+        or "us-east-1",
+        "connect_timeout": 5.0,
+        "request_timeout": 60.0,
+        "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=3),
+    }
+    if endpoint:
+        if "://" not in endpoint:
+            raise StoreConfigError(
+                f"AWS_ENDPOINT_URL: {endpoint!r} needs a scheme (http:// or https://)"
+            )
+        scheme, host = endpoint.split("://", 1)
+        if scheme not in ("http", "https") or not host:
+            raise StoreConfigError(f"AWS_ENDPOINT_URL: {endpoint!r} is not an http(s) URL")
+        kwargs.update(endpoint_override=host.rstrip("/"), scheme=scheme)
+    key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    if bool(key) != bool(secret):
+        missing = "AWS_SECRET_ACCESS_KEY" if key else "AWS_ACCESS_KEY_ID"
+        raise StoreConfigError(f"{missing}: not set (both AWS keys are needed, or neither)")
+    if key:
+        kwargs.update(access_key=key, secret_key=secret)
+    return pafs.S3FileSystem(**kwargs)
+
+
+@functools.lru_cache(maxsize=8)
+def _root_for(home: str, *_env: str) -> DataRoot:
+    """One filesystem per (home, AWS variables): pyarrow clients are reused, not remade."""
+    if is_remote(home):
+        base = home[len(S3_SCHEME) :].strip("/")
+        if not base or base.startswith("/"):
+            raise StoreConfigError(f"{HOME_VAR}: {home!r} names no bucket (s3://bucket/prefix)")
+        return DataRoot(uri=S3_SCHEME + base, fs=_s3_filesystem(), base=base)
+    path = Path(home).expanduser().resolve()
+    return DataRoot(uri=str(path), fs=pafs.LocalFileSystem(), base=str(path))
+
+
+def home() -> DataRoot:
+    """The data root named by ``FOURREAL_HOME`` (default ``./data`` in the repo)."""
+    raw = os.environ.get(HOME_VAR) or str(REPO_ROOT / "data")
+    return _root_for(raw, *(os.environ.get(v, "") for v in AWS_VARS))
+
+
+def local_root() -> Path:
+    """Local folder for Prefect home, temporary files and caches (created on first use)."""
+    raw = os.environ.get(LOCAL_VAR)
+    if not raw:
+        home_raw = os.environ.get(HOME_VAR)
+        raw = home_raw if home_raw and not is_remote(home_raw) else str(REPO_ROOT / "data")
+    path = Path(raw).expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def check_home() -> DataRoot:
+    """Fail before any work when the data root cannot be used: one line naming the variable.
+
+    Local: the folder is created. S3: the bucket must exist and answer a listing
+    with these credentials.
+    """
+    root = home()
+    if root.is_local:
+        Path(root.base).mkdir(parents=True, exist_ok=True)
+        return root
+    bucket = root.base.split("/", 1)[0]
+    try:  # a listing first: unlike HeadBucket, its errors carry the S3 error code
+        root.fs.get_file_info(pafs.FileSelector(root.base, allow_not_found=True))
+        info = root.fs.get_file_info(bucket)
+    except OSError as e:
+        raise StoreConfigError(_explain(e, root)) from None
+    if info.type == pafs.FileType.NotFound:
+        raise StoreConfigError(f"{HOME_VAR}: bucket {bucket!r} does not exist at {_endpoint()}")
+    return root
+
+
+def _endpoint() -> str:
+    return os.environ.get("AWS_ENDPOINT_URL") or "the default AWS endpoint"
+
+
+def _explain(e: OSError, root: DataRoot) -> str:
+    """One line naming the variable most likely wrong, from pyarrow's AWS error text."""
+    text = " ".join(str(e).split())
+    low = text.lower()
+    if "nosuchbucket" in low or "no_such_bucket" in low or "bucket does not exist" in low:
+        var = HOME_VAR
+    elif any(s in low for s in ("access key", "accesskey", "invalid_access")):
+        var = "AWS_ACCESS_KEY_ID"
+    elif "signature" in low or "secret" in low:
+        var = "AWS_SECRET_ACCESS_KEY"
+    elif any(s in low for s in ("region", "authorizationheadermalformed")):
+        var = "AWS_REGION"
+    elif any(s in low for s in ("access denied", "access_denied", "forbidden", "403")):
+        var = "AWS_ACCESS_KEY_ID"
+    elif any(s in low for s in ("connect", "resolve", "network", "timeout", "timed out", "curl")):
+        var = "AWS_ENDPOINT_URL"
+    else:
+        var = HOME_VAR
+    return f"{var}: cannot use {root.uri} at {_endpoint()}: {text[:200]}"
+
+
+# ------------------------------------------------------------------ operations
+def locate(path: str | os.PathLike) -> tuple[pafs.FileSystem, str]:
+    """``(filesystem, path inside it)`` of a root-relative path, an absolute path or an s3 URI."""
+    p = str(path)
+    root = home()
+    if is_remote(p):
+        if root.is_local:
+            raise StoreConfigError(f"{HOME_VAR}: {p} is on S3 but the data root is {root.uri}")
+        return root.fs, p[len(S3_SCHEME) :]
+    if os.path.isabs(p):
+        return pafs.LocalFileSystem(), p
+    return root.fs, root.join(p)
+
+
+def describe(path: str | os.PathLike) -> str:
+    """Human-readable location (for error messages)."""
+    fs, p = locate(path)
+    return p if isinstance(fs, pafs.LocalFileSystem) else S3_SCHEME + p
+
+
+def put_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` as one complete file: readers see the old file, the new one or none."""
+    fs, p = locate(path)
+    if isinstance(fs, pafs.LocalFileSystem):
+        with atomic_path(p) as tmp:
+            tmp.write_bytes(data)
+        return
+    with fs.open_output_stream(p) as out:  # S3: the object appears on close, whole
+        out.write(data)
+
+
+def read_bytes(path: str | os.PathLike) -> bytes:
+    fs, p = locate(path)
+    if isinstance(fs, pafs.LocalFileSystem):
+        return Path(p).read_bytes()
+    with fs.open_input_file(p) as f:
+        return f.read()
+
+
+def open_input(path: str | os.PathLike):
+    """A seekable binary file; on S3 each read is a ranged GET (nothing read up front)."""
+    fs, p = locate(path)
+    if isinstance(fs, pafs.LocalFileSystem):
+        return open(p, "rb")  # noqa: SIM115 - the caller closes it
+    return fs.open_input_file(p)
+
+
+def exists(path: str | os.PathLike) -> bool:
+    fs, p = locate(path)
+    return fs.get_file_info(p).type == pafs.FileType.File
+
+
+def size(path: str | os.PathLike) -> int:
+    """Bytes of a file; ``FileNotFoundError`` when it is not there."""
+    fs, p = locate(path)
+    info = fs.get_file_info(p)
+    if info.type != pafs.FileType.File:
+        raise FileNotFoundError(f"no file at {describe(path)}")
+    return int(info.size)
+
+
+def delete(path: str | os.PathLike) -> None:
+    """Remove a file; a missing file is fine."""
+    fs, p = locate(path)
+    if fs.get_file_info(p).type == pafs.FileType.File:
+        fs.delete_file(p)
+
+
+def listing(prefix: str | os.PathLike = "") -> list[str]:
+    """Files under a folder (recursive), as paths relative to that folder, sorted."""
+    fs, p = locate(prefix)
+    sel = pafs.FileSelector(p, recursive=True, allow_not_found=True)
+    base = p.rstrip("/") + "/"
+    return sorted(
+        i.path[len(base) :]
+        for i in fs.get_file_info(sel)
+        if i.type == pafs.FileType.File and not Path(i.path).name.startswith(".tmp-")
+    )
