@@ -105,7 +105,7 @@ def sample_kind(arrays: dict[str, np.ndarray]) -> str:
         return "rendered"
     if {"affine", "grid", "frames"} <= arrays.keys():
         return "pseudo4d"
-    if "known" in arrays and ("grid" in arrays or "rgb" in arrays):  # "rgb": before issue 14
+    if {"known", "rgb"} <= arrays.keys():
         return "generated"
     if "rgb" in arrays or "grid" in arrays:
         return "grid"
@@ -307,7 +307,7 @@ def log_grid(rec: rr.RecordingStream, root: str, rgb: np.ndarray, times, entity=
 
 def log_generated(rec: rr.RecordingStream, root: str, a: dict, times: np.ndarray | None) -> None:
     """Generated frames, with an orange box on the conditioning frames (``known``)."""
-    rgb, known = a["grid"] if "grid" in a else a["rgb"], a["known"].astype(bool)
+    rgb, known = a["rgb"], a["known"].astype(bool)
     V, T, H, W = rgb.shape[:4]
     log_grid(rec, root, rgb, times, entity="grid")
     box = rr.Boxes2D(

@@ -174,7 +174,7 @@ def test_pseudo4d_clip_crops_and_warped_views(pseudo4d_sample, tmp_path):
 
 def test_generated_grid_conditioning_and_ground_truth(generated_sample, tmp_path):
     a = viewer.read_sample_file(generated_sample["path"])
-    rgb, known, times = a["grid"], a["known"], a["times"]
+    rgb, known, times = a["rgb"], a["known"], a["times"]
     V, T = rgb.shape[:2]
     sid = generated_sample["sample_id"]
     rows = save(sid, tmp_path)
