@@ -13,6 +13,8 @@ with the reason; the build goes on.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from prefect import flow
 from pydantic import Field, model_validator
 
@@ -170,6 +172,8 @@ def build_objaverse_grids(params: BuildObjaverseParams) -> dict:
             "skipped_ids": [s["sample_id"] for s in skipped],
             "failures": {r["source"]: r["error"] for r in table if r["status"] == "failed"},
             "contact_sheet": sheet,
+            # renders per Ray node: how the work spread over the cluster
+            "nodes": dict(Counter(r["node_id"] for r in results if r.get("node_id"))),
         }
 
 

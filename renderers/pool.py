@@ -38,9 +38,13 @@ class RenderWorker:
         return os.getpid()
 
     def render(self, job: dict) -> dict:
+        import ray
+
         from renderers.job import render_job
 
-        return render_job(job, self.renderer, self.gl_lock)
+        result = render_job(job, self.renderer, self.gl_lock)
+        result["node_id"] = ray.get_runtime_context().get_node_id()  # where it ran
+        return result
 
 
 def _failed(job: dict, error: str) -> dict:
