@@ -22,6 +22,21 @@ from flows.common import recorded_run
 from fourreal.core.params import FlowParams, Seed, output_path
 
 Steps = Field(25, ge=1, le=1000, description="Euler sampling steps of the grid")
+GuidanceScale = Field(
+    1.0,
+    ge=0.0,
+    le=50.0,
+    description="Classifier-free guidance scale (1 = off; > 1 pushes away from the "
+    "unconditional prediction, one extra model pass per step)",
+)
+Shift = Field(
+    1.0,
+    gt=0.0,
+    le=100.0,
+    description="Sampling schedule shift (SD3): 1 = uniform steps, > 1 spends more steps "
+    "at high noise",
+)
+Ema = Field(True, description="Use the checkpoint's EMA weights (raw weights when off or absent)")
 
 
 class GenerateParams(FlowParams):
@@ -41,6 +56,9 @@ class GenerateParams(FlowParams):
     height: int | None = Field(None, gt=0, le=4096, description="Height (default: checkpoint's)")
     width: int | None = Field(None, gt=0, le=4096, description="Width (default: checkpoint's)")
     steps: int = Steps
+    guidance_scale: float = GuidanceScale
+    shift: float = Shift
+    ema: bool = Ema
     upsampler_steps: int = Field(20, ge=1, le=1000, description="Euler steps of the upsampler")
     seed: Seed = 0
     fps: int = Field(8, ge=1, le=120, description="Frame rate of the mp4s (and of video times)")
@@ -80,7 +98,7 @@ def generate(params: GenerateParams) -> dict:
     catalog = Catalog()
     with recorded_run("generate", params, catalog) as rec:
         model, cfg, ckpt, up, (h, w) = load_checkpoints(
-            catalog, params.checkpoint, params.upsampler, params.height, params.width
+            catalog, params.checkpoint, params.upsampler, params.height, params.width, params.ema
         )
         rec.add_input("checkpoints", ckpt["checkpoint_id"])
         if up is not None:
@@ -95,6 +113,10 @@ def generate(params: GenerateParams) -> dict:
             "inputs": inputs.ids,
             "input_sha256": input_digest(inputs),
             "steps": params.steps,
+            "guidance_scale": params.guidance_scale,
+            "shift": params.shift,
+            "weights": ckpt["weights"],
+            "upsampler_weights": up[2]["weights"] if up else None,
             "upsampler_steps": params.upsampler_steps if up else None,
             "seed": params.seed,
             "shape": [V, T, h, w],
@@ -105,8 +127,9 @@ def generate(params: GenerateParams) -> dict:
             "generating a %dx%d grid at %dx%d (sync=%s) into %s", V, T, h, w, cfg.sync, folder
         )
         grid, high = generate_grids(
-            model, up[0] if up else None, inputs, params.steps, params.upsampler_steps, params.seed
-        )
+            model, up[0] if up else None, inputs, params.steps, params.upsampler_steps,
+            params.seed, params.guidance_scale, params.shift,
+        )  # fmt: skip
         outs = save_outputs(folder, grid, inputs.times, params.fps, high)
         rows = register_outputs(catalog, outs, grid, high, ckpt["sha256"], lineage, rec.run_id)
         for row in rows:
@@ -121,7 +144,8 @@ def generate(params: GenerateParams) -> dict:
         "contact_sheet": str(outs.contact_sheet),
         "mosaic_high": str(outs.mosaic_high) if outs.mosaic_high else None,
         "contact_sheet_high": str(outs.contact_sheet_high) if outs.contact_sheet_high else None,
-        "warnings": inputs.warnings,
+        "warnings": ckpt["warnings"] + (up[2]["warnings"] if up else []) + inputs.warnings,
+        "weights": ckpt["weights"],
         "run_id": rec.run_id,
     }
     create_markdown_artifact(
@@ -140,7 +164,8 @@ def _generate_markdown(result: dict, lineage: dict) -> str:
         f"# Generated grid {result['sample_ids'][0][:16]}",
         "",
         f"V x T = {V} x {T} at {h}x{w}; checkpoint `{lineage['checkpoint_id']}`; "
-        f"steps {lineage['steps']}, seed {lineage['seed']}",
+        f"steps {lineage['steps']}, guidance scale {lineage['guidance_scale']}, "
+        f"shift {lineage['shift']}, {lineage['weights']} weights, seed {lineage['seed']}",
         "",
         "| output | path |",
         "|---|---|",
@@ -161,7 +186,9 @@ def _generate_markdown(result: dict, lineage: dict) -> str:
 
 
 WeightPath = Field(
-    None, description="Local weight file/folder (default <data root>/weights/<metric>)"
+    None,
+    description="Local weight file or folder (default <data root>/weights/<metric>); "
+    "missing = the metric is skipped, nothing is downloaded",
 )
 
 
@@ -175,6 +202,9 @@ class EvaluateParams(FlowParams):
     )
     max_samples: int | None = Field(None, ge=1, description="Evaluate at most this many grids")
     steps: int = Steps
+    guidance_scale: float = GuidanceScale
+    shift: float = Shift
+    ema: bool = Ema
     seed: Seed = 0
     detector: Literal["sift", "orb"] = Field(
         "sift", description="Features of the consistency score"
@@ -187,6 +217,17 @@ class EvaluateParams(FlowParams):
     fvd_weights: str | None = WeightPath
     clip_weights: str | None = WeightPath
     dust3r_weights: str | None = WeightPath
+    dust3r_repo: str | None = Field(
+        None,
+        description="Local clone of naver/dust3r with its croco submodule "
+        "(default $DUST3R_REPO, else <data root>/weights/dust3r/repo)",
+    )
+    dust3r_tau: float = Field(
+        3.0, ge=1.0, le=1000.0, description="DUSt3R confidence threshold τ of the consistency"
+    )
+    clip_model: str = Field(
+        "ViT-B-32", min_length=1, description="open_clip architecture of clip_weights"
+    )
 
     def weights(self) -> dict[str, str | None]:
         return {m: getattr(self, f"{m}_weights") for m in ("lpips", "fid", "fvd", "clip", "dust3r")}
@@ -201,14 +242,29 @@ def evaluate(params: EvaluateParams) -> dict:
         format_table,
         reference_consistency,
     )
-    from tasks.evaluation.metrics import learned_metrics_status
-    from tasks.evaluation.tasks import evaluate_checkpoint, load_evaluation_set, write_evaluations
+    from tasks.evaluation.learned import reference_dust3r
+    from tasks.evaluation.tasks import (
+        evaluate_checkpoint,
+        load_evaluation_set,
+        load_learned_networks,
+        write_evaluations,
+    )
 
     logger = get_run_logger()
     catalog = Catalog()
-    _, skipped = learned_metrics_status(params.weights())
+    networks, skipped = load_learned_networks(
+        params.weights(), params.dust3r_repo, params.clip_model
+    )
     for line in skipped:
         logger.warning(line)
+    sampling = {
+        "steps": params.steps,
+        "seed": params.seed,
+        "guidance_scale": params.guidance_scale,
+        "shift": params.shift,
+        "ema": params.ema,
+        "tau": params.dust3r_tau,
+    }
     with recorded_run("evaluate", params, catalog) as rec:
         ds, grids = load_evaluation_set(
             catalog, params.dataset, params.allow_non_heldout, params.max_samples
@@ -223,9 +279,8 @@ def evaluate(params: EvaluateParams) -> dict:
         fitted, written = None, []
         for ref in params.checkpoints:
             ckpt, _, means, details, fitted = evaluate_checkpoint(
-                catalog, ref, ds, grids, params.steps, params.seed, params.detector,
-                params.min_side, params.weights(),
-            )  # fmt: skip
+                catalog, ref, ds, grids, sampling, params.detector, params.min_side, networks
+            )
             rec.add_input("checkpoints", ckpt["checkpoint_id"])
             rows = evaluation_rows(
                 ckpt["checkpoint_id"], ds["dataset_id"], means, details, rec.run_id
@@ -237,6 +292,7 @@ def evaluate(params: EvaluateParams) -> dict:
                 {"checkpoint_id": ckpt["checkpoint_id"], "sync": details["sync"], **means}
             )
         reference = reference_consistency(fitted, params.detector, params.min_side)
+        reference.update(reference_dust3r([g for _, g in fitted], networks, params.dust3r_tau))
     table = comparison_table(catalog, ds["dataset_id"], reference)
     create_table_artifact(
         key="evaluation-comparison",

@@ -144,7 +144,8 @@ def upsample(
 ) -> Tensor:
     """``grid [V, T, 3, h, w]`` -> ``[V, T, 3, scale h, scale w]``, one fixed-view video at a time.
 
-    ``aug_level`` is the condition's noise-augmentation level at inference;
+    Every view starts from the same noise (and the same augmentation noise):
+    identical low-res views give identical high-res views. ``aug_level`` is the condition's noise-augmentation level at inference;
     ``views_per_batch`` bounds memory (default: all views in one batch).
     """
     if grid.ndim != 5 or grid.shape[2] != 3:
@@ -155,9 +156,12 @@ def upsample(
     scale = upsampler.cfg.scale
     device = _device(upsampler)
     gen = _generator(device, seed)
-    shape = (V, T, 3, h * scale, w * scale)
-    noise = torch.randn(shape, generator=gen, device=device)  # sampler start, one per view
-    aug_noise = torch.randn(shape, generator=gen, device=device)  # condition augmentation
+    # One noise video shared by every view (sampler start and condition augmentation):
+    # the views then differ only where their low-res frames differ, so a detail that is
+    # the same in two views is not re-invented differently in each.
+    shape = (1, T, 3, h * scale, w * scale)
+    noise = torch.randn(shape, generator=gen, device=device).expand(V, -1, -1, -1, -1)
+    aug_noise = torch.randn(shape, generator=gen, device=device).expand(V, -1, -1, -1, -1)
 
     low = grid.to(device, torch.float32)  # V fixed-view videos = a batch of V
     cond = augment_condition(

@@ -31,6 +31,9 @@ def generate_cmd(
     views: int = typer.Option(None, help="V (default: the sample's, else 8)"),
     times: int = typer.Option(None, help="T (default: the sample's, else 8)"),
     steps: int = typer.Option(25, help="Euler sampling steps"),
+    guidance_scale: float = typer.Option(1.0, help="Classifier-free guidance scale (1 = off)"),
+    shift: float = typer.Option(1.0, help="Sampling schedule shift (1 = uniform steps)"),
+    ema: bool = typer.Option(True, "--ema/--no-ema", help="EMA weights (default) or raw ones"),
     upsampler_steps: int = typer.Option(20, help="Euler steps of the upsampler"),
     seed: int = typer.Option(0, help="Random seed"),
     fps: int = typer.Option(8, help="Frame rate of the mp4s"),
@@ -50,6 +53,9 @@ def generate_cmd(
         views=views,
         times=times,
         steps=steps,
+        guidance_scale=guidance_scale,
+        shift=shift,
+        ema=ema,
         upsampler_steps=upsampler_steps,
         seed=seed,
         fps=fps,
@@ -74,6 +80,7 @@ def generate_cmd(
         console.print(f"upsampled mosaic mp4:    {result['mosaic_high']}")
         console.print(f"upsampled contact sheet: {result['contact_sheet_high']}")
     console.print(f"sample ids:    {', '.join(result['sample_ids'])}")
+    console.print(f"weights:       {result['weights']}")
 
 
 def evaluate_cmd(
@@ -81,16 +88,20 @@ def evaluate_cmd(
     dataset: str = typer.Option(..., help="Held-out dataset snapshot (id or name)"),
     max_samples: int = typer.Option(None, help="Evaluate at most this many grids"),
     steps: int = typer.Option(25, help="Euler sampling steps"),
+    guidance_scale: float = typer.Option(1.0, help="Classifier-free guidance scale (1 = off)"),
+    shift: float = typer.Option(1.0, help="Sampling schedule shift (1 = uniform steps)"),
+    ema: bool = typer.Option(True, "--ema/--no-ema", help="EMA weights (default) or raw ones"),
     seed: int = typer.Option(0, help="Random seed"),
     detector: str = typer.Option("sift", help="Consistency features: sift | orb"),
     allow_non_heldout: bool = typer.Option(False, help="Accept a snapshot not split 'heldout'"),
-    lpips_weights: str = typer.Option(
-        None, help="Folder with LPIPS weights (see tasks.evaluation.metrics)"
-    ),
-    fid_weights: str = typer.Option(None, help="TorchScript Inception file for FID"),
-    fvd_weights: str = typer.Option(None, help="TorchScript I3D file for FVD"),
-    clip_weights: str = typer.Option(None, help="CLIP weights"),
-    dust3r_weights: str = typer.Option(None, help="DUSt3R weights"),
+    lpips_weights: str = typer.Option(None, help="torchvision AlexNet file (or its folder)"),
+    fid_weights: str = typer.Option(None, help="torch-fidelity FID Inception file (FID and KID)"),
+    fvd_weights: str = typer.Option(None, help="cd-fvd I3D or VideoMAE-v2 file"),
+    clip_weights: str = typer.Option(None, help="open_clip checkpoint file"),
+    clip_model: str = typer.Option("ViT-B-32", help="open_clip architecture of --clip-weights"),
+    dust3r_weights: str = typer.Option(None, help="DUSt3R checkpoint file"),
+    dust3r_repo: str = typer.Option(None, help="Clone of naver/dust3r (with croco)"),
+    dust3r_tau: float = typer.Option(3.0, help="DUSt3R confidence threshold τ"),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON"),
 ) -> None:
     """Evaluate checkpoints on a held-out snapshot; print the comparison table."""
@@ -102,6 +113,9 @@ def evaluate_cmd(
         dataset=dataset,
         max_samples=max_samples,
         steps=steps,
+        guidance_scale=guidance_scale,
+        shift=shift,
+        ema=ema,
         seed=seed,
         detector=detector,
         allow_non_heldout=allow_non_heldout,
@@ -110,6 +124,9 @@ def evaluate_cmd(
         fvd_weights=fvd_weights,
         clip_weights=clip_weights,
         dust3r_weights=dust3r_weights,
+        dust3r_repo=dust3r_repo,
+        dust3r_tau=dust3r_tau,
+        clip_model=clip_model,
     )
     try:
         result = evaluate(params)

@@ -1,0 +1,1 @@
+"""Evaluation: metrics of generated grids and the evaluation of sync checkpoints."""

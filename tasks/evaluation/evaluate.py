@@ -5,11 +5,15 @@ from its ``grid[0, :]`` and ``grid[:, 0]`` (same steps and seed for every
 checkpoint), then
 
 * against ground truth, over the generated frames only (not the conditioning
-  ones): PSNR and SSIM (tasks.evaluation.metrics), LPIPS with local weights;
+  ones): PSNR and SSIM (tasks.evaluation.metrics);
 * without ground truth: the consistency score and RANSAC inlier ratio of the
   freeze-time and fixed-view slices of the generated grid; the same scores of
   the ground-truth grids are the reference row of the table;
-* FID / FVD / CLIP / DUSt3R only from local weights, else a skipped line.
+* FID / KID / FVD / LPIPS / CLIP score / DUSt3R τ-consistency
+  (tasks.evaluation.learned) only from local weights, else a skipped line.
+
+Sampling: ``steps``, ``seed``, classifier-free ``guidance_scale`` and the
+schedule ``shift`` are the same for every checkpoint; EMA weights by default.
 
 Results are ``evaluations`` rows (checkpoint, dataset, metric, value,
 details), and the comparison table is built from the catalog, so it holds
@@ -37,6 +41,7 @@ from tasks.generation.generate import (
 
 GT_METRICS = ("psnr", "ssim")
 CONSISTENCY_METRICS = (
+    "consistency",
     "consistency_freeze_time",
     "consistency_fixed_view",
     "inlier_ratio_freeze_time",
@@ -116,11 +121,21 @@ def check_not_trained_on(catalog: Catalog, ckpt: dict, ds: dict) -> None:
 
 
 def evaluate_grid(
-    model, gt: np.ndarray, steps: int, seed: int, detector: str, min_side: int
+    model,
+    gt: np.ndarray,
+    steps: int,
+    seed: int,
+    detector: str,
+    min_side: int,
+    *,
+    guidance_scale: float = 1.0,
+    shift: float = 1.0,
 ) -> tuple[dict, np.ndarray]:
     """``(metrics, generated grid)`` of one ground truth ``gt`` (already fitted)."""
     inputs = GenerationInputs(gt[0, :], gt[:, 0], np.arange(gt.shape[1]), {})
-    pred = sample_grid(model, inputs, steps, seed)  # (V, T, H, W, 3)
+    pred = sample_grid(
+        model, inputs, steps, seed, guidance_scale=guidance_scale, shift=shift
+    )  # (V, T, H, W, 3)
     unknown = np.ones(gt.shape[:2], bool)
     unknown[0, :] = unknown[:, 0] = False
     out = frame_metrics(pred, gt, unknown)
@@ -130,12 +145,22 @@ def evaluate_grid(
 
 
 def evaluate_model(
-    model, grids: list[tuple[str, np.ndarray]], steps: int, seed: int, detector: str, min_side: int
+    model,
+    grids: list[tuple[str, np.ndarray]],
+    steps: int,
+    seed: int,
+    detector: str,
+    min_side: int,
+    *,
+    guidance_scale: float = 1.0,
+    shift: float = 1.0,
 ) -> tuple[dict, dict, list[np.ndarray]]:
     """``(mean metrics, per-sample metrics, generated grids)`` of one model over fitted grids."""
     per, preds = {}, []
     for sid, gt in grids:
-        per[sid], pred = evaluate_grid(model, gt, steps, seed, detector, min_side)
+        per[sid], pred = evaluate_grid(
+            model, gt, steps, seed, detector, min_side, guidance_scale=guidance_scale, shift=shift
+        )
         preds.append(pred)
     names = GT_METRICS + CONSISTENCY_METRICS
     means = {m: float(np.mean([v[m] for v in per.values()])) for m in names}
@@ -201,6 +226,3 @@ def format_table(table: list[dict]) -> str:
     lines = ["  ".join(c.ljust(widths[c]) for c in cols)]
     lines += ["  ".join(cell(r.get(c)).ljust(widths[c]) for c in cols) for r in table]
     return "\n".join(lines)
-
-
-# ------------------------------------------------------------------ Prefect tasks

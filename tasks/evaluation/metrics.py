@@ -1,7 +1,9 @@
-"""Grid metrics: PSNR, SSIM, multi-view consistency, and weight-gated learned metrics.
+"""Grid metrics: PSNR, SSIM and a weight-free multi-view consistency score.
 
 Everything takes uint8 frames ``[..., H, W, 3]`` (the disk layout of
-fourreal.core.grid) and returns plain floats. No Prefect here.
+fourreal.core.grid) and returns plain floats. No Prefect here. The learned
+metrics (FID, KID, FVD, LPIPS, CLIP score, DUSt3R) are in
+``tasks.evaluation.learned``.
 
 * ``psnr(a, b)``: ``10 log10(255^2 / MSE)`` over all pixels and channels;
   ``inf`` for identical images.
@@ -12,30 +14,29 @@ fourreal.core.grid) and returns plain floats. No Prefect here.
   dropped), as scikit-image does with ``gaussian_weights=True``.
 * ``consistency(frames)``: needs no ground truth and no downloaded weights.
   Consecutive frames of a slice are matched with SIFT (or ORB) and Lowe's
-  ratio test, ``cv2.findFundamentalMat`` (RANSAC) fits the epipolar geometry,
-  and a pair scores ``inliers / min(keypoints in either frame)``: the share
-  of features that have an epipolar-consistent match. The plain RANSAC
-  inlier ratio ``inliers / putative matches`` is reported beside it; on its
-  own it is a weak score, since RANSAC fits any 8 random matches perfectly.
-  Frames are upscaled (bicubic) so the short side is at least
-  ``min_side`` pixels before detection: 16x32 frames carry no features.
-  Freeze-time slices ``grid[:, t]`` test multi-view geometry; fixed-view
-  slices ``grid[v, :]`` test temporal coherence (the camera is still, so
-  any coherent motion fits an epipolar model). A constant or frozen grid
-  scores well on both: read it beside PSNR/SSIM.
-* learned metrics (LPIPS, FID, FVD, CLIP, DUSt3R) run only from local weight
-  files (``learned_metrics``; LPIPS is implemented, AlexNet v0.1); otherwise
-  their line says ``skipped: no weights at PATH``.
+  ratio test. Only matches that *move* (by at least ``min_motion`` pixels of
+  the frame) are evidence: a frame pair that does not change matches itself
+  perfectly and says nothing about geometry. ``cv2.findFundamentalMat``
+  (RANSAC) fits the epipolar geometry to the moving matches, and a pair
+  scores ``moving inliers / min(keypoints in either frame)``: the share of
+  features with an epipolar-consistent match that moved. A frozen grid (views
+  or times that do not move) therefore scores 0 along its frozen axis, never
+  above the ground truth, whose static background counts as not moving too.
+  The RANSAC inlier ratio ``inliers / moving matches`` is reported beside it;
+  on its own it is a weak score, since RANSAC fits any 8 random matches.
+  Frames are upscaled (bicubic) so the short side is at least ``min_side``
+  pixels before detection: 16x32 frames carry no features. Freeze-time slices
+  ``grid[:, t]`` test multi-view geometry; fixed-view slices ``grid[v, :]``
+  test temporal coherence (the camera is still, so any coherent motion fits
+  an epipolar model). Read it beside PSNR/SSIM.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
@@ -124,20 +125,21 @@ def frame_metrics(pred: np.ndarray, target: np.ndarray, mask: np.ndarray | None 
 # ------------------------------------------------------------------ consistency
 @dataclass
 class PairScore:
-    """Matching result of one frame pair."""
+    """Matching result of one frame pair: ``matches`` that moved, ``inliers`` among them."""
 
     keypoints: tuple[int, int]
     matches: int
     inliers: int
+    static: int = 0  # ratio-test matches that did not move (no evidence either way)
 
     @property
     def score(self) -> float:
-        """Share of the features of the poorer frame that are epipolar-consistent matches."""
+        """Share of the features of the poorer frame that are moving, epipolar-consistent matches."""
         return self.inliers / max(1, min(self.keypoints))
 
     @property
     def inlier_ratio(self) -> float:
-        """RANSAC inliers over putative matches (0 when too few matches to fit)."""
+        """RANSAC inliers over moving matches (0 when too few to fit)."""
         return self.inliers / self.matches if self.matches else 0.0
 
 
@@ -151,10 +153,12 @@ class ConsistencyResult:
 
 
 class FeatureMatcher:
-    """Detects features once per frame, matches pairs, fits F with RANSAC.
+    """Detects features once per frame, matches pairs, fits F with RANSAC on the moving matches.
 
     ``detector``: ``sift`` (default) or ``orb``. ``min_side``: frames are
     upscaled so their short side is at least this many pixels.
+    ``min_motion``: a match moves when its endpoints are this many pixels of
+    the original frame apart.
     """
 
     MIN_MATCHES = 8  # the 8-point algorithm inside RANSAC
@@ -166,6 +170,7 @@ class FeatureMatcher:
         ratio: float = 0.8,
         ransac_px: float = 1.0,
         seed: int = 0,
+        min_motion: float = 0.5,
     ):
         if detector not in ("sift", "orb"):
             raise ValueError(f"detector must be 'sift' or 'orb', got {detector!r}")
@@ -174,8 +179,11 @@ class FeatureMatcher:
         self.detector_name = detector
         self.min_side = min_side
         self.ratio = ratio
+        if min_motion < 0:
+            raise ValueError(f"min_motion must be >= 0, got {min_motion}")
         self.ransac_px = ransac_px
         self.seed = seed
+        self.min_motion = min_motion
         if detector == "sift":
             self.detector = cv2.SIFT_create(nfeatures=1000)
             self.norm = cv2.NORM_L2
@@ -185,7 +193,10 @@ class FeatureMatcher:
         self.bf = cv2.BFMatcher(self.norm)
 
     def features(self, frame: np.ndarray):
-        """``(points [N, 2] float32, descriptors)`` of one uint8 RGB frame."""
+        """``(points [N, 2] float32, descriptors, scale)`` of one uint8 RGB frame.
+
+        Points are in the upscaled frame (``scale`` times the original pixels).
+        """
         h, w = frame.shape[:2]
         scale = max(1.0, self.min_side / min(h, w))
         gray = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
@@ -195,11 +206,11 @@ class FeatureMatcher:
             )
         kps, desc = self.detector.detectAndCompute(gray, None)
         pts = np.float32([k.pt for k in kps]).reshape(-1, 2)
-        return pts, desc
+        return pts, desc, scale
 
     def pair(self, fa, fb) -> PairScore:
         """Score one pair of precomputed features."""
-        (pa, da), (pb, db) = fa, fb
+        (pa, da, scale), (pb, db, _) = fa, fb
         kp = (len(pa), len(pb))
         if da is None or db is None or len(pa) < 2 or len(pb) < 2:
             return PairScore(kp, 0, 0)
@@ -207,14 +218,17 @@ class FeatureMatcher:
         for m in self.bf.knnMatch(da, db, k=2):
             if len(m) == 2 and m[0].distance < self.ratio * m[1].distance:
                 good.append(m[0])
-        if len(good) < self.MIN_MATCHES:
-            return PairScore(kp, len(good), 0)
-        src = pa[[m.queryIdx for m in good]]
-        dst = pb[[m.trainIdx for m in good]]
+        src = pa[[m.queryIdx for m in good]].reshape(-1, 2)
+        dst = pb[[m.trainIdx for m in good]].reshape(-1, 2)
+        moving = np.linalg.norm(dst - src, axis=1) >= self.min_motion * scale
+        src, dst = src[moving], dst[moving]
+        static = len(good) - len(src)
+        if len(src) < self.MIN_MATCHES:
+            return PairScore(kp, len(src), 0, static)
         cv2.setRNGSeed(self.seed)
         _, inl = cv2.findFundamentalMat(src, dst, cv2.FM_RANSAC, self.ransac_px, 0.999, 2000)
         inliers = int(np.count_nonzero(inl)) if inl is not None else 0
-        return PairScore(kp, len(good), inliers)
+        return PairScore(kp, len(src), inliers, static)
 
 
 def slice_consistency(videos: np.ndarray, matcher: FeatureMatcher) -> ConsistencyResult:
@@ -232,7 +246,9 @@ def slice_consistency(videos: np.ndarray, matcher: FeatureMatcher) -> Consistenc
     )
 
 
-def grid_consistency(grid: np.ndarray, detector: str = "sift", min_side: int = 256) -> dict:
+def grid_consistency(
+    grid: np.ndarray, detector: str = "sift", min_side: int = 256, min_motion: float = 0.5
+) -> dict:
     """Consistency of a uint8 grid ``[V, T, H, W, 3]`` along both axes.
 
     ``freeze_time``: the T videos ``grid[:, t]`` (pairs of neighbouring views);
@@ -240,133 +256,13 @@ def grid_consistency(grid: np.ndarray, detector: str = "sift", min_side: int = 2
     """
     if grid.ndim != 5 or grid.shape[-1] != 3:
         raise ValueError(f"grid must be [V, T, H, W, 3], got {grid.shape}")
-    matcher = FeatureMatcher(detector, min_side)
+    matcher = FeatureMatcher(detector, min_side, min_motion=min_motion)
     ft = slice_consistency(np.swapaxes(grid, 0, 1), matcher)  # T videos of V frames
     fv = slice_consistency(grid, matcher)  # V videos of T frames
     return {
+        "consistency": (ft.score + fv.score) / 2,  # a grid frozen along either axis loses half
         "consistency_freeze_time": ft.score,
         "consistency_fixed_view": fv.score,
         "inlier_ratio_freeze_time": ft.inlier_ratio,
         "inlier_ratio_fixed_view": fv.inlier_ratio,
     }
-
-
-# ------------------------------------------------------------------ learned metrics
-# Only from local files: nothing is downloaded, and a missing file gives a
-# "skipped: no weights at PATH" line instead of a number. Default locations
-# are <data root>/weights/<metric>.
-LEARNED_METRICS = ("lpips", "fid", "fvd", "clip", "dust3r")
-IMPLEMENTED = ("lpips",)
-LPIPS_BACKBONE = "alexnet-owt-7be5be79.pth"  # torchvision's AlexNet weights
-LPIPS_LINEAR = "alex.pth"  # the lpips package's v0.1 linear heads
-LPIPS_MIN_SIDE = 64  # AlexNet's strides need at least this many pixels
-
-
-def default_weight_path(metric: str) -> Path:
-    from fourreal.core.paths import data_root
-
-    return data_root() / "weights" / metric
-
-
-def learned_metrics_status(weights: dict[str, str | None]) -> tuple[dict[str, Path], list[str]]:
-    """``(usable {metric: path}, skipped lines)`` for the learned metrics."""
-    usable, lines = {}, []
-    for metric in LEARNED_METRICS:
-        path = Path(weights.get(metric) or default_weight_path(metric)).expanduser()
-        if not path.exists():
-            lines.append(f"{metric}: skipped: no weights at {path}")
-        elif metric not in IMPLEMENTED:
-            lines.append(
-                f"{metric}: skipped: weights found at {path}, but this build has no "
-                f"{metric} network to run them (only {', '.join(IMPLEMENTED)})"
-            )
-        else:
-            usable[metric] = path
-    return usable, lines
-
-
-class LPIPS(torch.nn.Module):
-    """LPIPS v0.1 with the AlexNet backbone (Zhang et al. 2018), from local weight files.
-
-    ``folder`` holds ``alexnet-owt-7be5be79.pth`` (torchvision's AlexNet
-    state dict) and ``alex.pth`` (the lpips package's linear heads); both are
-    read with ``torch.load(weights_only=True)``.
-    """
-
-    CHANNELS = (64, 192, 384, 256, 256)
-    SHIFT = (-0.030, -0.088, -0.188)
-    SCALE = (0.458, 0.448, 0.450)
-
-    def __init__(self, folder: str | Path):
-        super().__init__()
-        nn = torch.nn
-        folder = Path(folder)
-        for name in (LPIPS_BACKBONE, LPIPS_LINEAR):
-            if not (folder / name).is_file():
-                raise ValueError(f"lpips_weights: no {name} in {folder}")
-        self.features = nn.Sequential(
-            nn.Conv2d(3, 64, 11, 4, 2), nn.ReLU(), nn.MaxPool2d(3, 2),
-            nn.Conv2d(64, 192, 5, 1, 2), nn.ReLU(), nn.MaxPool2d(3, 2),
-            nn.Conv2d(192, 384, 3, 1, 1), nn.ReLU(),
-            nn.Conv2d(384, 256, 3, 1, 1), nn.ReLU(),
-            nn.Conv2d(256, 256, 3, 1, 1), nn.ReLU(),
-        )  # fmt: skip
-        self.taps = (1, 4, 7, 9, 11)  # ReLU outputs relu1..relu5
-        self.lins = nn.ModuleList(nn.Conv2d(c, 1, 1, bias=False) for c in self.CHANNELS)
-        backbone = torch.load(folder / LPIPS_BACKBONE, map_location="cpu", weights_only=True)
-        self.features.load_state_dict(
-            {
-                k.removeprefix("features."): v
-                for k, v in backbone.items()
-                if k.startswith("features.")
-            }
-        )
-        lin = torch.load(folder / LPIPS_LINEAR, map_location="cpu", weights_only=True)
-        for i, layer in enumerate(self.lins):
-            layer.weight.data.copy_(lin[f"lin{i}.model.1.weight"])
-        self.register_buffer("shift", torch.tensor(self.SHIFT).view(1, 3, 1, 1))
-        self.register_buffer("scale", torch.tensor(self.SCALE).view(1, 3, 1, 1))
-        self.eval().requires_grad_(False)
-
-    def _taps(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = (x - self.shift) / self.scale
-        out = []
-        for i, layer in enumerate(self.features):
-            x = layer(x)
-            if i in self.taps:
-                out.append(x / (x.square().sum(1, keepdim=True).sqrt() + 1e-10))  # unit channels
-        return out
-
-    @torch.no_grad()
-    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Distances ``[N]`` of uint8 frames ``a, b [N, H, W, 3]`` (upscaled to >= 64 px)."""
-        from fourreal.core.grid import to_model
-
-        xa, xb = to_model(a), to_model(b)  # (N, 3, H, W) in [-1, 1]
-        h, w = xa.shape[-2:]
-        k = max(1.0, LPIPS_MIN_SIDE / min(h, w))
-        if k > 1:
-            size = (round(h * k), round(w * k))
-            xa = torch.nn.functional.interpolate(xa, size, mode="bilinear", align_corners=False)
-            xb = torch.nn.functional.interpolate(xb, size, mode="bilinear", align_corners=False)
-        d = 0
-        for lin, fa, fb in zip(self.lins, self._taps(xa), self._taps(xb), strict=True):
-            d = d + lin((fa - fb).square()).mean(dim=(1, 2, 3))
-        return d.numpy()
-
-
-def learned_metrics(
-    ground_truth: list[np.ndarray], generated: list[np.ndarray], weights: dict[str, str | None]
-) -> dict[str, float]:
-    """The learned metrics whose weights are present (generated frames only for LPIPS)."""
-    usable, _ = learned_metrics_status(weights)
-    out = {}
-    if "lpips" in usable:
-        net = LPIPS(usable["lpips"])
-        vals = []
-        for gt, pred in zip(ground_truth, generated, strict=True):
-            unknown = np.ones(gt.shape[:2], bool)
-            unknown[0, :] = unknown[:, 0] = False
-            vals.append(net(pred[unknown], gt[unknown]).mean())
-        out["lpips"] = float(np.mean(vals))
-    return out

@@ -49,6 +49,7 @@ from fourreal.core.paths import relative_to_root
 KIND = "grid_generated"
 RECIPE = "generate"
 RECIPE_VERSION = "1"
+GRID_KEYS = ("rgb", "grid")  # Objaverse grids store "rgb"; pseudo-4D and generated ones "grid"
 LOSSLESS = {"codec": "h264rgb"}
 COND_COLOUR = (255, 140, 0)  # frame colour of conditioning frames on the contact sheet
 MOSAIC_MIN_WIDTH = 512
@@ -223,26 +224,81 @@ def inputs_from_sample(
     return GenerationInputs(fixed, freeze, t_out, {"sample_id": sample_id}, w1 + w2)
 
 
+def fitted_ground_truth(
+    catalog: Catalog, sample_id: str, views: int, times: int, height: int, width: int
+) -> np.ndarray:
+    """The whole grid of a catalog sample fitted as generation fits its conditioning frames:
+    ``views`` x ``times`` evenly spaced, frames ``height x width`` (uint8 ``[V, T, H, W, 3]``)."""
+    path, _ = sample_grid_path(catalog, sample_id)
+    rgb, _ = read_grid_npz(path)
+    V, T, H, W, _ = rgb.shape
+    vi = np.round(np.linspace(0, V - 1, views)).astype(int)
+    ti = np.round(np.linspace(0, T - 1, times)).astype(int)
+    rgb = rgb[vi][:, ti]
+    frames = resize_frames(rgb.reshape(views * times, H, W, 3), height, width)
+    return np.ascontiguousarray(frames.reshape(views, times, height, width, 3))
+
+
 # ------------------------------------------------------------------ checkpoints
-def load_sync_checkpoint(catalog: Catalog, ref: str):
-    """``(model, config, row)`` of a ``sync`` checkpoint given by catalog id or path."""
+def ema_file(row: dict) -> Path:
+    """Where a training checkpoint keeps its EMA weights (beside ``model.safetensors``)."""
+    from tasks.train.checkpointing import EMA_FILE
+
+    return checkpoint_file(row).parent / EMA_FILE
+
+
+def _use_ema(catalog: Catalog, ref: str, stage: str, ema: bool, field: str):
+    """``(use the EMA file?, warnings)``: yes when asked for and present.
+
+    The EMA file is checked against the sha256 its own sidecar records (the
+    catalog row hashes the raw weights only). A checkpoint saved without EMA
+    (a hand-made or converted one) falls back to its raw weights, with a warning.
+    """
+    from model.checkpoint import sidecar_path
+
+    if not ema:
+        return False, []
+    row = get_checkpoint(catalog, ref, stage=stage)
+    path = ema_file(row)
+    if not path.is_file():
+        return False, [f"{field}: {row['checkpoint_id'][:12]} has no EMA weights "
+                       f"({path.name}): using its raw weights"]  # fmt: skip
+    side = sidecar_path(path)
+    recorded = json.loads(side.read_text()).get("sha256") if side.is_file() else None
+    if recorded != sha256_file(path):
+        raise ValueError(
+            f"{field}: EMA weights {path} do not match their sidecar (changed on disk)"
+        )
+    return True, []
+
+
+def load_sync_checkpoint(catalog: Catalog, ref: str, ema: bool = True):
+    """``(model, config, row)`` of a ``sync`` checkpoint given by catalog id or path.
+
+    ``ema`` (default): the EMA weights saved beside the checkpoint. ``row`` gets
+    ``weights`` ("ema" or "raw") and ``warnings``.
+    """
     from model.config import FourDConfig
     from tasks.train.checkpointing import load_checkpoint
 
+    use, warnings = _use_ema(catalog, ref, "sync", ema, "checkpoint")
     # a sync checkpoint holds the sync layers; its base is resolved (and hash-checked) here
-    model, cfg, row = load_checkpoint(catalog, ref, stage="sync")
+    model, cfg, row = load_checkpoint(catalog, ref, stage="sync", ema=use)
     if not isinstance(cfg, FourDConfig):
         raise ValueError(f"checkpoint: {ref!r} holds a {type(cfg).__name__}, not a 4D model")
+    row = {**row, "weights": "ema" if use else "raw", "warnings": warnings}
     return model.eval(), cfg, row
 
 
-def load_upsampler_checkpoint(catalog: Catalog, ref: str, height: int, width: int):
+def load_upsampler_checkpoint(
+    catalog: Catalog, ref: str, height: int, width: int, ema: bool = True
+):
     """``(upsampler, config, row)``; ``ValueError`` if its low resolution is not ``height x width``."""
-    from model import load_model
     from model.config import UpsamplerConfig
+    from tasks.train.checkpointing import load_checkpoint
 
-    row = get_checkpoint(catalog, ref, stage="upsampler")
-    model, cfg, _ = load_model(checkpoint_file(row))
+    use, warnings = _use_ema(catalog, ref, "upsampler", ema, "upsampler")
+    model, cfg, row = load_checkpoint(catalog, ref, stage="upsampler", ema=use)
     if not isinstance(cfg, UpsamplerConfig):
         raise ValueError(f"upsampler: {ref!r} holds a {type(cfg).__name__}, not an upsampler")
     if (cfg.low_height, cfg.low_width) != (height, width):
@@ -250,16 +306,35 @@ def load_upsampler_checkpoint(catalog: Catalog, ref: str, height: int, width: in
             f"upsampler: {ref!r} takes {cfg.low_height}x{cfg.low_width} frames, "
             f"the grid is {height}x{width}"
         )
+    row = {**row, "weights": "ema" if use else "raw", "warnings": warnings}
     return model.eval(), cfg, row
 
 
 # ------------------------------------------------------------------ sampling
-def sample_grid(model, inputs: GenerationInputs, steps: int, seed: int) -> np.ndarray:
-    """uint8 grid ``[V, T, H, W, 3]``; ``grid[0, :]`` and ``grid[:, 0]`` are the inputs exactly."""
+def sample_grid(
+    model,
+    inputs: GenerationInputs,
+    steps: int,
+    seed: int,
+    *,
+    guidance_scale: float = 1.0,
+    shift: float = 1.0,
+) -> np.ndarray:
+    """uint8 grid ``[V, T, H, W, 3]``; ``grid[0, :]`` and ``grid[:, 0]`` are the inputs exactly.
+
+    ``guidance_scale`` (classifier-free guidance, 1 = off) and ``shift`` (the
+    SD3 schedule shift, 1 = uniform steps) go to ``model.flow.euler_sample``.
+    """
     from model import generate_grid
 
     out = generate_grid(
-        model, to_model(inputs.fixed_view), to_model(inputs.freeze_time), steps=steps, seed=seed
+        model,
+        to_model(inputs.fixed_view),
+        to_model(inputs.freeze_time),
+        steps=steps,
+        seed=seed,
+        guidance_scale=guidance_scale,
+        shift=shift,
     )  # (V, T, 3, H, W)
     if not bool(out.isfinite().all()):
         raise RuntimeError("generation produced non-finite values")
@@ -451,7 +526,3 @@ def register_grid(
     }
     catalog.append("samples", [row])
     return row
-
-
-# ------------------------------------------------------------------ Prefect tasks
-# Models and arrays are passed in memory: no input hashing, no result caching.

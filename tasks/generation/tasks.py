@@ -26,9 +26,11 @@ from tasks.generation.generate import (
 
 
 @task(cache_policy=NO_CACHE)
-def load_checkpoints(catalog: Catalog, checkpoint: str, upsampler: str | None, height, width):
-    """The sync model (and upsampler), checked for stage, hash and resolution."""
-    model, cfg, row = load_sync_checkpoint(catalog, checkpoint)
+def load_checkpoints(
+    catalog: Catalog, checkpoint: str, upsampler: str | None, height, width, ema: bool = True
+):
+    """The sync model (and upsampler), checked for stage, hash and resolution; EMA weights by default."""
+    model, cfg, row = load_sync_checkpoint(catalog, checkpoint, ema)
     height = height or cfg.base.height
     width = width or cfg.base.width
     from model.config import validate_for_data
@@ -37,7 +39,10 @@ def load_checkpoints(catalog: Catalog, checkpoint: str, upsampler: str | None, h
         validate_for_data(cfg, 2, 2, height, width)
     except ValueError as e:
         raise ValueError(f"height/width: {e}") from None
-    up = load_upsampler_checkpoint(catalog, upsampler, height, width) if upsampler else None
+    up = load_upsampler_checkpoint(catalog, upsampler, height, width, ema) if upsampler else None
+    logger = get_run_logger()
+    for w in row["warnings"] + (up[2]["warnings"] if up else []):
+        logger.warning(w)
     return model, cfg, row, up, (height, width)
 
 
@@ -66,9 +71,16 @@ def load_inputs(catalog: Catalog, params: dict, height: int, width: int) -> Gene
 
 @task(cache_policy=NO_CACHE)
 def generate_grids(
-    model, upsampler, inputs: GenerationInputs, steps: int, up_steps: int, seed: int
+    model,
+    upsampler,
+    inputs: GenerationInputs,
+    steps: int,
+    up_steps: int,
+    seed: int,
+    guidance_scale: float = 1.0,
+    shift: float = 1.0,
 ):
-    """Sample the grid, then upsample it when an upsampler is given."""
+    """Sample the grid (CFG and schedule shift as given), then upsample it when an upsampler is given."""
     from model.config import validate_for_data
 
     V, T = len(inputs.freeze_time), len(inputs.fixed_view)
@@ -77,7 +89,7 @@ def generate_grids(
         validate_for_data(model.cfg, V, T, H, W)
     except ValueError as e:
         raise ValueError(f"views/times: {e}") from None
-    grid = sample_grid(model, inputs, steps, seed)
+    grid = sample_grid(model, inputs, steps, seed, guidance_scale=guidance_scale, shift=shift)
     high = upsample_grid(upsampler, grid, up_steps, seed) if upsampler is not None else None
     return grid, high
 

@@ -184,3 +184,27 @@ def checkpoints(home_catalog, heldout, gt_grids) -> dict:
             home_catalog, stage="upsampler", path=path, step=0, run_id=None
         )["checkpoint_id"]
     return out
+
+
+@pytest.fixture(scope="session")
+def ema_checkpoint(home_catalog, heldout, checkpoints) -> dict:
+    """A sync checkpoint folder as training writes it: raw weights plus different EMA weights."""
+    from tasks.train.checkpointing import save_checkpoint
+
+    model = checkpoints["soft_model"]
+    gen = torch.Generator().manual_seed(7)
+    ema = {  # the trained (sync) parameters, moved away from the raw ones
+        k: p.detach() + 0.05 * torch.randn(p.shape, generator=gen)
+        for k, p in model.named_parameters()
+        if p.requires_grad
+    }
+    path = save_checkpoint(
+        data_root() / "test_checkpoints" / "ema_run", step=5, model=model, config=model.cfg,
+        ema_tensors=ema, optimizer=None, state={}, extra={"step": 5},
+    )  # fmt: skip
+    # step 5: the raw weights are the "soft" checkpoint's, and the id hashes (file, run, step)
+    row = register_checkpoint(
+        home_catalog, stage="sync", path=path, step=5, run_id=None,
+        dataset_id=heldout["train"]["dataset_id"],
+    )  # fmt: skip
+    return {"id": row["checkpoint_id"], "model_file": path, "ema": ema}

@@ -231,3 +231,150 @@ def test_cli_generate_and_errors(prefect_harness, checkpoints, heldout):
     assert res.exit_code == 2 and "'base' checkpoint" in res.output
     res = runner.invoke(app, ["generate", "--checkpoint", "x", "--steps", "0", "--sample", "s"])
     assert res.exit_code == 2 and "steps" in res.output
+
+
+# ------------------------------------------------------------------ sampling options
+def _inputs(gt):
+    return GenerationInputs(gt[0, :].copy(), gt[:, 0].copy(), np.arange(T), {})
+
+
+def test_guidance_and_shift_reach_the_sampler(home_catalog, checkpoints, gt_grids):
+    """What the real network sees: shifted times, and an unconditional pass per step with CFG."""
+    from model.flow import sampling_times
+
+    model, _, _ = load_sync_checkpoint(home_catalog, checkpoints["soft"])
+    seen = []
+    hook = model.register_forward_pre_hook(
+        lambda mod, args: seen.append((float(args[1][0]), bool(args[2].any())))
+    )
+    try:
+        plain = sample_grid(model, _inputs(gt_grids[0]), 4, 0)
+        assert [s for s, _ in seen] == pytest.approx(sampling_times(4).tolist()[:-1])
+        seen.clear()
+        shifted = sample_grid(model, _inputs(gt_grids[0]), 4, 0, shift=3.0)
+        assert [s for s, _ in seen] == pytest.approx(sampling_times(4, 3.0).tolist()[:-1])
+        assert seen[1][0] > sampling_times(4).tolist()[1]  # shift > 1 lingers at high noise
+        seen.clear()
+        guided = sample_grid(model, _inputs(gt_grids[0]), 4, 0, guidance_scale=3.0)
+        assert len(seen) == 8  # conditional + unconditional pass per step
+        assert [k for _, k in seen] == [True, False] * 4  # the second sees no known frame
+    finally:
+        hook.remove()
+    for other in (shifted, guided):
+        assert not np.array_equal(other[1:, 1:], plain[1:, 1:])
+        assert np.array_equal(other[0, :], plain[0, :]) and np.array_equal(other[:, 0], plain[:, 0])
+
+
+def test_generate_flow_passes_options_and_uses_ema(
+    prefect_harness, home_catalog, ema_checkpoint, heldout, gt_grids
+):
+    from flows.generate import GenerateParams, generate
+    from tasks.train.checkpointing import load_checkpoint
+
+    sid = heldout["sample_ids"][0]
+    opts = dict(guidance_scale=2.5, shift=2.0, steps=3, seed=1)
+    out = generate(GenerateParams(checkpoint=ema_checkpoint["id"], sample_id=sid, **opts))
+    assert out["weights"] == "ema" and not out["warnings"]
+    grid, _ = read_grid_npz(out["grid"])
+    assert grid.dtype == np.uint8
+    # the same sampling by hand, with the EMA weights and the raw ones
+    ema_model = load_checkpoint(home_catalog, ema_checkpoint["id"], "sync", ema=True)[0].eval()
+    raw_model = load_checkpoint(home_catalog, ema_checkpoint["id"], "sync")[0].eval()
+    kw = dict(guidance_scale=2.5, shift=2.0)
+    assert np.array_equal(grid, sample_grid(ema_model, _inputs(gt_grids[0]), 3, 1, **kw))
+    assert not np.array_equal(grid, sample_grid(raw_model, _inputs(gt_grids[0]), 3, 1, **kw))
+    assert not np.array_equal(grid, sample_grid(ema_model, _inputs(gt_grids[0]), 3, 1))
+    raw = generate(
+        GenerateParams(checkpoint=ema_checkpoint["id"], sample_id=sid, ema=False, **opts)
+    )
+    assert raw["weights"] == "raw"
+    assert np.array_equal(
+        read_grid_npz(raw["grid"])[0], sample_grid(raw_model, _inputs(gt_grids[0]), 3, 1, **kw)
+    )
+    params = json.loads(
+        home_catalog.rows("SELECT * FROM samples WHERE sample_id = ?", [out["sample_ids"][0]])[0][
+            "params_json"
+        ]
+    )
+    assert (params["guidance_scale"], params["shift"], params["weights"]) == (2.5, 2.0, "ema")
+
+
+def test_checkpoint_without_ema_falls_back_with_a_warning(
+    home_catalog, checkpoints, ema_checkpoint
+):
+    _, _, row = load_sync_checkpoint(home_catalog, checkpoints["soft"])
+    assert row["weights"] == "raw" and "has no EMA weights" in row["warnings"][0]
+    _, _, row = load_sync_checkpoint(home_catalog, ema_checkpoint["id"], ema=False)
+    assert row["weights"] == "raw" and row["warnings"] == []
+
+
+def test_tampered_ema_weights_are_refused(home_catalog, ema_checkpoint, tmp_path):
+    import shutil
+
+    from tasks.generation.generate import ema_file
+
+    path = ema_file(get_checkpoint(home_catalog, ema_checkpoint["id"]))
+    backup = tmp_path / "ema.bak"
+    shutil.copy(path, backup)
+    try:
+        data = bytearray(path.read_bytes())
+        data[-1] ^= 1
+        path.write_bytes(bytes(data))
+        with pytest.raises(ValueError, match="do not match their sidecar"):
+            load_sync_checkpoint(home_catalog, ema_checkpoint["id"])
+    finally:
+        shutil.copy(backup, path)
+
+
+def test_upsampler_noise_is_shared_across_views(home_catalog, checkpoints, gt_grids):
+    import torch
+
+    from fourreal.core.grid import to_model
+    from model import upsample
+    from model.upsampler import upsampler_loss
+
+    up, _, _ = load_upsampler_checkpoint(home_catalog, checkpoints["up_match"], H, W)
+    gt = gt_grids[0]
+    # A few real steps: the zero-initialised output layer of the saved (step 0) upsampler
+    # ignores its condition, and then every view is its noise whatever the views are.
+    high = torch.nn.functional.interpolate(to_model(gt[0]), scale_factor=4, mode="bilinear")
+    opt = torch.optim.AdamW(up.parameters(), lr=1e-2)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        loss = upsampler_loss(up, high[None], generator=gen)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    up.eval()
+    same = np.broadcast_to(gt[1:2], gt.shape).copy()  # every view is view 1
+    out = upsample(up, to_model(same), steps=2, seed=3)  # (V, T, 3, 4H, 4W)
+    for v in range(1, V):
+        assert torch_equal(out[v], out[0])
+    varied = upsample(up, to_model(gt), steps=2, seed=3)
+    assert not torch_equal(varied[1], varied[2])  # different views stay different
+    assert torch_equal(varied[1], upsample(up, to_model(gt), steps=2, seed=3)[1])  # seeded
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return bool(torch.equal(a, b))
+
+
+def test_cli_sampling_options(prefect_harness, ema_checkpoint, heldout):
+    from typer.testing import CliRunner
+
+    from fourreal.cli import app
+
+    runner = CliRunner()
+    base = ["generate", "--checkpoint", ema_checkpoint["id"], "--sample", heldout["sample_ids"][1]]
+    res = runner.invoke(
+        app,
+        [*base, "--steps", "2", "--guidance-scale", "1.5", "--shift", "2", "--no-ema", "--json"],
+    )
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output.strip().splitlines()[-1])["weights"] == "raw"
+    for bad, field in (("--shift", "shift"), ("--guidance-scale", "guidance_scale")):
+        res = runner.invoke(app, [*base, bad, "-1"])
+        assert res.exit_code == 2 and field in res.output and "Traceback" not in res.output
+        assert len(res.output.strip().splitlines()) == 1
