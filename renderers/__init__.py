@@ -11,5 +11,4 @@
 - ``sources``: local folders/globs, Objaverse selection and download.
 - ``filters``: silhouette motion, active fraction of a clip.
 - ``procedural``: ``GltfBuilder`` and ``write_demo_objects`` (animated GLBs).
-- ``contact_sheet``: PNG of a few grids.
 """

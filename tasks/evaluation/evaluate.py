@@ -34,10 +34,10 @@ from tasks.evaluation.metrics import frame_metrics, grid_consistency
 from tasks.generation.generate import (
     GenerationInputs,
     read_grid_npz,
-    resize_frames,
     sample_grid,
     sample_grid_path,
 )
+from tasks.videos.clips import crop_resize
 
 GT_METRICS = ("psnr", "ssim")
 CONSISTENCY_METRICS = (
@@ -71,7 +71,7 @@ def fit_grid(
     if (H, W) != (height, width):
         warnings.append(f"grid frames {H}x{W} resized to {height}x{width}")
         v, t = rgb.shape[:2]
-        rgb = resize_frames(rgb.reshape(v * t, H, W, 3), height, width).reshape(
+        rgb = crop_resize(rgb.reshape(v * t, H, W, 3), height, width).reshape(
             v, t, height, width, 3
         )
     return np.ascontiguousarray(rgb), warnings

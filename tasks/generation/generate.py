@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -45,6 +44,7 @@ from fourreal.core import fs, store
 from fourreal.core.grid import check_disk_grid, to_model, to_uint8
 from fourreal.core.io import atomic_path, sha256_bytes, sha256_file
 from fourreal.core.paths import relative_to_root
+from tasks.videos.clips import crop_resize
 
 KIND = "grid_generated"
 RECIPE = "generate"
@@ -77,25 +77,6 @@ def read_video(path: str | Path) -> np.ndarray:
     return np.stack(frames)
 
 
-def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Centre-crop ``[F, h, w, 3]`` to the aspect ratio of ``height x width``, then resize."""
-    _, h, w, _ = frames.shape
-    if (h, w) == (height, width):
-        return frames
-    target = width / height
-    if w / h > target * 1.01:  # too wide: crop the sides
-        cw = round(h * target)
-        x0 = (w - cw) // 2
-        frames = frames[:, :, x0 : x0 + cw]
-    elif w / h < target / 1.01:  # too tall: crop top and bottom
-        ch = round(w / target)
-        y0 = (h - ch) // 2
-        frames = frames[:, y0 : y0 + ch]
-    shrink = frames.shape[1] > height
-    interp = cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
-    return np.stack([cv2.resize(f, (width, height), interpolation=interp) for f in frames])
-
-
 def fit_frames(
     frames: np.ndarray, count: int, height: int, width: int, name: str
 ) -> tuple[np.ndarray, list[str]]:
@@ -120,7 +101,7 @@ def fit_frames(
         warnings.append(
             f"{name}: frames are {frames.shape[1]}x{frames.shape[2]}, resized to {height}x{width}"
         )
-        frames = resize_frames(frames, height, width)
+        frames = crop_resize(frames, height, width)
     return np.ascontiguousarray(frames), warnings
 
 
@@ -235,7 +216,7 @@ def fitted_ground_truth(
     vi = np.round(np.linspace(0, V - 1, views)).astype(int)
     ti = np.round(np.linspace(0, T - 1, times)).astype(int)
     rgb = rgb[vi][:, ti]
-    frames = resize_frames(rgb.reshape(views * times, H, W, 3), height, width)
+    frames = crop_resize(rgb.reshape(views * times, H, W, 3), height, width)
     return np.ascontiguousarray(frames.reshape(views, times, height, width, 3))
 
 

@@ -215,8 +215,9 @@ def _seed(*parts: int) -> int:
     return int.from_bytes(h[:8], "little") & ((1 << 63) - 1)
 
 
-def resize_frames(x: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Frames ``[..., h, w, C]`` (uint8 or float32) -> ``[..., height, width, C]``.
+def resample_frames(x: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Frames ``[..., h, w, C]`` (uint8 or float32) -> ``[..., height, width, C]``, no crop
+    (the stored aspect already matches: samples are cropped once, when they are built).
 
     OpenCV area averaging when shrinking (a box filter: no aliasing), bilinear
     when growing; on the stored dtype, before the float conversion, which is
@@ -333,7 +334,7 @@ class StreamDataset(Dataset):
     # -- stages
     def _to_model(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 ``[..., h, w, 3]`` -> float ``[..., 3, H, W]`` in [-1, 1] at the stage size."""
-        small = resize_frames(np.ascontiguousarray(frames), self.spec.height, self.spec.width)
+        small = resample_frames(np.ascontiguousarray(frames), self.spec.height, self.spec.width)
         x = torch.from_numpy(small).movedim(-1, -3).float()
         return x.div_(127.5).sub_(1.0)
 
@@ -369,7 +370,7 @@ class StreamDataset(Dataset):
             weight = torch.ones(V, T, 1, self.spec.height, self.spec.width)
         else:
             w = np.asarray(valid, dtype=np.float32)[..., None]  # (V, T, h, w, 1)
-            w = resize_frames(w, self.spec.height, self.spec.width) > 0.5
+            w = resample_frames(w, self.spec.height, self.spec.width) > 0.5
             weight = torch.from_numpy(w).movedim(-1, -3).float()  # (V, T, 1, H, W)
         return {"x": x, "known": known, "weight": weight}
 

@@ -726,39 +726,11 @@ def result_rows(res: SourceResult) -> dict[str, list[dict]]:
 def contact_sheet(
     sample_paths: list[str | Path], out: Path, tile_width: int = 128, max_samples: int = 4
 ) -> Path | None:
-    """A PNG of up to ``max_samples`` samples: each grid as V rows x T columns, each clip a row."""
-    from PIL import Image
+    """A PNG of up to ``max_samples`` samples (``fourreal.core.sheets``); None if none."""
+    from fourreal.core.sheets import write_contact_sheet
 
-    from fourreal.core.io import atomic_path
-
-    blocks = []
-    for p in sample_paths[:max_samples]:
-        with store.open_sample(p, whole=True) as sample:
-            arr = sample.grid()  # a clip reads as a one-view grid
-        v, t, h, w, _ = arr.shape
-        mosaic = arr.transpose(0, 2, 1, 3, 4).reshape(v * h, t * w, 3)  # (V*H, T*W, 3)
-        scale = min(1.0, tile_width / w)
-        img = Image.fromarray(mosaic)
-        if scale < 1.0:
-            img = img.resize(
-                (max(1, round(t * w * scale)), max(1, round(v * h * scale))), Image.BILINEAR
-            )
-        blocks.append(img)
-    if not blocks:
-        return None
-    gap = 4
-    sheet = Image.new(
-        "RGB",
-        (max(b.width for b in blocks), sum(b.height for b in blocks) + gap * (len(blocks) - 1)),
-        (255, 255, 255),
-    )
-    y = 0
-    for b in blocks:
-        sheet.paste(b, (0, y))
-        y += b.height + gap
-    with atomic_path(out, suffix=".png") as tmp:
-        sheet.save(tmp, format="PNG")
-    return out
+    shown = list(sample_paths[:max_samples])
+    return write_contact_sheet(shown, out, max_side=tile_width) if shown else None
 
 
 def first_per_key(rows: list[dict], key: str) -> list[dict]:

@@ -245,7 +245,7 @@ def test_readers_take_any_kind(rendered, clip, tmp_path):
     """clips_from_grid and contact sheets read rendered grids too (they read only `grid` before)."""
     from PIL import Image
 
-    from renderers.contact_sheet import write_contact_sheet
+    from fourreal.core.sheets import write_contact_sheet
     from tasks.videos.clips import clips_from_grid
 
     grid_path = store.write_rendered(tmp_path / "r.zip", **rendered).path

@@ -1,4 +1,8 @@
-"""Contact sheets: a few grids as one PNG (rows = views, columns = times)."""
+"""Contact sheets: a few samples as one PNG (rows = views, columns = times).
+
+The one writer every build uses (rendered grids, pseudo-4D grids, clips: a clip is a
+one-view grid); a generated grid has its own annotated sheet (conditioning frames framed).
+"""
 
 from __future__ import annotations
 
