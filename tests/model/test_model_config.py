@@ -7,7 +7,6 @@ import dataclasses
 import pytest
 
 from model.config import (
-    DiTConfig,
     FourDConfig,
     UpsamplerConfig,
     base_preset,
@@ -82,7 +81,8 @@ def test_paper_preset_size():
     n = param_count(cfg)
     print(f"paper base: {n / 1e6:.1f}M parameters at {cfg.height}x{cfg.width}")
     assert 450e6 <= n <= 750e6
-    assert isinstance(cfg, DiTConfig)
+    # the paper's base: 72x128 frames, 26 layers (the depth the sync layers pair with)
+    assert (cfg.height, cfg.width, cfg.depth) == (72, 128, 26)
     flops = estimate_flops_per_step(cfg, batch=1, frames=8, height=72, width=128)
     assert flops > 3 * 2 * 0.9 * n * 8 * cfg.tokens_per_frame  # at least 6 N tokens
     assert estimate_flops_per_step(fourd_preset("paper"), 1, (8, 8), 72, 128) > flops
