@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from catalog.checkpoints import checkpoint_file, register_checkpoint
-from catalog.datasets import create_dataset
+from catalog.datasets import create_dataset, dataset_samples
 from fourreal.core.io import save_npz_atomic, sha256_file
 from fourreal.core.paths import data_root, relative_to_root
 from synthetic.training import moving_shapes_grid
@@ -110,16 +110,14 @@ def test_failed_and_missing_samples(train_catalog, tiny):
         w=32,
     )
     ds = _dataset(train_catalog, "bad-failed", [a["sample_id"]])
-    train_catalog.append(
-        "samples", [{**a, "status": "failed", "error": "decode error"}]
-    )  # supersedes
-    _fails(
-        train_catalog,
-        TrainBaseParams(**tiny(dataset=ds)),
-        "dataset:",
-        "failed samples",
-        "decode error",
-    )
+    train_catalog.append("samples", [{**a, "status": "failed", "error": "decode error"}])
+    # The snapshot pins the lake: the later row (the sample marked failed) is what the
+    # catalog shows now, but a dataset is read through its pin, as it was made.
+    now = train_catalog.rows("SELECT status FROM samples WHERE sample_id = ?", [a["sample_id"]])
+    assert [r["status"] for r in now] == ["failed"]
+    assert [r["status"] for r in dataset_samples(train_catalog, ds)] == ["ok"]
+    with pytest.raises(ValueError, match="no ok samples match"):  # a new snapshot refuses it
+        _dataset(train_catalog, "bad-failed-now", [a["sample_id"]])
 
     b = _sample(
         train_catalog,
