@@ -369,7 +369,8 @@ def test_generate_artifact_has_a_working_view_line(generated_sample, tmp_path):
         "sample_ids": [sid], "grid": "grid.npz", "grid_high": None, "mosaic": "m.mp4",
         "views": ["views/view_00.mp4"], "contact_sheet": "sheet.png", "warnings": [],
     }  # fmt: skip
-    lineage = {"shape": [4, 4, 16, 32], "checkpoint_id": "c", "steps": 2, "seed": 0}
+    lineage = {"shape": [4, 4, 16, 32], "checkpoint_id": "c", "steps": 2, "seed": 0,
+               "guidance_scale": 1.0, "shift": 1.0, "weights": "ema"}  # fmt: skip
     commands = re.findall(r"view: `fourreal (view \S+)`", _generate_markdown(result, lineage))
     assert commands == [f"view {sid}"]
     rows = save(commands[0].split()[1], tmp_path)
