@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +64,11 @@ CLIP_KIND = "clip"
 VALID_KEYS = ("valid",)  # optional per-pixel validity [V, T, H, W] of legacy pseudo-4D grids
 STAGES = ("base", "sync", "upsampler")
 MAX_ASPECT_DISTORTION = 0.25
-CACHE_SAMPLES = 8
+# Decoded samples kept per loader process (least recently used first out). A budget in
+# bytes, not a count: a small dataset (the demo's 22 grids and clips, ~10 MB decoded)
+# then fits whole and is decoded once, while 8x8 grids at 288x512 (28 MB each) still
+# leave memory for the step. Read-through: a larger dataset streams as before.
+CACHE_BYTES = int(float(os.environ.get("FOURREAL_LOADER_CACHE_MB", "512")) * 2**20)
 
 
 @dataclass(frozen=True)
@@ -269,6 +274,7 @@ class StreamDataset(Dataset):
         self._verified: set[str] = set()
         self.bad: dict[int, str] = {}  # sample index -> why it was skipped (this process)
         self._cache: OrderedDict[str, tuple] = OrderedDict()
+        self._cache_bytes = 0
         self._orders: dict[int, list[int]] = {}
 
     def __len__(self) -> int:
@@ -294,10 +300,19 @@ class StreamDataset(Dataset):
         verify = self.verify and ref.sample_id not in self._verified
         out = load_sample(ref, verify=verify)
         self._verified.add(ref.sample_id)
-        self._cache[ref.sample_id] = out
-        if len(self._cache) > CACHE_SAMPLES:
-            self._cache.popitem(last=False)
+        self._remember(ref.sample_id, out)
         return out
+
+    def _remember(self, sample_id: str, arrays: tuple) -> None:
+        """Cache ``arrays`` within ``CACHE_BYTES``, evicting the least recently used."""
+        size = sum(a.nbytes for a in arrays if a is not None)
+        if size > CACHE_BYTES:
+            return
+        while self._cache and self._cache_bytes + size > CACHE_BYTES:
+            _, old = self._cache.popitem(last=False)
+            self._cache_bytes -= sum(a.nbytes for a in old if a is not None)
+        self._cache[sample_id] = arrays
+        self._cache_bytes += size
 
     def _read_or_skip(self, k: int) -> tuple[int, tuple, int]:
         """``(sample index, arrays, skipped)``: the sample of ``k``, or the next readable one."""

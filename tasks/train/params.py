@@ -19,6 +19,7 @@ SyncKind = Literal["hard", "soft", "sequential"]
 Precision = Literal["auto", "fp32", "bf16"]
 Checkpointing = Literal["auto", "off", "selective", "full"]
 Device = Literal["auto", "cpu", "cuda"]
+TimestepSampler = Literal["logit_normal", "uniform"]
 RUN_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 # Settings that do not change the numbers a run produces (left out of the run name).
 NOT_IN_RUN_NAME = {
@@ -78,6 +79,11 @@ class TrainCommon(FlowParams):
     )
     grad_clip: float = Field(1.0, ge=0.0, le=1e6, description="Max gradient norm (0 = off)")
     ema_decay: float = Field(0.999, ge=0.0, lt=1.0, description="EMA decay of the trained weights")
+    timestep_sampler: TimestepSampler = Field(
+        "logit_normal",
+        description="Training noise levels: logit_normal (SD3: mostly mid noise) | uniform "
+        "(as many near pure noise, where sampling starts: better for small, short runs)",
+    )
     precision: Precision = Field("auto", description="auto = bf16 autocast on GPU, fp32 on CPU")
     grad_checkpointing: Checkpointing = Field(
         "auto",
@@ -179,7 +185,15 @@ class TrainUpsamplerParams(TrainCommon):
 
 
 # What train_all passes to each of its stages.
-ALL_STAGES_SHARE = ("preset", "batch_size", "lr", "precision", "seed", "workers")
+ALL_STAGES_SHARE = (
+    "preset",
+    "batch_size",
+    "lr",
+    "timestep_sampler",
+    "precision",
+    "seed",
+    "workers",
+)
 ALL_STAGES_SHARE += ("loader_workers", "device", "ray_address", "checkpoint_every", "log_every")
 
 
@@ -209,7 +223,16 @@ class TrainAllParams(FlowParams):
     sync: SyncKind = Field("soft", description="hard | soft | sequential")
     frames: int = Field(8, ge=2, le=64, description="Frames per clip (base and upsampler)")
     batch_size: int = Field(2, ge=1, le=4096, description="Samples per micro-batch per worker")
+    base_batch_size: int | None = Field(
+        None,
+        ge=1,
+        le=4096,
+        description="The base's micro-batch (clips, not grids); empty = batch_size",
+    )
     lr: float = Field(1e-4, gt=0.0, le=1.0, description="Peak learning rate")
+    timestep_sampler: TimestepSampler = Field(
+        "logit_normal", description="Training noise levels of every stage: logit_normal | uniform"
+    )
     precision: Precision = Field("auto", description="auto = bf16 on GPU, fp32 on CPU")
     seed: Seed = 0
     workers: int = Field(1, ge=1, le=4096, description="Training workers (DDP ranks)")
@@ -223,8 +246,11 @@ class TrainAllParams(FlowParams):
         return {k: getattr(self, k) for k in ALL_STAGES_SHARE}
 
     def base(self) -> TrainBaseParams:
+        common = self._common()
+        if self.base_batch_size is not None:
+            common["batch_size"] = self.base_batch_size
         return TrainBaseParams(
-            **self._common(),
+            **common,
             dataset=self.clips_dataset,
             steps=self.base_steps,
             low_res_steps=self.base_low_res_steps,
