@@ -247,8 +247,12 @@ def report(args, one: Run, two: Run, startup: dict[str, float]) -> None:
     print(f"  1 node  x 1 CPU         = {one.rate:.3f} objects/s")
     print(f"  2 nodes x 1 CPU         = {two.rate:.3f} objects/s  (objects per node: "
           f"{sorted(two.nodes.values())})")  # fmt: skip
-    sharing = "the driver and the S3 server" if args.store == "s3" else "the driver"
-    print(f"  efficiency E = 2n / (2 x 1n) = {eff:.2f}  (lower bound: both nodes, {sharing} "
+    sharing = (
+        "both nodes, the driver and the S3 server"
+        if args.store == "s3"
+        else "both nodes and the driver"
+    )
+    print(f"  efficiency E = 2n / (2 x 1n) = {eff:.2f}  (lower bound: {sharing} "
           f"share {os.cpu_count()} cores)")  # fmt: skip
     if min(one.seconds, two.seconds) < SHORT_RUN_S:  # scheduling noise is then a large part
         print(f"  (a timed run took under {SHORT_RUN_S:g} s: E is mostly noise; more --objects)")
