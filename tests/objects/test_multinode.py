@@ -10,19 +10,14 @@ and in the catalog. The test stops exactly the processes the two ``ray start`` m
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
-from pathlib import Path
 
 import pytest
 
-from fourreal.core.procs import proc_stat
 from synthetic.objects import write_demo_objects
-from tests.servers import free_ports
+from tests.servers import RayNodes
 
 N_OBJECTS = 6
 
@@ -40,66 +35,17 @@ DRIVER = textwrap.dedent(
 )
 
 
-def _ray(*args: str, env: dict) -> None:
-    ray = str(Path(sys.executable).with_name("ray"))
-    res = subprocess.run([ray, *args], env=env, capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
-
-
-def _cluster_pids(temp_dir: str, port: int) -> list[tuple[int, int]]:
-    """(pid, start ticks) of every process of this cluster: its temp dir or GCS port."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if temp_dir in cmd or f":{port} " in cmd or cmd.endswith(f":{port}"):
-            st = proc_stat(int(entry.name))
-            if st is not None:
-                out.append((int(entry.name), st[1]))
-    return out
-
-
-def _stop(procs: list[tuple[int, int]]) -> None:
-    for pid, ticks in procs:
-        st = proc_stat(pid)
-        if st is not None and st[1] == ticks:
-            os.kill(pid, signal.SIGKILL)
-
-
 @pytest.mark.slow
 def test_two_node_build_writes_every_sample_to_s3(seaweedfs, tmp_path):
     objects = tmp_path / "objects"
     write_demo_objects(objects, count=N_OBJECTS, seed=5)
-    temp_dir = tempfile.mkdtemp(prefix="ray2n-", dir="/tmp")  # short: unix socket paths
-    (port,) = free_ports(1)
-    env = dict(os.environ, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
-    env.pop("RAY_ADDRESS", None)
-    common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats"]
+    cluster = RayNodes()
     try:
-        _ray(
-            "start",
-            "--head",
-            f"--port={port}",
-            f"--temp-dir={temp_dir}",
-            "--include-dashboard=false",
-            '--resources={"head_node": 1}',
-            *common,
-            env=env,
-        )
-        _ray(
-            "start",
-            f"--address=127.0.0.1:{port}",
-            '--resources={"second_node": 1}',
-            *common,
-            env=env,
-        )
+        cluster.start(resources={"head_node": 1})
+        cluster.start(resources={"second_node": 1})
 
         prefix = "multinode"
-        run_env = dict(env, **seaweedfs.env())
+        run_env = dict(cluster.env(), **seaweedfs.env())
         run_env.update(
             FOURREAL_HOME=f"s3://{seaweedfs.bucket}/{prefix}",
             FOURREAL_LOCAL=str(tmp_path / "local"),
@@ -107,7 +53,7 @@ def test_two_node_build_writes_every_sample_to_s3(seaweedfs, tmp_path):
         )
         run_env.pop("PREFECT_API_URL", None)
         res = subprocess.run(
-            [sys.executable, "-c", DRIVER, str(objects), f"127.0.0.1:{port}"],
+            [sys.executable, "-c", DRIVER, str(objects), cluster.address],
             env=run_env,
             capture_output=True,
             text=True,
@@ -116,7 +62,7 @@ def test_two_node_build_writes_every_sample_to_s3(seaweedfs, tmp_path):
         assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
         out = json.loads(res.stdout.strip().splitlines()[-1])
     finally:
-        _stop(_cluster_pids(temp_dir, port))
+        cluster.stop()
     assert out["ok"] == N_OBJECTS and out["failed"] == 0
     assert len(out["nodes"]) == 2 and all(n >= 1 for n in out["nodes"].values()), out["nodes"]
 
@@ -131,4 +77,4 @@ def test_two_node_build_writes_every_sample_to_s3(seaweedfs, tmp_path):
     for r in rows:
         info = s3.get_file_info(f"{seaweedfs.bucket}/{prefix}/{r['path']}")
         assert info.size == r["bytes"] > 0, r
-    assert not _cluster_pids(temp_dir, port)  # exactly what we started is gone
+    assert not cluster.pids()  # exactly what we started is gone
