@@ -11,7 +11,8 @@
 * Objaverse-like grids (``kind='grid_objaverse'``, ``rgb [V, T, H, W, 3]``):
   the same construction from another seed;
 
-each with a ``sources`` row, a ``samples`` row (sha256, shape, status) and
+written to the data root (a local folder or an S3 bucket, fourreal.core.fs), each
+with a ``sources`` row, a ``samples`` row (sha256, shape, status) and
 the ``runs`` row that made them, then one snapshot per kind. The builders of
 renderers/ and tasks/ make the real data; this is their shape, small.
 """
