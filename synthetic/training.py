@@ -11,13 +11,15 @@
 * Objaverse-like grids (``kind='grid_objaverse'``, ``rgb [V, T, H, W, 3]``):
   the same construction from another seed;
 
-each with a ``sources`` row, a ``samples`` row (sha256, shape, status) and
+written to the data root (a local folder or an S3 bucket, fourreal.core.fs), each
+with a ``sources`` row, a ``samples`` row (sha256, shape, status) and
 the ``runs`` row that made them, then one snapshot per kind. The builders of
 renderers/ and tasks/ make the real data; this is their shape, small.
 """
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -26,8 +28,9 @@ from catalog.datasets import create_dataset
 from catalog.ids import sample_id
 from catalog.runs import start_run
 from catalog.store import Catalog
-from fourreal.core.io import save_npz_atomic, sha256_bytes, sha256_file
-from fourreal.core.paths import data_root, relative_to_root
+from fourreal.core import fs
+from fourreal.core.io import sha256_bytes
+from fourreal.core.paths import data_root, relative_to_root, store_location
 from synthetic.videos import render_frame
 
 RECIPE_VERSION = "train-sample-1"
@@ -45,6 +48,13 @@ def moving_shapes_grid(seed: int, V: int, T: int, h: int, w: int) -> np.ndarray:
     """uint8 ``[V, T, h, w, 3]``: frame ``t`` of scene ``seed`` through pan crop ``v``."""
     big = [render_frame(t, h + h // 4, w + w // 2, seed=seed) for t in range(T)]
     return np.stack([np.stack([_view(big[t], v, V, h, w) for t in range(T)]) for v in range(V)])
+
+
+def _npz_bytes(arrays: dict) -> bytes:
+    """A plain ``np.savez`` archive (the store reads it as a legacy sample) in memory."""
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
 
 
 def write_training_data(
@@ -74,10 +84,11 @@ def write_training_data(
         params = {"kind": kind, "mode": mode, "key": key, "V": v, "T": t, "h": height, "w": width}
         sid = sample_id(src, "train_sample_data", RECIPE_VERSION, params)
         path = root / kind / f"{sid[:16]}.npz"
-        save_npz_atomic(path, **arrays)
+        data = _npz_bytes(arrays)
+        fs.put_bytes(store_location(path), data)  # atomic; into the bucket on an S3 home
         recipe = {"recipe": "train_sample_data", "recipe_version": RECIPE_VERSION}
         shape = {"v": v, "t": t, "h": height, "w": width}
-        file = {"path": relative_to_root(path), "sha256": sha256_file(path)}
+        file = {"path": relative_to_root(path), "sha256": sha256_bytes(data)}
         samples.append(
             {"sample_id": sid, "kind": kind, "source_id": src, "mode": mode, **recipe, **shape}
             | {"params_json": json.dumps(params), **file, "status": "ok", "run_id": run.run_id}

@@ -24,8 +24,8 @@ local, else ``./data`` in the repo.
 
 from __future__ import annotations
 
-import functools
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +37,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 S3_SCHEME = "s3://"
 HOME_VAR = "FOURREAL_HOME"
 LOCAL_VAR = "FOURREAL_LOCAL"
+CONCURRENT_REQUESTS = 16  # below the AWS SDK's 25 pooled connections per client
 AWS_VARS = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")
 
 
@@ -98,9 +99,36 @@ def _s3_filesystem() -> pafs.S3FileSystem:
     return pafs.S3FileSystem(**kwargs)
 
 
-@functools.lru_cache(maxsize=8)
-def _root_for(home: str, *_env: str) -> DataRoot:
-    """One filesystem per (home, AWS variables): pyarrow clients are reused, not remade."""
+_roots: dict[tuple[str, ...], DataRoot] = {}
+_inherited: list[dict] = []
+
+
+def _forget_roots_in_child() -> None:
+    """After ``fork`` (DataLoader workers, multiprocessing): make new S3 clients.
+
+    A child inherits its parent's open S3 connections; two processes speaking
+    over one socket interleave their HTTP streams (wrong bytes, requests that
+    hang until the timeout). The inherited clients are kept referenced, never
+    used nor destroyed here: closing them could send a TLS close on the
+    parent's sockets.
+    """
+    if _roots:
+        _inherited.append(dict(_roots))
+        _roots.clear()
+
+
+os.register_at_fork(after_in_child=_forget_roots_in_child)
+
+
+def _root_for(home: str, *env: str) -> DataRoot:
+    """One filesystem per (home, AWS variables) and process: pyarrow clients are reused."""
+    key = (home, *env)
+    if key not in _roots:
+        _roots[key] = _make_root(home)
+    return _roots[key]
+
+
+def _make_root(home: str) -> DataRoot:
     if is_remote(home):
         base = home[len(S3_SCHEME) :].strip("/")
         if not base or base.startswith("/"):
@@ -223,6 +251,15 @@ def open_input(path: str | os.PathLike):
 def exists(path: str | os.PathLike) -> bool:
     fs, p = locate(path)
     return fs.get_file_info(p).type == pafs.FileType.File
+
+
+def exist_all(paths: list[str | os.PathLike]) -> list[bool]:
+    """:func:`exists` of each path. On S3 the requests overlap: one HEAD is a round trip
+    (milliseconds to tens of them), so checking a large snapshot one by one takes minutes."""
+    if home().is_local:
+        return [exists(p) for p in paths]
+    with ThreadPoolExecutor(max_workers=CONCURRENT_REQUESTS) as pool:
+        return list(pool.map(exists, paths))
 
 
 def size(path: str | os.PathLike) -> int:

@@ -126,12 +126,16 @@ def resolve_snapshot(
         raise ValueError(f"{field}: sample kinds {wrong} cannot be used here; expected {kinds}")
     local = fs.home().is_local
     root = data_root() if local else None
+    paths = {}
+    for i in ids:
+        p = Path(rows[i]["path"] or "")
+        paths[i] = str(p if p.is_absolute() else root / p) if local else rows[i]["path"]
+    named = [i for i in ids if rows[i]["path"]]
+    there = dict(zip(named, fs.exist_all([paths[i] for i in named]), strict=True))
     refs, absent = [], []
     for i in ids:
-        r = rows[i]
-        p = Path(r["path"] or "")
-        p = (p if p.is_absolute() else root / p) if local else r["path"]
-        if not r["path"] or not fs.exists(p):
+        r, p = rows[i], paths[i]
+        if not there.get(i):
             absent.append(f"{i[:12]} ({p})")
             continue
         refs.append(
@@ -143,7 +147,7 @@ def resolve_snapshot(
                 t=int(r["t"] or 1),
                 h=int(r["h"]),
                 w=int(r["w"]),
-                path=str(p),
+                path=p,
                 sha256=r["sha256"],
             )
         )
@@ -265,12 +269,19 @@ def load_sample(ref: SampleRef, verify: bool = False) -> tuple[np.ndarray, np.nd
 class StreamDataset(Dataset):
     """Map-style dataset over stream indices ``k`` (see the module docstring)."""
 
-    def __init__(self, samples: tuple[SampleRef, ...], spec: ItemSpec, verify: bool = True):
+    def __init__(
+        self,
+        samples: tuple[SampleRef, ...],
+        spec: ItemSpec,
+        verify: bool = True,
+        cache_bytes: int = CACHE_BYTES,
+    ):
         if not samples:
             raise ValueError("samples: empty")
         self.samples = samples
         self.spec = spec
         self.verify = verify
+        self.cache_bytes = cache_bytes  # decoded bytes kept per process (0: every item is a read)
         self._verified: set[str] = set()
         self.bad: dict[int, str] = {}  # sample index -> why it was skipped (this process)
         self._cache: OrderedDict[str, tuple] = OrderedDict()
@@ -306,9 +317,9 @@ class StreamDataset(Dataset):
     def _remember(self, sample_id: str, arrays: tuple) -> None:
         """Cache ``arrays`` within ``CACHE_BYTES``, evicting the least recently used."""
         size = sum(a.nbytes for a in arrays if a is not None)
-        if size > CACHE_BYTES:
+        if size > self.cache_bytes:
             return
-        while self._cache and self._cache_bytes + size > CACHE_BYTES:
+        while self._cache and self._cache_bytes + size > self.cache_bytes:
             _, old = self._cache.popitem(last=False)
             self._cache_bytes -= sum(a.nbytes for a in old if a is not None)
         self._cache[sample_id] = arrays

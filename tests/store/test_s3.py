@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+
 import numpy as np
 import pytest
 
@@ -124,3 +126,24 @@ def test_video_build_writes_straight_to_s3(s3_home, tmp_path):
     export = grid_from_video(video, 3, 4, 32, 64, seed=1, stride=2)
     with open_sample(row["path"], sha256=row["sha256"]) as s:
         assert np.array_equal(s.grid(), export["grid"])  # = fourreal pseudo4d, bit for bit
+
+
+def _client_in_child(parent_client_id: int, rel: str, out) -> None:
+    out.put((id(fs.home().fs) == parent_client_id, fs.read_bytes(rel)))
+
+
+def test_a_forked_process_makes_its_own_s3_client(s3_home):
+    """DataLoader workers are forked: on the parent's connections they read wrong bytes or hang."""
+    rel = "fork/one.bin"
+    fs.put_bytes(rel, b"payload")
+    parent = fs.home()
+    assert fs.read_bytes(rel) == b"payload"  # the parent's client now holds an open connection
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    child = ctx.Process(target=_client_in_child, args=(id(parent.fs), rel, out))
+    child.start()
+    same_client, data = out.get(timeout=120)
+    child.join(timeout=60)
+    assert not same_client and data == b"payload"
+    assert fs.home() is parent and fs.read_bytes(rel) == b"payload"  # the parent keeps its own
+    assert fs.exist_all([rel, "fork/none.bin", rel]) == [True, False, True]

@@ -108,6 +108,38 @@ def test_content_hash_checked_on_first_touch(train_catalog, train_data, tmp_path
     assert dataset_samples(train_catalog, train_data["objaverse"])[0]["status"] == "ok"
 
 
+def _moved_away(refs, tmp_path):
+    """Move the sample files of ``refs`` aside; returns a function that puts them back."""
+    moved = [(ref.path, tmp_path / f"{k}.aside") for k, ref in enumerate(refs)]
+    for src, dst in moved:
+        shutil.move(src, dst)
+    return lambda: [shutil.move(dst, src) for src, dst in moved]
+
+
+def test_decoded_samples_are_cached_within_a_byte_budget(train_catalog, train_data, tmp_path):
+    snap = resolve_snapshot(train_catalog, train_data["objaverse"], kinds=("grid_objaverse",))
+    spec = ItemSpec(stage="sync", height=16, width=32)
+    n = len(snap.samples)
+    one = load_sample(snap.samples[0])[0].nbytes
+    roomy = StreamDataset(snap.samples, spec, cache_bytes=n * one)
+    tight = StreamDataset(snap.samples, spec, cache_bytes=2 * one)
+    first = [roomy[k]["x"] for k in range(n)]
+    for k in range(n):
+        tight[k]
+    assert len(tight._cache) == 2 and tight._cache_bytes <= 2 * one
+    restore = _moved_away(snap.samples, tmp_path)
+    try:  # the whole dataset fitted: the second epoch reads no file
+        again = {int(roomy.sample_index(k)): roomy[k]["x"] for k in range(n, 2 * n)}
+        assert all(torch.equal(first[k], again[roomy.sample_index(k)]) for k in range(n))
+        assert not roomy.bad
+        # the tight cache kept 2: the evicted samples are read again, and are missing now
+        for k in range(n, 2 * n):
+            tight[k]
+        assert len(tight.bad) == n - 2
+    finally:
+        restore()
+
+
 def test_optimizer_state_round_trips_through_safetensors(tmp_path):
     from safetensors.torch import load_file, save_file
 
