@@ -51,7 +51,11 @@ def demo_cmd(
         f"generated grid npz    : {cmp['generated']}   (key 'grid', uint8 [V, T, H, W, 3])\n"
         f"ground-truth grid npz : {cmp['ground_truth']}   (same layout)\n"
         f"PSNR over the {cmp['frames']} generated frames: {cmp['psnr']:.2f} dB "
-        f"(copying the conditioning view instead: {cmp['psnr_copy_baseline']:.2f} dB)"
+        f"(copying the conditioning view instead: {cmp['psnr_copy_baseline']:.2f} dB; "
+        f"a plain background: {cmp['psnr_background_baseline']:.2f} dB)\n"
+        f"on the object's own pixels ({100 * cmp['object_pixels']:.0f}% of them): "
+        f"{cmp['psnr_object']:.2f} dB (copy: {cmp['psnr_object_copy_baseline']:.2f} dB; "
+        f"plain background: {cmp['psnr_object_background_baseline']:.2f} dB)"
     )
 
 
