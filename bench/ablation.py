@@ -106,6 +106,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--objects-steps", type=int, default=60, help="Sync phase 2 steps")
     p.add_argument("--batch-size", type=int, default=4, help="Batch size of every stage")
     p.add_argument("--lr", type=float, default=1e-3, help="Peak learning rate of every stage")
+    p.add_argument(
+        "--timestep-sampler",
+        default="uniform",
+        choices=["uniform", "logit_normal"],
+        help="Training noise levels (uniform: small models then learn the pure-noise end, "
+        "where sampling starts)",
+    )
     p.add_argument("--sample-steps", type=int, default=10, help="Euler steps at evaluation")
     p.add_argument("--eval-batch", type=int, default=16, help="Held-out grids per forward")
     p.add_argument("--min-side", type=int, default=96, help="Frame upscale for the features")
@@ -204,7 +211,8 @@ def engine_config(args, stage: str, seed: int):
     from tasks.train.engine import EngineConfig
 
     return EngineConfig(stage=stage, batch_size=args.batch_size, lr=args.lr, warmup_steps=20,
-                        ema_decay=0.99, seed=seed, checkpoint_every=1_000_000, keep_last=1,
+                        ema_decay=0.99, seed=seed, timestep_sampler=args.timestep_sampler,
+                        checkpoint_every=1_000_000, keep_last=1,
                         log_every=1_000_000)  # fmt: skip
 
 
