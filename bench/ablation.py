@@ -348,13 +348,14 @@ def stream_divergence(model, gt: torch.Tensor, batch: int) -> np.ndarray:
 
 def lpips_scorer():
     """``(score(pred, gt) -> [N] or None, note)``: LPIPS from local weights, else skipped."""
-    from tasks.evaluation.metrics import LPIPS, learned_metrics_status
+    from tasks.evaluation.perceptual import load_lpips, lpips_distances
+    from tasks.evaluation.weights import metric_status
 
-    usable, lines = learned_metrics_status({})
-    if "lpips" not in usable:
-        return None, next(line for line in lines if line.startswith("lpips"))
-    net = LPIPS(usable["lpips"])
-    return net, f"lpips: weights at {usable['lpips']}"
+    weights, skipped = metric_status("lpips")
+    if weights is None:
+        return None, skipped
+    net = load_lpips(weights)
+    return (lambda a, b: lpips_distances(net, a, b)), f"lpips: weights at {weights}"
 
 
 def grid_scores(pred: np.ndarray, gt: np.ndarray, lpips, min_side: int) -> dict[str, np.ndarray]:
