@@ -140,8 +140,8 @@ def build_objaverse_grids(params: BuildObjaverseParams) -> dict:
         items = discover_sources_task(
             params.source, params.selection(), params.objaverse_cache, params.download_processes
         )
-        # quote(): Prefect walks every task argument looking for futures, ~1 ms per 10
-        # objects: with 10,000 sources that walk was most of a no-op rebuild
+        # quote(): Prefect walks every task argument looking for futures; over 10,000
+        # sources that walk cost more than all the rest of a no-op rebuild
         jobs, skipped = plan_jobs_task(quote(items), cfg)
         # rows are recorded as results arrive: a killed build keeps what it recorded
         results = render_jobs_task(
