@@ -8,6 +8,7 @@ actors (renderers.pool); catalog rows are written here, from the driver.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,7 +126,7 @@ def hash_sources(items: Sequence[SourceItem]) -> list[SourceItem]:
         try:
             if isinstance(digest, OSError):
                 raise digest
-            item.bytes = Path(item.path).stat().st_size
+            item.bytes = os.stat(item.path).st_size
             item.sha256 = digest
         except OSError as e:
             item.error = f"cannot read source: {e}"
