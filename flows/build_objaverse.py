@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 
 from prefect import flow
+from prefect.utilities.annotations import quote
 from pydantic import Field, model_validator
 
 from flows.common import recorded_run
@@ -139,11 +140,13 @@ def build_objaverse_grids(params: BuildObjaverseParams) -> dict:
         items = discover_sources_task(
             params.source, params.selection(), params.objaverse_cache, params.download_processes
         )
-        jobs, skipped = plan_jobs_task(items, cfg)
+        # quote(): Prefect walks every task argument looking for futures; over 10,000
+        # sources that walk cost more than all the rest of a no-op rebuild
+        jobs, skipped = plan_jobs_task(quote(items), cfg)
         # rows are recorded as results arrive: a killed build keeps what it recorded
         results = render_jobs_task(
-            items,
-            jobs,
+            quote(items),
+            quote(jobs),
             cfg,
             rec.run_id,
             params.ray_address,
@@ -161,7 +164,7 @@ def build_objaverse_grids(params: BuildObjaverseParams) -> dict:
         table = summary_table(items, jobs, results, skipped)
         grids = [r["out"] for r in results if r["status"] == OK][: params.contact_sheet_grids]
         sheet = publish_summary_task(
-            table, grids, f"{cfg.out_dir}/contact_sheets/{rec.run_id}.png", FLOW_NAME
+            quote(table), grids, f"{cfg.out_dir}/contact_sheets/{rec.run_id}.png", FLOW_NAME
         )
         return {
             "run_id": rec.run_id,

@@ -40,15 +40,22 @@ def within_root(path: str | os.PathLike, root: Path | None = None) -> Path:
     return p
 
 
-def relative_to_root(path: str | os.PathLike, root: Path | None = None) -> str:
+def relative_to_root(
+    path: str | os.PathLike, root: Path | None = None, resolved: bool = False
+) -> str:
     """Path as stored in the catalog: relative to the data root when inside it.
 
     With an S3 data root a relative path is already root-relative (the
     store's paths); locally it is resolved against the working directory.
+    ``resolved``: ``path`` and ``root`` are already resolved (a caller converting
+    thousands of listed paths skips two ``resolve`` calls per path).
     """
     home = os.environ.get("FOURREAL_HOME")
     if home and is_remote(home) and not os.path.isabs(path):
         return str(path)
+    if resolved and root is not None:  # string work only: no Path objects
+        text, base = str(path), str(root).rstrip(os.sep) + os.sep
+        return text[len(base) :] if text.startswith(base) else text
     root = (root or data_root()).resolve()
     p = Path(path).resolve()
     try:

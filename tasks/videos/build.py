@@ -557,8 +557,12 @@ WHERE status = 'ok' AND kind = ? AND recipe = ? AND recipe_version = ?
 
 def completed_samples(catalog, job: VideoJob) -> frozenset[str]:
     """Ids of samples of this recipe already ok in the catalog whose file is present."""
-    rows = catalog.rows(SQL_DONE, [job.kind, job.recipe, job.recipe_version])
-    return frozenset(r["sample_id"] for r in rows if r["path"] and fs.exists(r["path"]))
+    rows = [
+        r for r in catalog.rows(SQL_DONE, [job.kind, job.recipe, job.recipe_version]) if r["path"]
+    ]
+    # one listing of the output folder, not a check (on S3 a HEAD) per recorded sample
+    present = fs.existing([r["path"] for r in rows], store_location(job.out_dir))
+    return frozenset(r["sample_id"] for r in rows if r["path"] in present)
 
 
 SQL_KNOWN_SHOTS = """

@@ -51,6 +51,12 @@ def test_round_trip_on_s3(s3_home, rendered, clip):
         open_sample(rel)
 
 
+def test_existing_lists_the_bucket_prefix(s3_home):
+    from tests.core.test_fs_existing import check_existing
+
+    check_existing(lambda rel: fs.put_bytes(rel, b"x"))
+
+
 def test_corrupt_object_names_the_sample(s3_home, rendered):
     rel = "samples/x/cafe01.zip"
     st = store.write_rendered(rel, **rendered)
