@@ -20,7 +20,7 @@ from prefect.utilities.annotations import quote
 from pydantic import Field, model_validator
 
 from flows.common import recorded_run
-from flows.params import GridSizeMixin
+from flows.params import GridSizeMixin, StoreQualityMixin
 from fourreal.core.params import FlowParams, RayAddress, Seed
 from fourreal.core.params import output_path as resolve_output
 from renderers.camera import CameraArc
@@ -37,7 +37,7 @@ from tasks.objects.tasks import (
 FLOW_NAME = "build_objaverse_grids"
 
 
-class BuildObjaverseParams(GridSizeMixin, FlowParams):
+class BuildObjaverseParams(GridSizeMixin, StoreQualityMixin, FlowParams):
     """Parameters of ``build_objaverse_grids``."""
 
     source: str = Field(
@@ -129,6 +129,7 @@ class BuildObjaverseParams(GridSizeMixin, FlowParams):
             out_dir=str(resolve_output(self.output_dir, "output_dir")),
             seed=self.seed,
             azimuth_jitter_deg=self.azimuth_jitter_deg,
+            quality=self.store_quality(),
         )
 
 

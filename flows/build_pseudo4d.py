@@ -21,7 +21,7 @@ from prefect import flow
 from pydantic import Field, model_validator
 
 from flows.common import recorded_run
-from flows.params import GridSizeMixin
+from flows.params import GridSizeMixin, StoreQualityMixin
 from fourreal.core.grid import Mode
 from fourreal.core.params import FlowParams, Height, RayAddress, Seed, Times, Width
 from fourreal.core.params import output_path as resolve_output
@@ -43,7 +43,7 @@ from tasks.videos.tasks import (
 )
 
 
-class VideoBuildParams(FlowParams):
+class VideoBuildParams(StoreQualityMixin, FlowParams):
     """What both video builds share: sources, clip sampling, limits, where to write."""
 
     source: str = Field(
@@ -123,6 +123,7 @@ class VideoBuildParams(FlowParams):
             curation=self.curation.model_dump() if self.curate else None,
             shot_filter=self.shot_filter,
             max_decoded_bytes=self.max_decoded_bytes,
+            quality=self.store_quality(),
             **extra,
         )
 

@@ -5,6 +5,8 @@ Kept out of ``fourreal.core.params`` so the base layer imports nothing of the pr
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field, model_validator
 
 from fourreal.core.params import Height, Preset, Times, Views, Width
@@ -37,3 +39,21 @@ class GridSizeMixin(BaseModel):
                     f"of preset {self.preset!r}"
                 )
         return self
+
+
+class StoreQualityMixin(BaseModel):
+    """How a build stores rgb (fourreal.core.store.Quality); empty = the builder's default."""
+
+    video_codec: Literal["h264", "h264rgb"] | None = Field(
+        None,
+        description="rgb codec: h264 (yuv444p, ~65 dB at crf 0) | h264rgb (exactly lossless "
+        "at crf 0, ~1.5x the bytes); empty = h264 for renders, h264rgb for videos",
+    )
+    video_crf: int | None = Field(
+        None, ge=0, le=51, description="x264 CRF of the stored rgb (0 = lossless); empty = 0"
+    )
+
+    def store_quality(self) -> dict | None:
+        """The ``Quality`` fields given, or ``None`` (a new value makes new sample ids)."""
+        given = {"codec": self.video_codec, "crf": self.video_crf}
+        return {k: v for k, v in given.items() if v is not None} or None

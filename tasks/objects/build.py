@@ -169,8 +169,10 @@ def plan_jobs(
         if item.sha256 is None:
             continue
         params = object_params(cfg, item, base)
+        # stored pixels differ with the quality: a different sample (the default keeps ids)
+        hashed = params if cfg.quality is None else dict(params, quality=cfg.quality)
         planned.append(
-            (i, item, params, make_sample_id(item.sha256, RECIPE, cfg.recipe_version, params))
+            (i, item, params, make_sample_id(item.sha256, RECIPE, cfg.recipe_version, hashed))
         )
     # one listing of the output folder, not one existence check per recorded sample
     present = fs.existing([done[sid] for *_, sid in planned if done.get(sid)], out_dir)
@@ -271,7 +273,11 @@ def sample_row(item: SourceItem, job: dict, res: dict, cfg: BuildConfig, run_id:
         "source_id": item.source_id,
         "recipe": RECIPE,
         "recipe_version": cfg.recipe_version,
-        "params_json": json.dumps(spec, sort_keys=True),
+        # what the id hashed: the spec, and the store quality when not the default
+        "params_json": json.dumps(
+            spec if job.get("quality") is None else dict(spec, quality=job["quality"]),
+            sort_keys=True,
+        ),
         "mode": None,
         "v": spec["views"],
         "t": spec["times"],

@@ -474,7 +474,7 @@ def _make_samples(
                 seed=job.seed,
                 frame_indices=indices,
                 backend=job.warp_backend,
-                quality=job.quality or VIDEO_QUALITY,
+                quality={**VIDEO_QUALITY, **(job.quality or {})},
                 sample_id=sid,
                 attrs={"clip_index": plan.clip_index, "source_sha256": sha},
             )
@@ -485,7 +485,7 @@ def _make_samples(
                 frame_indices=indices,
                 fps=plan.fps(meta.fps),
                 mode=mode,
-                quality=job.quality or VIDEO_QUALITY,
+                quality={**VIDEO_QUALITY, **(job.quality or {})},
                 sample_id=sid,
             )
             if spec.caption is not None:

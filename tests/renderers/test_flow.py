@@ -79,3 +79,31 @@ def test_flow_renders_good_objects_fails_bad_ones_and_is_idempotent(demo_objects
     second = build_grids(source=str(folder), **PARAMS)
     assert second["ok"] == 0 and second["failed"] == 10 and second["skipped"] == 3
     assert sorted(second["skipped_ids"]) == sorted(first["sample_ids"])
+
+
+def test_store_quality_is_a_build_option_and_part_of_the_sample_id(demo_objects, tmp_path):
+    from flows.build_objaverse import build_grids
+    from tasks.evaluation.metrics import psnr
+
+    folder = tmp_path / "objects"
+    folder.mkdir()
+    shutil.copy(demo_objects[0], folder / demo_objects[0].name)
+    params = dict(PARAMS, output_dir="grids/test_quality", height=64, width=64)
+    default = build_grids(source=str(folder), **params)
+    lossy = build_grids(source=str(folder), video_crf=40, **params)
+    assert default["ok"] == lossy["ok"] == 1 and lossy["skipped"] == 0  # not the same sample
+    assert default["sample_ids"] != lossy["sample_ids"]
+    again = build_grids(source=str(folder), video_crf=40, **params)
+    assert again["skipped_ids"] == lossy["sample_ids"]
+
+    rows = {r["sample_id"]: r for r in Catalog().rows("SELECT * FROM samples")}
+    exact, coarse = rows[default["sample_ids"][0]], rows[lossy["sample_ids"][0]]
+    assert '"quality": {"crf": 40}' in coarse["params_json"]
+    assert "quality" not in exact["params_json"]
+    assert coarse["bytes"] < exact["bytes"]
+    with (
+        open_sample(data_root() / exact["path"]) as a,
+        open_sample(data_root() / coarse["path"]) as b,
+    ):
+        ref, got = a.grid(), b.grid()
+    assert 20 < psnr(got, ref) < 50  # crf 40 is visibly lossy, yet the same render
