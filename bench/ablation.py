@@ -39,11 +39,9 @@ The experiment (everything written under ``--home``, a new temporary folder by d
 The paper's ordering is soft > hard > sequential, and soft > soft w/o Obj on
 objects. At CPU scale the table reports whatever comes out.
 
-Cost: a reduced run (2 training seeds x 1 sampling seed, base 300 and sync
-40 + 30 steps, 8 Euler steps, 64 held-out 4x4 grids) used 522 CPU-seconds;
-scaling its parts to the defaults (3 x 2 seeds, base 400, sync 100 + 60,
-10 Euler steps) gives about 1600 CPU-seconds, i.e. ~27 minutes on 2 cores.
-The defaults themselves have not been timed on an idle machine.
+Cost: the defaults took 17 minutes wall (1,712 CPU-seconds: 2 cores, nothing else
+heavy running) on the 2-core CPU machine, of which base 400 steps and data ~2 min,
+each of the 12 sync trainings + evaluations 50-150 s.
 """
 
 from __future__ import annotations
