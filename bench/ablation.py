@@ -1,6 +1,6 @@
 """Ablation of the synchronisation: sequential vs hard vs soft vs soft without objects.
 
-    .venv/bin/python -m bench.ablation                              # defaults: 2 CPU cores, ~27 min (est.)
+    .venv/bin/python -m bench.ablation                              # defaults: 2 CPU cores, 17 min (measured)
     .venv/bin/python -m bench.ablation --device cuda --preset small # the same experiment on a GPU
     .venv/bin/python -m bench.ablation --seeds 0 --sampling-seeds 0 --heldout 16  # a quick look
 
