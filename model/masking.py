@@ -35,6 +35,21 @@ import torch
 from torch import Tensor
 
 RECIPE = (("none", 0.60), ("random", 0.30), ("interpolate", 0.075), ("extend", 0.075))
+BASE_MASK_MIX: dict[str, float] = dict(RECIPE)
+BASE_STRATEGIES: tuple[str, ...] = tuple(BASE_MASK_MIX)
+
+
+def check_base_mask_mix(mix: dict[str, float]) -> dict[str, float]:
+    """``ValueError`` unless ``mix`` weighs every strategy >= 0, not all 0 (used normalised)."""
+    if unknown := sorted(set(mix) - set(BASE_STRATEGIES)):
+        raise ValueError(f"base masks: unknown strategies {unknown}; expected {BASE_STRATEGIES}")
+    if missing := [k for k in BASE_STRATEGIES if k not in mix]:
+        raise ValueError(f"base masks: missing strategies {missing}")
+    if bad := {k: w for k, w in mix.items() if not w >= 0.0}:
+        raise ValueError(f"base masks: weights must be >= 0, got {bad}")
+    if sum(mix.values()) <= 0:
+        raise ValueError("base masks: at least one weight must be > 0")
+    return {k: float(mix[k]) for k in BASE_STRATEGIES}
 
 
 def _randint(lo: int, hi: int, generator) -> int:
@@ -43,17 +58,26 @@ def _randint(lo: int, hi: int, generator) -> int:
 
 
 def sample_known_mask(
-    batch: int, frames: int, generator: torch.Generator | None = None, device=None
+    batch: int,
+    frames: int,
+    generator: torch.Generator | None = None,
+    device=None,
+    mix: dict[str, float] | None = None,
 ) -> Tensor:
-    """Random conditioning masks ``[batch, frames]`` bool (True = known) per the recipe."""
+    """Random conditioning masks ``[batch, frames]`` bool (True = known) per the recipe.
+
+    ``mix``: weight of each strategy (``BASE_STRATEGIES``), normalised; default the
+    paper's ``RECIPE``.
+    """
     if frames < 1:
         raise ValueError(f"frames must be >= 1, got {frames}")
-    probs = torch.tensor([p for _, p in RECIPE])
+    mix = BASE_MASK_MIX if mix is None else check_base_mask_mix(mix)
+    probs = torch.tensor([mix[k] for k in BASE_STRATEGIES])
     probs = probs / probs.sum()  # the quoted recipe sums to 1.05
     strategy = torch.multinomial(probs, batch, replacement=True, generator=generator)  # (batch,)
     known = torch.zeros(batch, frames, dtype=torch.bool)
     for b in range(batch):
-        name = RECIPE[int(strategy[b])][0]
+        name = BASE_STRATEGIES[int(strategy[b])]
         if name == "random":
             known[b] = torch.rand(frames, generator=generator) < 1.0 / 16.0
         elif name == "interpolate" and frames >= 3:

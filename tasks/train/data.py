@@ -55,7 +55,14 @@ from fourreal.core import fs
 from fourreal.core.grid import MODE_INDEX
 from fourreal.core.paths import data_root
 from fourreal.core.store import SampleError, open_sample
-from model.masking import GRID_MASK_MIX, check_grid_mask_mix, sample_grid_mask, sample_known_mask
+from model.masking import (
+    BASE_MASK_MIX,
+    GRID_MASK_MIX,
+    check_base_mask_mix,
+    check_grid_mask_mix,
+    sample_grid_mask,
+    sample_known_mask,
+)
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +180,8 @@ class ItemSpec:
     """Order and per-item randomness."""
     grid_masks: tuple[tuple[str, float], ...] = tuple(GRID_MASK_MIX.items())
     """sync: ``(pattern, proportion)`` of every grid mask pattern (model.masking), summing to 1."""
+    base_masks: tuple[tuple[str, float], ...] = tuple(BASE_MASK_MIX.items())
+    """base: ``(strategy, weight)`` of the base masking recipe (model.masking), normalised."""
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -181,6 +190,7 @@ class ItemSpec:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         check_grid_mask_mix(dict(self.grid_masks))
+        check_base_mask_mix(dict(self.base_masks))
 
 
 def check_fits(snapshot: Snapshot, spec: ItemSpec, *, max_frames: int, field: str) -> None:
@@ -385,7 +395,7 @@ class StreamDataset(Dataset):
         item = {"x": self._to_model(clip)}  # (F, 3, H, W)
         if self.spec.stage == "base":
             item["context"] = torch.tensor(MODE_INDEX[mode])
-            item["known"] = sample_known_mask(1, n, gen)[0]  # (F,)
+            item["known"] = sample_known_mask(1, n, gen, mix=dict(self.spec.base_masks))[0]
         return item
 
     def _grid_item(self, arr: np.ndarray, valid: np.ndarray | None, gen) -> dict:

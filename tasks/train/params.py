@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from fourreal.core.params import FlowParams, Preset, RayAddress, Seed
-from model.masking import GRID_MASK_MIX, check_grid_mask_mix
+from model.masking import BASE_MASK_MIX, GRID_MASK_MIX, check_base_mask_mix, check_grid_mask_mix
 
 SyncKind = Literal["hard", "soft", "sequential"]
 Precision = Literal["auto", "fp32", "bf16"]
@@ -41,6 +41,30 @@ def check_sync_phases(p) -> None:
 
 def _share(pattern: str, what: str):
     return Field(GRID_MASK_MIX[pattern], ge=0.0, le=1.0, description=what)
+
+
+def _weight(strategy: str, what: str):
+    return Field(BASE_MASK_MIX[strategy], ge=0.0, le=1.0, description=what)
+
+
+class BaseMaskProportions(FlowParams):
+    """Weight of each base masking strategy (model.masking), normalised at use.
+
+    The defaults are the 4Real recipe as quoted (they sum to 1.05).
+    """
+
+    none: float = _weight("none", "Nothing known: unconditional video")
+    random: float = _weight("random", "Each frame known with p = 1/16")
+    interpolate: float = _weight("interpolate", "Every k-th frame known")
+    extend: float = _weight("extend", "The first m frames known (image or video to video)")
+
+    @model_validator(mode="after")
+    def _some_weight(self):
+        check_base_mask_mix(self.model_dump())
+        return self
+
+    def pairs(self) -> tuple[tuple[str, float], ...]:
+        return tuple(self.model_dump().items())
 
 
 class GridMaskProportions(FlowParams):
@@ -142,6 +166,10 @@ class TrainBaseParams(TrainCommon):
         "resolution (progressive resolution: 36x64 then 72x128)",
     )
     frames: int = Field(8, ge=2, le=64, description="Frames per training clip")
+    base_masks: BaseMaskProportions = Field(
+        default_factory=BaseMaskProportions,
+        description="Weights of the base masking strategies (the 4Real recipe by default)",
+    )
 
 
 class TrainSyncParams(TrainCommon):
@@ -215,6 +243,10 @@ class TrainAllParams(FlowParams):
     base_low_res_steps: int = Field(
         0, ge=0, le=10_000_000, description="Base steps at half resolution first"
     )
+    base_masks: BaseMaskProportions = Field(
+        default_factory=BaseMaskProportions,
+        description="Weights of the base masking strategies (the 4Real recipe by default)",
+    )
     pseudo4d_steps: int = Field(20000, ge=0, le=10_000_000, description="Sync phase 1 steps")
     objaverse_steps: int = Field(3000, ge=0, le=10_000_000, description="Sync phase 2 steps")
     upsampler_steps: int = Field(
@@ -255,6 +287,7 @@ class TrainAllParams(FlowParams):
             steps=self.base_steps,
             low_res_steps=self.base_low_res_steps,
             frames=self.frames,
+            base_masks=self.base_masks,
         )
 
     def sync_params(self, parent_checkpoint: str) -> TrainSyncParams:

@@ -205,7 +205,12 @@ def least_checkpointing(engine: EngineConfig, cfg, batch: dict, budget: int) -> 
 def _base_phases(params, catalog: Catalog, cfg: DiTConfig) -> list[PhasePlan]:
     snap = resolve_snapshot(catalog, params.dataset, kinds=CLIP_KINDS, field="dataset")
     full = ItemSpec(
-        stage="base", height=cfg.height, width=cfg.width, frames=params.frames, seed=params.seed
+        stage="base",
+        height=cfg.height,
+        width=cfg.width,
+        frames=params.frames,
+        seed=params.seed,
+        base_masks=params.base_masks.pairs(),
     )
     check_fits(snap, full, max_frames=cfg.max_frames, field="dataset")
     phases = []

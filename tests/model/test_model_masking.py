@@ -30,6 +30,40 @@ def test_recipe_proportions_and_invariants():
     assert prefix.float().mean().item() > 0.05  # extension samples (and some interpolation)
 
 
+def test_recipe_weights_are_a_parameter():
+    gen = torch.Generator().manual_seed(0)
+    only_extend = sample_known_mask(
+        500, 8, gen, mix={"none": 0, "random": 0, "interpolate": 0, "extend": 2.0}
+    )
+    first = only_extend.int().argmin(dim=1)  # where the known prefix ends
+    assert only_extend[:, 0].all() and (first > 0).all()  # every sample: a known prefix
+    prefix = torch.arange(8)[None, :] < first[:, None]
+    assert torch.equal(only_extend, prefix)
+    unconditional = sample_known_mask(200, 8, gen, mix={"none": 1, "random": 0,
+                                                        "interpolate": 0, "extend": 0})  # fmt: skip
+    assert not unconditional.any()
+    with pytest.raises(ValueError, match="missing strategies"):
+        sample_known_mask(4, 8, gen, mix={"none": 1.0})
+    with pytest.raises(ValueError, match="at least one weight"):
+        sample_known_mask(
+            4, 8, gen, mix=dict.fromkeys(("none", "random", "interpolate", "extend"), 0)
+        )
+
+
+def test_base_mask_weights_reach_the_training_items():
+    from tasks.train.params import BaseMaskProportions, TrainAllParams
+
+    assert BaseMaskProportions().pairs() == (("none", 0.6), ("random", 0.3),
+                                             ("interpolate", 0.075), ("extend", 0.075))  # fmt: skip
+    masks = BaseMaskProportions(none=0, random=0, interpolate=0, extend=1)
+    p = TrainAllParams(
+        clips_dataset="x", pseudo4d_dataset="y", objaverse_dataset="z", base_masks=masks
+    )
+    assert p.base().base_masks == masks
+    with pytest.raises(ValueError, match="at least one weight"):
+        BaseMaskProportions(none=0, random=0, interpolate=0, extend=0)
+
+
 def test_mask_is_seeded():
     a = sample_known_mask(64, 6, torch.Generator().manual_seed(3))
     b = sample_known_mask(64, 6, torch.Generator().manual_seed(3))
