@@ -54,11 +54,11 @@ class DemoParams(FlowParams):
     times: int = Field(4, ge=2, le=16, description="T of every grid")
     height: int = Field(64, ge=16, le=512, description="Height of built grids and clips")
     width: int = Field(128, ge=32, le=1024, description="Width of built grids and clips")
-    base_steps: int = Field(1500, ge=1, le=100_000, description="Base training steps")
+    base_steps: int = Field(3000, ge=1, le=100_000, description="Base training steps")
     base_batch_size: int = Field(8, ge=1, le=256, description="Clips per base step")
-    sync_steps: int = Field(150, ge=1, le=100_000, description="Steps of each sync phase")
+    sync_steps: int = Field(300, ge=1, le=100_000, description="Steps of each sync phase")
     upsampler_steps: int = Field(
-        20, ge=1, le=100_000, description="Upsampler steps (the demo only checks it runs)"
+        10, ge=1, le=100_000, description="Upsampler steps (the demo only checks it runs)"
     )
     lr: float = Field(1e-3, gt=0.0, le=1.0, description="Peak learning rate of every stage")
     generate_steps: int = Field(50, ge=1, le=1000, description="Euler steps when generating")

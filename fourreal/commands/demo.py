@@ -11,9 +11,9 @@ console = Console()
 
 def demo_cmd(
     objects: int = typer.Option(6, help="Procedural animated objects to render"),
-    base_steps: int = typer.Option(1500, help="Base training steps"),
-    sync_steps: int = typer.Option(150, help="Steps of each sync phase"),
-    upsampler_steps: int = typer.Option(20, help="Upsampler training steps (a smoke test)"),
+    base_steps: int = typer.Option(3000, help="Base training steps"),
+    sync_steps: int = typer.Option(300, help="Steps of each sync phase"),
+    upsampler_steps: int = typer.Option(10, help="Upsampler training steps (a smoke test)"),
     generate_steps: int = typer.Option(50, help="Euler steps when generating"),
 ) -> None:
     """sources -> grids -> dataset -> base -> sync -> upsampler -> generated grid (tiny, CPU)."""
