@@ -10,7 +10,8 @@ The proof that it works: the demo generates one rendered object's grid from
 its ``grid[0, :]`` and ``grid[:, 0]``, writes that object's ground-truth grid
 beside the generated one (``ground_truth.npz``, same layout: ``grid`` uint8
 ``[V, T, H, W, 3]``) and prints the PSNR between them over the generated
-frames, next to what copying the conditioning frames would score. Six
+frames, next to what copying the conditioning frames and a plain background frame
+would score, and the same three on the object's own pixels (``grid_scores``). Six
 objects are too few to hold one out, so the object is one the model trained
 on (the demo says so): it shows the pipeline learns, not that it generalises
 (``fourreal evaluate`` on a held-out snapshot measures that).
