@@ -41,15 +41,22 @@ BASE_STRATEGIES: tuple[str, ...] = tuple(BASE_MASK_MIX)
 
 def check_base_mask_mix(mix: dict[str, float]) -> dict[str, float]:
     """``ValueError`` unless ``mix`` weighs every strategy >= 0, not all 0 (used normalised)."""
-    if unknown := sorted(set(mix) - set(BASE_STRATEGIES)):
-        raise ValueError(f"base masks: unknown strategies {unknown}; expected {BASE_STRATEGIES}")
-    if missing := [k for k in BASE_STRATEGIES if k not in mix]:
-        raise ValueError(f"base masks: missing strategies {missing}")
-    if bad := {k: w for k, w in mix.items() if not w >= 0.0}:
-        raise ValueError(f"base masks: weights must be >= 0, got {bad}")
+    mix = _check_weights(mix, BASE_STRATEGIES, "base masks", "strategies")
     if sum(mix.values()) <= 0:
         raise ValueError("base masks: at least one weight must be > 0")
-    return {k: float(mix[k]) for k in BASE_STRATEGIES}
+    return mix
+
+
+def _check_weights(mix: dict[str, float], names: tuple[str, ...], what: str, kind: str):
+    """``mix`` as ``{name: float}`` in the order of ``names``; ``ValueError`` unless it
+    weighs exactly ``names``, each >= 0."""
+    if unknown := sorted(set(mix) - set(names)):
+        raise ValueError(f"{what}: unknown {kind} {unknown}; expected {names}")
+    if missing := [k for k in names if k not in mix]:
+        raise ValueError(f"{what}: missing {kind} {missing}")
+    if bad := {k: w for k, w in mix.items() if not w >= 0.0}:
+        raise ValueError(f"{what}: weights must be >= 0, got {bad}")
+    return {k: float(mix[k]) for k in names}
 
 
 def _randint(lo: int, hi: int, generator) -> int:
@@ -112,16 +119,11 @@ GRID_PATTERNS: tuple[str, ...] = tuple(GRID_MASK_MIX)
 
 def check_grid_mask_mix(mix: dict[str, float]) -> dict[str, float]:
     """``ValueError`` unless ``mix`` gives every pattern a weight >= 0 and they sum to 1."""
-    if unknown := sorted(set(mix) - set(GRID_PATTERNS)):
-        raise ValueError(f"grid masks: unknown patterns {unknown}; expected {GRID_PATTERNS}")
-    if missing := [p for p in GRID_PATTERNS if p not in mix]:
-        raise ValueError(f"grid masks: missing patterns {missing}")
-    if bad := {p: w for p, w in mix.items() if not w >= 0.0}:
-        raise ValueError(f"grid masks: weights must be >= 0, got {bad}")
+    mix = _check_weights(mix, GRID_PATTERNS, "grid masks", "patterns")
     total = sum(mix.values())
     if abs(total - 1.0) > 1e-6:
         raise ValueError(f"grid masks: proportions must sum to 1, got {total:.6f}")
-    return {p: float(mix[p]) for p in GRID_PATTERNS}
+    return mix
 
 
 def _random_lines(V: int, T: int, generator) -> Tensor:

@@ -162,3 +162,19 @@ def test_optimizer_state_round_trips_through_safetensors(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(b"\x80\x04\x95" + b"\x00" * 40)
     with pytest.raises(ValueError, match="not a safetensors file"):
         check_safetensors(tmp_path / "bad.safetensors")
+
+
+def test_base_masks_reach_the_items_through_the_stage_plan(train_catalog, train_data):
+    from model.config import base_preset
+    from tasks.train.params import BaseMaskProportions, TrainBaseParams
+    from tasks.train.stages import _base_phases
+
+    def items(masks: BaseMaskProportions) -> torch.Tensor:
+        params = TrainBaseParams(dataset=train_data["clips"], frames=4, base_masks=masks)
+        phase = _base_phases(params, train_catalog, base_preset("tiny"))[-1]
+        ds = StreamDataset(phase.snapshot.samples, phase.spec)
+        return torch.stack([ds[k]["known"] for k in range(24)])
+
+    extend = items(BaseMaskProportions(none=0, random=0, interpolate=0, extend=1))
+    assert extend[:, 0].all() and not extend[:, -1].any()  # a known prefix, every item
+    assert not items(BaseMaskProportions(none=1, random=0, interpolate=0, extend=0)).any()
