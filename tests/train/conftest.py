@@ -46,23 +46,28 @@ def train_data(train_catalog) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def base_run(train_data, tiny) -> dict:
-    """A finished tiny base run (progressive resolution: 2 low-res + 3 full steps)."""
-    from flows.train import run_stage
+def base_run_params(train_data, tiny):
+    """The settings of ``base_run`` (progressive resolution: 2 low-res + 3 full steps)."""
     from tasks.train.params import TrainBaseParams
 
-    return run_stage(
-        TrainBaseParams(
-            **tiny(
-                dataset=train_data["clips"],
-                steps=3,
-                low_res_steps=2,
-                frames=4,
-                checkpoint_every=2,
-                keep_last=2,
-            )
+    return TrainBaseParams(
+        **tiny(
+            dataset=train_data["clips"],
+            steps=3,
+            low_res_steps=2,
+            frames=4,
+            checkpoint_every=2,
+            keep_last=2,
         )
     )
+
+
+@pytest.fixture(scope="session")
+def base_run(base_run_params) -> dict:
+    """A finished tiny base run."""
+    from flows.train import run_stage
+
+    return run_stage(base_run_params)
 
 
 @pytest.fixture(scope="session")

@@ -180,23 +180,11 @@ def test_lineage_from_sync_checkpoint(sync_run, base_run, train_data, train_cata
         assert needle in text, needle
 
 
-def test_rerun_of_finished_settings_returns_its_checkpoint(base_run, train_data, tiny):
+def test_rerun_of_finished_settings_returns_its_checkpoint(base_run, base_run_params):
     from flows.train import run_stage
-    from tasks.train.params import TrainBaseParams
 
     # the same settings derive the same run folder: nothing left to train, same result
-    again = run_stage(
-        TrainBaseParams(
-            **tiny(
-                dataset=train_data["clips"],
-                steps=3,
-                low_res_steps=2,
-                frames=4,
-                checkpoint_every=2,
-                keep_last=2,
-            )
-        )
-    )
+    again = run_stage(base_run_params.model_copy())
     assert again["run_dir"] == base_run["run_dir"]
     assert again["start_step"] == again["final_step"] == 5 and again["checkpoint_ids"] == []
     assert again["final_checkpoint_id"] == base_run["final_checkpoint_id"]
