@@ -199,11 +199,11 @@ def grid_scores(grid: np.ndarray, gt: np.ndarray) -> dict:
     The renders are a small object on a plain background: a frame of background alone
     scores well on whole-frame PSNR, so the object's own pixels are also scored apart.
     """
+    from model.masking import grid_condition_mask
     from tasks.evaluation.metrics import psnr
 
     V, T, H, W, _ = gt.shape
-    unknown = np.ones((V, T), bool)
-    unknown[0, :] = unknown[:, 0] = False
+    unknown = ~grid_condition_mask(1, V, T)[0].numpy()  # the frames generation made
     copied = np.broadcast_to(gt[:1], gt.shape)
     background = np.median(gt[~unknown].reshape(-1, 3), axis=0).round().astype(np.uint8)
     blank = np.broadcast_to(background, gt.shape)
