@@ -182,3 +182,43 @@ def test_paths_and_modules_cited_by_the_docs_exist():
                 if problem:
                     errors.append(f"{rel}:{lineno}: `{span}`: {problem}")
     assert not errors, "paths and modules the docs cite but the code lacks:\n" + "\n".join(errors)
+
+
+# Built from pieces so that this file does not hold the markers it looks for.
+CONFLICT_START, CONFLICT_SEP, CONFLICT_END = "<" * 7, "=" * 7, ">" * 7
+CONFLICT_BASE = "|" * 7  # diff3 style: the common ancestor's side
+
+
+def conflict_markers(text: str) -> list[int]:
+    """Line numbers of merge-conflict markers: ``<<<<<<<``, ``|||||||`` and ``>>>>>>>``
+    at a line's start (alone or before a space), and a lone ``=======`` between them."""
+    found, inside = [], False
+    for lineno, line in enumerate(text.splitlines(), 1):
+        head = line.split(" ", 1)[0]
+        if head == CONFLICT_START:
+            found.append(lineno)
+            inside = True
+        elif head in (CONFLICT_BASE, CONFLICT_END) and inside:
+            found.append(lineno)
+            inside = head != CONFLICT_END
+        elif head == CONFLICT_END or (line.rstrip() == CONFLICT_SEP and inside):
+            found.append(lineno)
+    return found
+
+
+def test_conflict_markers_are_found():
+    sides = [CONFLICT_START + " HEAD", "ours", CONFLICT_SEP, "theirs", CONFLICT_END + " main"]
+    assert conflict_markers("\n".join(["a", *sides, "b"])) == [2, 4, 6]
+    assert conflict_markers("Title\n=======\n\n| a |\n") == []  # a setext heading
+    assert conflict_markers("x\n" + CONFLICT_END + " other\n") == [2]  # a half-resolved one
+
+
+def test_no_tracked_file_holds_merge_conflict_markers():
+    errors = []
+    for path in tracked_files():
+        text = read_text(path)
+        if text is None:
+            continue
+        rel = path.relative_to(REPO)
+        errors += [f"{rel}:{n}" for n in conflict_markers(text)]
+    assert not errors, "unresolved merge-conflict markers:\n" + "\n".join(errors)
