@@ -18,6 +18,7 @@ from catalog.ids import canonical_json
 from catalog.store import Catalog, utcnow
 from fourreal.core.paths import REPO_ROOT
 
+STATUSES = ("running", "completed", "failed", "interrupted")
 TRACKED_PACKAGES = (
     "fourreal",
     "torch",
@@ -73,6 +74,8 @@ class RunRecord:
     started_at: object
     inputs: dict[str, list[str]] = field(default_factory=dict)
     outputs: dict[str, list[str]] = field(default_factory=dict)
+    final_status: str | None = None
+    """Set by ``mark``: the status ``finish`` records whatever it is asked (e.g. interrupted)."""
 
     def add_input(self, kind: str, ident: str) -> None:
         if ident not in self.inputs.setdefault(kind, []):
@@ -100,7 +103,15 @@ class RunRecord:
             "outputs_json": canonical_json(self.outputs),
         }
 
+    def mark(self, status: str) -> None:
+        """Record ``status`` when the run finishes, e.g. ``interrupted``: a run stopped by
+        SIGTERM raises (so that nothing after it runs) but did not fail."""
+        if status not in STATUSES:
+            raise ValueError(f"status: {status!r} is not one of {STATUSES}")
+        self.final_status = status
+
     def finish(self, status: str = "completed", error: str | None = None) -> None:
+        status = self.final_status or status
         self.catalog.append("runs", [self._row(status, error, ended=True)])
 
 

@@ -89,9 +89,14 @@ DATASETS = pa.schema(
         ("content_hash", pa.string()),  # sha256 of the sorted sample ids
         ("query", pa.string()),  # the SQL predicate that selected the samples
         ("num_samples", pa.int64()),
-        ("sample_ids", pa.list_(pa.string())),
+        ("sample_ids", pa.list_(pa.string())),  # what training reads (the train part, if split)
         ("split", pa.string()),  # train | heldout | all
         ("snapshot_id", pa.int64()),  # the lake snapshot the samples were selected at
+        # The held-out part, split by source (catalog.datasets.heldout_source): a source is
+        # held out when hash(split_seed, source_id) < heldout_fraction. Null/0: no held-out part.
+        ("heldout_sample_ids", pa.list_(pa.string())),
+        ("heldout_fraction", pa.float64()),
+        ("split_seed", pa.int64()),
         ("run_id", pa.string()),
         ("created_at", TS),
         ("supersedes", pa.bool_()),  # this row replaces an earlier one with the same key
@@ -109,7 +114,7 @@ RUNS = pa.schema(
         ("host", pa.string()),
         ("started_at", TS),
         ("ended_at", TS),
-        ("status", pa.string()),  # running | completed | failed
+        ("status", pa.string()),  # running | completed | failed | interrupted (SIGTERM/SIGINT)
         ("error", pa.string()),
         ("inputs_json", pa.string()),  # ids this run read (datasets, checkpoints, sources)
         ("outputs_json", pa.string()),  # ids this run wrote
@@ -151,11 +156,14 @@ EVALUATIONS = pa.schema(
 METRICS = pa.schema(
     [
         ("run_id", pa.string()),
-        ("stage", pa.string()),
+        ("stage", pa.string()),  # base | sync | upsampler
         ("step", pa.int64()),
-        ("name", pa.string()),
+        ("name", pa.string()),  # train: loss, lr, ...; val: loss, loss@s=0.50, psnr/model, ...
         ("value", pa.float64()),
         ("created_at", TS),
+        # Added with validation; older lakes gain them as null columns (catalog.store).
+        ("split", pa.string()),  # train | val (null: a row written before validation existed)
+        ("checkpoint_id", pa.string()),  # the checkpoint written at this step, if any
     ]
 )
 

@@ -28,6 +28,19 @@ class SnapshotParams(FlowParams):
         description="SQL predicate over the samples view, e.g. kind = 'grid_pseudo4d' AND h = 72",
     )
     split: Literal["train", "heldout", "all"] = Field("all", description="Split recorded with it")
+    heldout_fraction: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Hold out about this fraction of the sources (objects, videos), every "
+        "sample of a source on one side; training validates on them. 0 = no held-out part",
+    )
+    split_seed: int = Field(
+        0,
+        ge=0,
+        le=2**31 - 1,
+        description="Which sources are held out: hash(seed, source) < fraction",
+    )
 
 
 @flow(name="snapshot_dataset", log_prints=True)
@@ -36,15 +49,30 @@ def snapshot_dataset(params: SnapshotParams = SnapshotParams()) -> dict:
     logger = get_run_logger()
     catalog = Catalog()
     with recorded_run("snapshot_dataset", params, catalog) as rec:
-        row = create_dataset(catalog, params.name, params.where, params.split, rec.run_id)
+        row = create_dataset(
+            catalog,
+            params.name,
+            params.where,
+            params.split,
+            rec.run_id,
+            heldout_fraction=params.heldout_fraction,
+            split_seed=params.split_seed,
+        )
         rec.add_output("datasets", row["dataset_id"])
     emit_for_snapshot(row, new=row["run_id"] == rec.run_id)  # fourreal.dataset.built
+    heldout = len(row.get("heldout_sample_ids") or [])
     logger.info(
-        "dataset %s: %d samples (id %s)", row["name"], row["num_samples"], row["dataset_id"]
+        "dataset %s: %d samples, %d held out (id %s)",
+        row["name"],
+        row["num_samples"],
+        heldout,
+        row["dataset_id"],
     )
+    keys = ("name", "dataset_id", "num_samples", "split", "heldout_fraction", "split_seed", "query")
     create_table_artifact(
         key="dataset-snapshot",
-        table=[{k: row[k] for k in ("name", "dataset_id", "num_samples", "split", "query")}],
+        table=[{**{k: row.get(k) for k in keys}, "heldout_samples": heldout}],
         description=f"Dataset snapshot {row['name']}",
     )
-    return {k: row[k] for k in ("dataset_id", "name", "num_samples", "content_hash", "split")}
+    out = {k: row[k] for k in ("dataset_id", "name", "num_samples", "content_hash", "split")}
+    return {**out, "heldout_samples": heldout} if heldout else out

@@ -3,8 +3,10 @@
 Each flow takes one pydantic parameter model (tasks.train.params), writes its
 ``runs`` row, checks every input before a step runs, trains (in this process
 or on Ray Train workers), registers every checkpoint with its lineage, and
-returns a summary dict with the checkpoint ids. Progress, a loss curve and a
-metrics table appear as Prefect artifacts.
+returns a summary dict with the checkpoint ids. Progress, loss and validation
+curves and a metrics table appear as Prefect artifacts. A run stopped by
+SIGTERM or SIGINT writes a checkpoint, is recorded ``interrupted`` and raises
+``TrainingInterrupted`` (the next stage does not start); rerunning resumes.
 
 Without Prefect (the demo, tests, scripts) call the plain functions::
 
@@ -27,6 +29,7 @@ from tasks.train.params import (
     TrainSyncParams,
     TrainUpsamplerParams,
 )
+from tasks.train.preemption import TrainingInterrupted
 from tasks.train.stages import StagePlan, execute, prepare, stage_of
 from tasks.train.tasks import PrefectArtifacts
 
@@ -35,6 +38,7 @@ __all__ = [
     "TrainBaseParams",
     "TrainSyncParams",
     "TrainUpsamplerParams",
+    "TrainingInterrupted",
     "run_all",
     "run_stage",
     "train_all",
@@ -79,6 +83,9 @@ def run_stage(
         summary = fit(plan, params, callbacks)
         for checkpoint_id in summary["checkpoint_ids"]:
             rec.add_output("checkpoint", checkpoint_id)
+        if summary.get("interrupted"):
+            rec.mark("interrupted")
+            raise TrainingInterrupted(summary)
     return summary
 
 

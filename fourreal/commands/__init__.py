@@ -12,6 +12,7 @@ COMMAND_MODULES = [
     "fourreal.commands.sample",
     "fourreal.commands.curate",
     "fourreal.commands.train",
+    "fourreal.commands.runs",
     "fourreal.commands.demo",
     "fourreal.commands.build",
     "fourreal.commands.view",

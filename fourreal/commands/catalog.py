@@ -168,27 +168,60 @@ def create(
     name: str = typer.Argument(..., help="Dataset name"),
     where: str = typer.Option("true", "--where", help="SQL predicate over the samples table"),
     split: str = typer.Option("all", help="train | heldout | all"),
+    heldout_fraction: float = typer.Option(
+        0.0,
+        "--heldout-fraction",
+        help="Hold out about this fraction of the sources (by source, never by frame); "
+        "training validates on them. 0 = none",
+    ),
+    split_seed: int = typer.Option(0, "--split-seed", help="Which sources are held out"),
 ) -> None:
     """Snapshot the ok samples matching --where as an immutable dataset."""
     from catalog.datasets import create_dataset
     from catalog.store import Catalog
 
     with one_line_errors():
-        row = create_dataset(Catalog(), name, where, split=split)
+        row = create_dataset(
+            Catalog(),
+            name,
+            where,
+            split=split,
+            heldout_fraction=heldout_fraction,
+            split_seed=split_seed,
+        )
     console.print(
-        f"dataset {row['name']} id={row['dataset_id']} samples={row['num_samples']} "
-        f"hash={row['content_hash'][:16]} lake snapshot={row['snapshot_id']}",
+        f"dataset {row['name']} id={row['dataset_id']} samples={row['num_samples']}"
+        f"{_heldout_text(row)} hash={row['content_hash'][:16]} lake snapshot={row['snapshot_id']}",
         soft_wrap=True,
+    )
+
+
+def _heldout_text(row: dict) -> str:
+    """`` heldout=N (fraction F of sources, split_seed S)`` for a split snapshot, else ``''``."""
+    if not row.get("heldout_fraction"):
+        return ""
+    if row["split"] == "heldout":  # NAME:heldout, the held-out part itself
+        return f" (the held-out part of {row['name']}, by source, split_seed {row['split_seed']})"
+    n = len(row.get("heldout_sample_ids") or [])
+    return (
+        f" heldout={n} (by source: fraction {row['heldout_fraction']:g}, "
+        f"split_seed {row['split_seed']}; read it as {row['name']}:heldout)"
     )
 
 
 @dataset_app.command("show")
 def show(
-    ref: str = typer.Argument(..., help="Dataset name (its latest snapshot) or id"),
+    ref: str = typer.Argument(
+        ..., help="Dataset name (its latest snapshot) or id; NAME:heldout for its held-out part"
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of a table"),
     max_rows: int = typer.Option(200, help="Sample rows to print"),
 ) -> None:
-    """The dataset's sample rows exactly as they were at its pinned lake snapshot."""
+    """The dataset's sample rows exactly as they were at its pinned lake snapshot.
+
+    A split snapshot lists its train part, then says how many samples (and sources)
+    are held out; ``NAME:heldout`` lists those.
+    """
     import pyarrow as pa
 
     from catalog.datasets import dataset_samples, get_dataset
@@ -203,7 +236,8 @@ def show(
         return
     console.print(
         f"dataset {ds['name']} id={ds['dataset_id']} samples={ds['num_samples']} "
-        f"split={ds['split']} lake snapshot={ds['snapshot_id']} where: {ds['query']}",
+        f"split={ds['split']}{_heldout_text(ds)} lake snapshot={ds['snapshot_id']} "
+        f"where: {ds['query']}",
         soft_wrap=True,
     )
     print_table(rows, max_rows=max_rows)

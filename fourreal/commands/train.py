@@ -60,6 +60,9 @@ def _run(kind: str, values: dict, as_flow: bool) -> None:
             result = fn(params)
         else:
             result = T.run_all(params) if kind == "all" else T.run_stage(params)
+    except T.TrainingInterrupted as e:  # SIGTERM/SIGINT: a checkpoint was written
+        console.print(f"[yellow]interrupted:[/yellow] {e}", soft_wrap=True)
+        raise typer.Exit(e.exit_code) from None
     except ValueError as e:
         console.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from None

@@ -227,10 +227,13 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def keep_latest(run_dir: Path, k: int) -> list[Path]:
-    """Delete all but the newest ``k`` checkpoint folders (and stale temporaries)."""
+def keep_latest(run_dir: Path, k: int, keep_step: int | None = None) -> list[Path]:
+    """Delete all but the newest ``k`` checkpoint folders (and stale temporaries);
+    ``keep_step`` (the best checkpoint by validation loss) is kept too."""
     removed = []
     for p in list_checkpoints(run_dir)[:-k] if k > 0 else []:
+        if keep_step is not None and p.name == step_dir_name(keep_step):
+            continue
         shutil.rmtree(p, ignore_errors=True)
         removed.append(p)
     root = run_dir / "checkpoints"

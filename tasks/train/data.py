@@ -63,6 +63,7 @@ from model.masking import (
     sample_grid_mask,
     sample_known_mask,
 )
+from tasks.train.preemption import ignore_stop_signals
 
 log = logging.getLogger(__name__)
 
@@ -447,4 +448,5 @@ def make_loader(
         drop_last=False,
         persistent_workers=False,
         prefetch_factor=4 if workers > 0 else None,
+        worker_init_fn=ignore_stop_signals if workers > 0 else None,
     )

@@ -25,6 +25,13 @@ micro-batches or ranks (grad_accum 2 equals one batch twice the size; 2 ranks
 equal one), and a run resumed at step ``n`` draws exactly what the
 uninterrupted run drew (tested bit-for-bit after a SIGKILL).
 
+Validation (``tasks.train.validation``, optional): every ``eval_every`` steps,
+at every checkpoint, at step 0 and at the end of each phase, rank 0 computes
+the held-out loss on the EMA weights without touching the training RNG; the
+best checkpoint by validation loss is marked and kept. SIGTERM and SIGINT
+(``tasks.train.preemption``) end the current step, write a checkpoint and
+return a summary marked ``interrupted``.
+
 Only rank 0 writes checkpoints and metrics. Stage losses (model/): base
 ``flow_loss`` with a context and the masking recipe's known frames; sync
 ``flow_loss`` on grids (pixel validity as weight); upsampler ``flow_loss`` on
@@ -57,6 +64,7 @@ from model.upsampler import upsampler_loss
 from tasks.train import checkpointing as ckpt
 from tasks.train.callbacks import Callback
 from tasks.train.data import StreamDataset, make_loader
+from tasks.train.preemption import StopFlag, stop_on_signals
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -146,6 +154,10 @@ class TrainState:
     """DDP gradient all-reduces (one per bucket per synced backward)."""
     metrics: dict = field(default_factory=dict)
     """The last logged metrics."""
+    val: dict = field(default_factory=dict)
+    """The last validation metrics, with their ``step``."""
+    best_val: tuple[int, float] | None = None
+    """``(step, loss)`` of the lowest validation loss so far (across resumes)."""
 
 
 def lr_at(step: int, total: int, cfg: EngineConfig) -> float:
@@ -360,6 +372,7 @@ class Engine:
         resume: bool = True,
         record_stream: list[int] | None = None,
         base_ref: dict | None = None,
+        validator=None,
     ):
         self.cfg, self.model, self.phases = cfg, model, phases
         self.run_dir, self.meta, self.callbacks = Path(run_dir), meta, list(callbacks)
@@ -367,6 +380,8 @@ class Engine:
         self.record_stream = record_stream  # stream indices read by this rank, if a list
         self.skipped_samples = 0  # corrupt samples the loader skipped (logged as a metric)
         self.base_ref = base_ref  # sync stage: checkpoints reference the frozen base
+        self.validator = validator  # tasks.train.validation.Validator, or None
+        self.stop = StopFlag()  # set by SIGTERM / SIGINT while fit runs
         self.rank = dist.get_rank() if dist.is_initialized() else 0
         self.world = dist.get_world_size() if dist.is_initialized() else 1
         self.total = sum(p.steps for p in phases)
@@ -380,12 +395,17 @@ class Engine:
         """Setup, then every phase from where the run stands; returns the summary."""
         state = self.setup()
         summary = self._start(state)
-        begin = 0
-        for index, phase in enumerate(self.phases):
-            if state.trainable and state.step < begin + phase.steps:
-                summary["checkpoints"] += self.run_phase(state, index, phase, begin)
-            begin += phase.steps
-        return self._finish(state, summary)
+        with stop_on_signals(self.stop):
+            if state.step == 0 and state.trainable:
+                self._validate(state)  # where the validation curve starts
+            begin = 0
+            for index, phase in enumerate(self.phases):
+                if self.stop.requested:
+                    break
+                if state.trainable and state.step < begin + phase.steps:
+                    summary["checkpoints"] += self.run_phase(state, index, phase, begin)
+                begin += phase.steps
+            return self._finish(state, summary)
 
     # ---------------------------------------------------------------- setup
     def setup(self) -> TrainState:
@@ -463,12 +483,41 @@ class Engine:
             t0 = time.perf_counter()
             micro_batches, wait = self._next_micro_batches(batches)
             out = self.step(state, micro_batches)
-            if first or state.step % cfg.log_every == 0 or state.step == end:
+            stopping = self.stop.requested  # a signal came: this step was the last
+            if first or state.step % cfg.log_every == 0 or state.step == end or stopping:
                 self._log(state, out, t0, wait, index, phase, first)
                 first = False
-            if state.step % cfg.checkpoint_every == 0 or state.step == end:
+            save = state.step % cfg.checkpoint_every == 0 or state.step == end
+            if not stopping and self._validation_due(state.step, save or state.step == end):
+                self._validate(state)
+            if save or stopping:
                 rows += self._checkpoint(state, phase)
+            if stopping:
+                break
         return rows
+
+    def _validation_due(self, step: int, checkpoint: bool) -> bool:
+        """Every ``eval_every`` steps and at every checkpoint (the best one is chosen by it)."""
+        v = self.validator
+        if v is None or self.rank != 0:
+            return False
+        return (v.cfg.eval_every > 0 and (checkpoint or v.loss_due(step))) or v.sample_due(step)
+
+    def _validate(self, state: TrainState) -> None:
+        """Held-out metrics on the EMA weights: history, callbacks, the best loss so far."""
+        if self.validator is None or self.rank != 0 or not self.validator.cfg.eval_every:
+            return
+        metrics = self.validator.run(state.model, state.trainable, state.ema, state.step)
+        state.val = {"step": state.step, **metrics}
+        if state.best_val is None or metrics["loss"] < state.best_val[1]:
+            state.best_val = (state.step, metrics["loss"])
+        self._append_history(state.step, {"split": "val", **metrics}, phase_start=False)
+        shown = f"val loss {metrics['loss']:.4f}"
+        if "psnr/model" in metrics:
+            shown += f", held-out PSNR {metrics['psnr/model']:.2f} dB"
+            shown += f" (oracle baseline {metrics.get('psnr/oracle', float('nan')):.2f})"
+        print(f"[train {self.cfg.stage}] step {state.step}: {shown} (EMA weights)", flush=True)
+        self._emit("on_validate", state.step, metrics)
 
     def _next_micro_batches(self, batches) -> tuple[list[dict], float]:
         """``grad_accum`` batches on the device, and the seconds spent waiting for them."""
@@ -549,6 +598,7 @@ class Engine:
         total = self.total if state.trainable else 0  # nothing to train: a step-0 checkpoint
         if self.rank == 0:
             self._trim_history(state.step)
+            state.best_val = best_in_history(self.run_dir, state.step)
         info = {"stage": self.cfg.stage, "run_dir": str(self.run_dir)}
         info.update(start_step=state.step, total_steps=total)
         self._emit("on_start", dict(info))
@@ -577,6 +627,12 @@ class Engine:
             summary["gradient_allreduces"] = state.grad_syncs.count
         rows = [r for r in summary["checkpoints"] if r]
         summary["final_checkpoint_id"] = rows[-1]["checkpoint_id"] if rows else None
+        if state.best_val is not None or state.val:
+            best_step, best_loss = state.best_val or (None, None)
+            summary["validation"] = {"best_step": best_step, "best_loss": best_loss}
+            summary["validation"]["last"] = state.val
+        if self.stop.requested:
+            summary.update(interrupted=self.stop.name, interrupted_by_signum=self.stop.signum)
         self._emit("on_end", summary)
         return summary
 
@@ -589,12 +645,13 @@ class Engine:
     def _checkpoint(self, state: TrainState, phase: Phase) -> list:
         if self.rank != 0:
             return []
+        metrics = self._checkpoint_metrics(state)
         extra = {
             **self.meta,
             "stage": self.cfg.stage,
             "step": state.step,
             "dataset_id": phase.dataset_id,
-            "metrics": state.metrics,
+            "metrics": metrics,
             "engine": dataclasses.asdict(self.cfg),
             "fingerprint": self.fingerprint,
         }
@@ -609,15 +666,27 @@ class Engine:
             extra=extra,
             base_ref=self.base_ref,
         )
-        ckpt.keep_latest(self.run_dir, self.cfg.keep_last)
+        best_step = state.best_val[0] if state.best_val else None
+        ckpt.keep_latest(self.run_dir, self.cfg.keep_last, keep_step=best_step)
         config = {
             "model_kind": type(state.model).__name__,
             "model": config_to_dict(self.model_config),
             "engine": dataclasses.asdict(self.cfg),
             **self.meta,
         }
-        meta = {"dataset_id": phase.dataset_id, "config": config, "metrics": state.metrics}
-        return [r for r in self._emit("on_checkpoint", state.step, path, meta) if r]
+        meta = {"dataset_id": phase.dataset_id, "config": config, "metrics": metrics}
+        rows = [r for r in self._emit("on_checkpoint", state.step, path, meta) if r]
+        self._emit("on_checkpoint_recorded", state.step, rows)
+        return rows
+
+    def _checkpoint_metrics(self, state: TrainState) -> dict:
+        """The last logged metrics, plus this step's validation loss and whether it is the best
+        so far (``best_val``: the last checkpoint so marked is the run's best)."""
+        metrics = dict(state.metrics)
+        if state.val.get("step") == state.step:
+            metrics["val_loss"] = state.val["loss"]
+            metrics["best_val"] = bool(state.best_val and state.best_val[0] == state.step)
+        return metrics
 
     def _trim_history(self, start: int) -> None:
         """Drop history lines a killed run wrote past its last checkpoint."""
@@ -632,6 +701,19 @@ class Engine:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with open(self.run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps({"step": step, **metrics, "phase_start": phase_start}) + "\n")
+
+
+def best_in_history(run_dir: Path, upto: int) -> tuple[int, float] | None:
+    """``(step, loss)`` of the lowest validation loss logged up to step ``upto`` (a resume)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return None
+    best = None
+    for line in path.read_text().splitlines():
+        h = json.loads(line) if line.strip() else {}
+        if h.get("split") == "val" and h["step"] <= upto and (best is None or h["loss"] < best[1]):
+            best = (h["step"], h["loss"])
+    return best
 
 
 def weights_digest(model: nn.Module) -> str:

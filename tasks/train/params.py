@@ -25,6 +25,8 @@ RUN_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 NOT_IN_RUN_NAME = {
     *("loader_workers", "checkpoint_every", "keep_last", "log_every", "resume", "run_name"),
     *("ray_address", "device", "grad_checkpointing", "compile"),
+    # validation reads the model, never changes it: turning it on resumes the same run
+    *("eval_every", "val_items", "val_dataset", "sample_every", "sample_items", "sample_steps"),
 }
 
 
@@ -139,6 +141,22 @@ class TrainCommon(FlowParams):
         "so running the same settings again resumes",
     )
     resume: bool = Field(True, description="Continue from the run folder's latest checkpoint")
+    eval_every: int = Field(
+        100,
+        ge=0,
+        le=10_000_000,
+        description="Steps between validation losses on held-out data (also at step 0, at "
+        "every checkpoint and at the end; EMA weights); 0 = off",
+    )
+    val_items: int = Field(
+        8, ge=1, le=4096, description="Held-out items in the validation loss (per dataset)"
+    )
+    val_dataset: str | None = Field(
+        None,
+        description="Validation snapshot (id or name, or NAME:heldout); empty = the held-out "
+        "part of each training snapshot (fourreal dataset create --heldout-fraction), and no "
+        "validation when it has none",
+    )
 
     def derived_run_name(self, stage: str) -> str:
         if self.run_name:
@@ -192,6 +210,17 @@ class TrainSyncParams(TrainCommon):
         default_factory=GridMaskProportions,
         description="Proportions of the 4D training mask patterns (must sum to 1)",
     )
+    sample_every: int = Field(
+        0,
+        ge=0,
+        le=10_000_000,
+        description="Steps between held-out grids generated and scored against ground truth "
+        "and the trivial baselines (PSNR, SSIM); a multiple of eval_every; 0 = off",
+    )
+    sample_items: int = Field(2, ge=1, le=256, description="Held-out grids generated each time")
+    sample_steps: int = Field(
+        8, ge=1, le=1000, description="Euler steps of those generations (few: it is a probe)"
+    )
 
     @model_validator(mode="after")
     def _phases(self):
@@ -223,6 +252,7 @@ ALL_STAGES_SHARE = (
     "workers",
 )
 ALL_STAGES_SHARE += ("loader_workers", "device", "ray_address", "checkpoint_every", "log_every")
+ALL_STAGES_SHARE += ("eval_every", "val_items")
 
 
 class TrainAllParams(FlowParams):
@@ -273,6 +303,17 @@ class TrainAllParams(FlowParams):
     ray_address: RayAddress = None
     checkpoint_every: int = Field(100, ge=1, le=10_000_000, description="Steps between checkpoints")
     log_every: int = Field(10, ge=1, le=1_000_000, description="Steps between logged metrics")
+    eval_every: int = Field(
+        100,
+        ge=0,
+        le=10_000_000,
+        description="Steps between validation losses on the held-out part of each "
+        "snapshot (every stage; 0 = off)",
+    )
+    val_items: int = Field(8, ge=1, le=4096, description="Held-out items per validation")
+    sample_every: int = Field(
+        0, ge=0, le=10_000_000, description="Sync: steps between generated held-out grids (0 = off)"
+    )
 
     def _common(self) -> dict:
         return {k: getattr(self, k) for k in ALL_STAGES_SHARE}
@@ -299,6 +340,7 @@ class TrainAllParams(FlowParams):
             pseudo4d_steps=self.pseudo4d_steps,
             objaverse_dataset=self.objaverse_dataset,
             objaverse_steps=self.objaverse_steps,
+            sample_every=self.sample_every,
         )
 
     def upsampler(self) -> TrainUpsamplerParams | None:

@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 
 from catalog.checkpoints import checkpoint_file, get_checkpoint
+from catalog.datasets import get_dataset
 from catalog.store import Catalog
 from fourreal.core.paths import data_root, relative_to_root
 from model.checkpoint import load_model, sidecar_path
@@ -66,6 +67,7 @@ from tasks.train.data import (
 )
 from tasks.train.engine import Engine, EngineConfig, Phase, estimate_step_memory, example_batch
 from tasks.train.params import TrainBaseParams, TrainSyncParams, TrainUpsamplerParams
+from tasks.train.validation import ValidationConfig, Validator, ValSet
 
 CLIP_KINDS = (CLIP_KIND, *GRID_KINDS)
 
@@ -95,6 +97,10 @@ class StagePlan:
     base_ref: dict | None = None
     """sync: the frozen base's checkpoint id and sha256, recorded in every checkpoint."""
     meta: dict = field(default_factory=dict)
+    validation: list[PhasePlan] = field(default_factory=list)
+    """Held-out sets the validator reads (each with the spec of the phase it validates)."""
+    validation_note: str = ""
+    """Why there is no validation, when there is none."""
 
     @property
     def dataset_ids(self) -> list[str]:
@@ -260,6 +266,57 @@ def _upsampler_phases(params, catalog: Catalog, cfg: UpsamplerConfig) -> list[Ph
     return [PhasePlan("full", params.steps, snap, spec)]
 
 
+# ---------------------------------------------------------------- validation
+def _phase_kinds(stage: str, phase: PhasePlan) -> tuple[str, ...]:
+    return tuple({s.kind for s in phase.snapshot.samples}) if stage == "sync" else CLIP_KINDS
+
+
+def _validation_set(catalog, stage, cfg, ref: str, phase: PhasePlan, field: str) -> PhasePlan:
+    """A checked held-out snapshot, read with the spec of the phase it validates."""
+    kinds = GRID_KINDS if stage == "sync" and field == "val_dataset" else _phase_kinds(stage, phase)
+    snap = resolve_snapshot(catalog, ref, kinds=kinds, field=field)
+    base = cfg.base if stage == "sync" else cfg
+    check_fits(snap, phase.spec, max_frames=base.max_frames, field=field)
+    if stage == "sync":
+        first = snap.samples[0]
+        try:
+            validate_for_data(cfg, first.v, first.t, phase.spec.height, phase.spec.width)
+        except ValueError as e:
+            raise ValueError(f"{field}: {e}") from None
+    return PhasePlan(phase.name, 0, snap, phase.spec)
+
+
+def plan_validation(params, catalog, stage, cfg, phases) -> tuple[list[PhasePlan], str]:
+    """The validation sets: ``val_dataset``, else the held-out part of each training snapshot.
+
+    A validation set never shares a sample with the training snapshots. Without one,
+    the note says why there is no validation.
+    """
+    if not params.eval_every:
+        return [], "off (eval_every = 0)"
+    trained = {s.sample_id for p in phases for s in p.snapshot.samples}
+    last = {p.snapshot.dataset_id: p for p in phases}  # base: the full-resolution phase
+    if params.val_dataset:
+        sets = [_validation_set(catalog, stage, cfg, params.val_dataset, phases[-1], "val_dataset")]
+    else:
+        sets = []
+        for dataset_id, phase in last.items():
+            if get_dataset(catalog, dataset_id).get("heldout_fraction"):
+                ref, field = f"{dataset_id}:heldout", f"{phase.name} held-out part"
+                sets.append(_validation_set(catalog, stage, cfg, ref, phase, field))
+    for vs in sets:
+        if shared := trained & {s.sample_id for s in vs.snapshot.samples}:
+            raise ValueError(
+                f"val_dataset: {len(shared)} of its samples are in the training snapshots"
+            )
+    if not sets:
+        return [], (
+            "off: the training snapshots have no held-out part (fourreal dataset create "
+            "--heldout-fraction) and no val_dataset is given"
+        )
+    return sets, ""
+
+
 def _plan_meta(params, run_id: str, parent_id: str | None, phases: list[PhasePlan]) -> dict:
     """What every checkpoint's sidecar and catalog row carry about the run."""
     return {
@@ -301,6 +358,7 @@ def prepare(params, catalog: Catalog, run_id: str) -> StagePlan:
     largest = max(phases, key=lambda p: p.spec.height * p.spec.width)
     cfg = with_checkpointing(cfg, choose_checkpointing(params, engine, cfg, largest))
 
+    validation, note = plan_validation(params, catalog, stage, cfg, phases)
     run_dir = data_root() / "runs" / "train" / stage / params.derived_run_name(stage)
     parent_id = parent_row["checkpoint_id"] if parent_row else None
     base_ref = {"checkpoint_id": parent_id, "sha256": parent_row["sha256"]} if parent_row else None
@@ -317,6 +375,8 @@ def prepare(params, catalog: Catalog, run_id: str) -> StagePlan:
         parent_path=str(parent_path) if parent_path else None,
         base_ref=base_ref,
         meta=_plan_meta(params, run_id, parent_id, phases),
+        validation=validation,
+        validation_note=note,
     )
 
 
@@ -383,7 +443,26 @@ def make_engine(
         resume=plan.params.get("resume", True) if resume is None else resume,
         record_stream=record_stream,
         base_ref=plan.base_ref,
+        validator=build_validator(plan, device),
     )
+
+
+def build_validator(plan: StagePlan, device: str) -> Validator | None:
+    """The plan's validation sets in a :class:`Validator` (None, with a printed note, if none)."""
+    if not plan.validation:
+        print(f"[train {plan.stage}] validation {plan.validation_note}", flush=True)
+        return None
+    p = plan.params
+    cfg = ValidationConfig(
+        eval_every=p.get("eval_every", 0),
+        items=p.get("val_items", 8),
+        sample_every=p.get("sample_every", 0),
+        sample_items=p.get("sample_items", 2),
+        sample_steps=p.get("sample_steps", 8),
+        seed=plan.engine.seed,
+    )
+    sets = [ValSet(v.name, StreamDataset(v.snapshot.samples, v.spec)) for v in plan.validation]
+    return Validator(plan.engine, sets, cfg, device)
 
 
 def execute(

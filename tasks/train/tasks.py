@@ -12,7 +12,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from tasks.train.callbacks import Callback, plot_loss_curve, read_history
+from tasks.train.callbacks import Callback, plot_loss_curve, read_history, validation_markdown
 
 
 class PrefectArtifacts(Callback):
@@ -43,13 +43,15 @@ class PrefectArtifacts(Callback):
         history = read_history(self.run_dir)
         if not history:
             return
-        png = plot_loss_curve(history, self.run_dir / "loss_curve.png", summary["stage"])
+        everything = read_history(self.run_dir, split=None)
+        png = plot_loss_curve(everything, self.run_dir / "loss_curve.png", summary["stage"])
         b64 = base64.b64encode(png.read_bytes()).decode()
         create_markdown_artifact(
             key=f"{self.key}-loss",
             markdown=f"## {summary['stage']} loss\n\n![loss curve](data:image/png;base64,{b64})\n\n"
-            f"PNG: `{png}`\n\nfinal checkpoint: `{summary.get('final_checkpoint_id')}`",
-            description=f"{summary['stage']} loss curve",
+            f"PNG: `{png}`\n\nfinal checkpoint: `{summary.get('final_checkpoint_id')}`"
+            f"{validation_markdown(summary, read_history(self.run_dir, split='val'))}",
+            description=f"{summary['stage']} loss and validation curves",
         )
         stride = max(1, len(history) // 50)
         rows = [
