@@ -24,7 +24,9 @@ local, else ``./data`` in the repo.
 
 from __future__ import annotations
 
+import errno
 import os
+import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,7 +34,7 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from fourreal.core.io import atomic_path
+from fourreal.core.io import TMP_PREFIX, atomic_path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 S3_SCHEME = "s3://"
@@ -234,6 +236,47 @@ def put_bytes(path: str | os.PathLike, data: bytes) -> None:
         return
     with fs.open_output_stream(p) as out:  # S3: the object appears on close, whole
         out.write(data)
+
+
+def put_new(path: str | os.PathLike, data: bytes) -> bytes | None:
+    """Write ``data`` unless a file is already there: None when written, else its bytes.
+
+    Locally this is exclusive: the complete temporary file is hard-linked to the final
+    name, which fails if any writer got there first (no window between check and write).
+    On S3 the object is looked up, then put: pyarrow has no conditional PUT
+    (``If-None-Match``), so two writers that both find nothing both write; the sample
+    store makes the same bytes from the same inputs, which closes that gap for the
+    files it names after their content.
+    """
+    fs, p = locate(path)
+    if not isinstance(fs, pafs.LocalFileSystem):
+        if fs.get_file_info(p).type == pafs.FileType.File:
+            with fs.open_input_file(p) as f:
+                return f.read()
+        put_bytes(path, data)
+        return None
+    final = Path(p)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=final.suffix, dir=final.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, final)
+            return None
+        except FileExistsError:
+            return final.read_bytes()
+        except OSError as e:  # a filesystem without hard links: check, then rename
+            if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+                raise
+            if final.is_file():
+                return final.read_bytes()
+            os.replace(tmp, final)
+            return None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def read_bytes(path: str | os.PathLike) -> bytes:

@@ -31,6 +31,12 @@ is exactly lossless at about 1.5x the bytes. ``crf > 0`` trades quality for
 bytes; the recipe chooses (:class:`Quality`). Frames are padded to even
 sizes for the encoder and cropped back on read.
 
+Same inputs, same bytes: members have a fixed timestamp and attributes and are
+written manifest first, then by name; libx264 runs on one thread. A file named after
+its sample id (``sample_path``) is never overwritten by another whole copy of that
+sample: the first writer wins and later writers report the file that is there
+(``_put_first``), so the catalog's sha256 is the file's even with concurrent builds.
+
 Files written by the previous version (plain ``np.savez`` npz, which is a
 ZIP too but has no ``sample.json``) are read through the same API. A file
 that is truncated or corrupt raises :class:`SampleError` naming the sample.
@@ -74,6 +80,7 @@ EXPORT_KEYS: dict[str, tuple[str, ...]] = {
 CODECS = {"h264": ("libx264", "yuv444p"), "h264rgb": ("libx264rgb", "rgb24")}
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
 COMPRESS_MIN_BYTES = 4096  # smaller arrays are stored raw: zstd would not pay for itself
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # every member's timestamp: the earliest a ZIP can hold
 
 
 class SampleError(ValueError):
@@ -213,15 +220,67 @@ class _Writer:
             self.members[member] = raw
             self.manifest["arrays"][name] = {"member": member, "raw_bytes": len(raw)}
 
-    def finish(self, path: str | os.PathLike) -> Stored:
+    def archive(self) -> bytes:
+        """The ZIP bytes: a function of the members alone (same inputs, same bytes)."""
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as z:
-            z.writestr(MANIFEST, json.dumps(self.manifest, sort_keys=True))
-            for name, data in self.members.items():
-                z.writestr(name, data)
-        data = buf.getvalue()
+            z.writestr(_member(MANIFEST), json.dumps(self.manifest, sort_keys=True))
+            for name in sorted(self.members):  # by name, not by the order they were made
+                z.writestr(_member(name), self.members[name])
+        return buf.getvalue()
+
+    def finish(self, path: str | os.PathLike) -> Stored:
+        data = self.archive()
+        sid = self.manifest["sample_id"]
+        if sid and _sample_id_of(path) == sid and str(path).endswith(SUFFIX):
+            return _put_first(path, data, sid)
         fs.put_bytes(path, data)
-        return Stored(path=str(path), bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+        return _stored(path, data)
+
+
+def _member(name: str) -> zipfile.ZipInfo:
+    """A member header with fixed time, system and mode: ``writestr(name)`` would stamp the
+    current local time, so two writers of one sample made different bytes (issue 22)."""
+    info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+    info.compress_type = zipfile.ZIP_STORED
+    info.create_system = 3  # unix, whatever the writer's platform
+    info.external_attr = 0o644 << 16
+    return info
+
+
+def _stored(path: str | os.PathLike, data: bytes) -> Stored:
+    return Stored(path=str(path), bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+
+
+def _put_first(path: str | os.PathLike, data: bytes, sample_id: str) -> Stored:
+    """Write a sample file named after its id unless a whole one is there: first writer wins.
+
+    The id hashes the source, the recipe and its parameters, so any whole file at that
+    path is that sample. Keeping the first one (instead of overwriting it) is what lets
+    concurrent builds of one corpus agree: each records the sha256 of the file that is
+    there, never of bytes another writer has since replaced (encoders on other machines
+    may not give identical bytes). A file that is not a whole sample of this id
+    (truncated or corrupt by a hand outside the store) is replaced.
+    """
+    existing = fs.put_new(path, data)
+    if existing is None or existing == data:
+        return _stored(path, data)
+    if _whole_sample(existing, sample_id):
+        return _stored(path, existing)
+    fs.put_bytes(path, data)
+    return _stored(path, data)
+
+
+def _whole_sample(data: bytes, sample_id: str) -> bool:
+    """Every member's CRC checks and the manifest names this sample."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            if z.testzip() is not None:
+                return False
+            manifest = json.loads(z.read(MANIFEST))
+    except Exception:
+        return False
+    return manifest.get("format") == FORMAT and manifest.get("sample_id") == sample_id
 
 
 def _check_frames(name: str, arr: np.ndarray, ndim: int) -> None:
