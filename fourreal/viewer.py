@@ -31,6 +31,7 @@ recording (native viewer, web viewer) is ``fourreal.commands.view``'s job.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -46,7 +47,7 @@ import rerun.blueprint as rrb
 
 from catalog.lineage import Lineage
 from catalog.store import Catalog
-from fourreal.core import store
+from fourreal.core import fs, store
 from fourreal.core.io import atomic_path
 from fourreal.core.paths import data_root, relative_to_root, within_root
 
@@ -77,20 +78,29 @@ FIND_DATASET = (
 
 
 # ------------------------------------------------------------------ sample files
-def read_sample_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
+def read_sample_file(
+    path: str | os.PathLike, sample_id: str | None = None
+) -> dict[str, np.ndarray]:
     """Every array of one sample file, through the sample store (any stored format).
 
-    Generated grids come back with their frames as ``rgb`` (this module's name
-    for them; their export contract calls them ``grid``).
+    ``path`` is what the store takes (:mod:`fourreal.core.fs`): root-relative
+    (on a local or an S3 data root), or an absolute local path. The file is
+    read in one request. Generated grids come back with their frames as
+    ``rgb`` (this module's name for them; their export contract calls them ``grid``).
     """
-    if not zipfile.is_zipfile(path):  # else np.load takes any bytes for a pickle
+    try:
+        data = fs.read_bytes(path)
+    except FileNotFoundError:
+        raise ValueError(f"no file at {fs.describe(path)}") from None
+    if not zipfile.is_zipfile(io.BytesIO(data)):  # else np.load takes any bytes for a pickle
         raise ValueError("not an npz file")
-    with zipfile.ZipFile(path) as z:
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
         stored = store.MANIFEST in z.namelist()
     if not stored:  # an npz (legacy sample or export): its arrays as they are
-        with np.load(path, allow_pickle=False) as z:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
-    with store.open_sample(path, whole=True) as sample:
+    sid = sample_id or Path(str(path)).name.removesuffix(store.SUFFIX)
+    with store.Sample(str(path), sid, io.BytesIO(data), len(data)) as sample:
         arrays = sample.export()
         for name in sample.names():  # extras beyond the contract
             arrays.setdefault(name, sample.array(name))
@@ -120,7 +130,7 @@ class Target:
     """One sample to log: its file, and its catalog row when the catalog knows it."""
 
     label: str  # entity root
-    path: Path
+    path: str | Path  # as the sample store takes it: root-relative (local or S3) or absolute
     row: dict | None = None
 
 
@@ -132,18 +142,32 @@ def resolve_targets(target: str, catalog: Catalog, limit: int = 4) -> list[Targe
     if limit < 1:
         raise ValueError(f"limit: must be >= 1, got {limit}")
     if target.endswith((".npz", store.SUFFIX)) or os.sep in target or Path(target).is_file():
-        path = within_root(_local_path(target))
-        if not path.is_file():
-            raise ValueError(f"no sample file at {str(path)!r}")
+        path = _file_target(target)
         rows = catalog.rows(FIND_BY_PATH, [relative_to_root(path)])
         if rows:
             return [Target(rows[0]["sample_id"][:16], path, rows[0])]
-        return [Target(re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem), path)]  # a valid entity name
+        stem = Path(str(path)).stem
+        return [Target(re.sub(r"[^A-Za-z0-9_.-]", "_", stem), path)]  # a valid entity name
     if row := _find_sample(catalog, target):
         return [_sample_target(row)]
     if ds := catalog.rows(FIND_DATASET, {"ref": target}):
         return [_dataset_sample(catalog, ds[0], sid) for sid in list(ds[0]["sample_ids"])[:limit]]
     raise ValueError(f"no sample, dataset or npz file named {target!r}")
+
+
+def _file_target(target: str) -> str | Path:
+    """The sample file a path names: a local file inside the data root, or (on an S3 data
+    root) an object under it, given root-relative; ``ValueError`` when there is none."""
+    p = Path(target).expanduser()
+    if not fs.home().is_local and not p.is_absolute() and not p.exists():
+        rel = target.lstrip("/")
+        if not fs.exists(rel):
+            raise ValueError(f"no sample file at {fs.describe(rel)!r}")
+        return rel
+    path = within_root(_local_path(target))
+    if not path.is_file():
+        raise ValueError(f"no sample file at {str(path)!r}")
+    return path
 
 
 def _local_path(target: str) -> Path:
@@ -176,10 +200,18 @@ def _sample_target(row: dict) -> Target:
     sid = row["sample_id"]
     if row["status"] != "ok" or not row["path"]:
         raise ValueError(f"sample {sid} has status {row['status']!r}: {row['error'] or 'no file'}")
-    path = within_root(row["path"])
-    if not path.is_file():
-        raise ValueError(f"sample {sid}: its file {str(path)!r} is missing")
+    path = _row_path(row["path"])
+    if not fs.exists(path):
+        raise ValueError(f"sample {sid}: its file {fs.describe(path)!r} is missing")
     return Target(sid[:16], path, row)
+
+
+def _row_path(path: str) -> str | Path:
+    """Where the sample store finds a catalog ``path``: on an S3 data root a relative path
+    is an object under it; local paths must stay inside the local data root."""
+    if not fs.home().is_local and not os.path.isabs(path):
+        return path
+    return within_root(path)
 
 
 # ------------------------------------------------------------------ encoding
@@ -397,7 +429,7 @@ LOGGERS: dict[str, Callable] = {
 def log_target(rec: rr.RecordingStream, target: Target, catalog: Catalog) -> Logged:
     """Log one sample under ``/<label>``; ``ValueError`` naming the file if it is unreadable."""
     try:
-        arrays = read_sample_file(target.path)
+        arrays = read_sample_file(target.path, target.row["sample_id"] if target.row else None)
         kind = sample_kind(arrays)
     except (ValueError, OSError, zipfile.BadZipFile) as e:
         raise ValueError(f"{target.path}: {e}") from None
@@ -406,7 +438,7 @@ def log_target(rec: rr.RecordingStream, target: Target, catalog: Catalog) -> Log
     LOGGERS[kind](rec, root, arrays, times)
     gt = ground_truth(catalog, target.row) if kind == "generated" else None
     if gt is not None:
-        gt_arrays = read_sample_file(gt.path)
+        gt_arrays = read_sample_file(gt.path, gt.row["sample_id"])
         gt_rgb = gt_arrays.get("rgb", gt_arrays.get("grid"))
         log_grid(rec, root, gt_rgb, _times(gt_arrays, gt.row), entity="ground_truth")
     log_catalog(rec, root, target, catalog)
