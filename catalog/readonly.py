@@ -7,11 +7,15 @@ Three independent guards:
    explains) the statement inside it must serialize as a SELECT too; table
    and scalar functions that reach the metadata database or maintain the lake
    (``sqlite_*``, ``postgres_*``, ``ducklake_*`` but its read-only listings,
-   ``query``) are refused wherever they appear in the parse tree;
+   ``query``) are refused wherever they appear in the parse tree, and so are
+   the lake's metadata tables (``__ducklake_metadata_<lake>.*``);
 2. the lake is attached ``READ_ONLY`` in a connection of its own;
-3. that connection may only read files of the catalog
-   (``enable_external_access = false`` + ``allowed_directories``), and its
-   configuration is locked so the query cannot turn them back on.
+3. that connection may only read the lake's data files
+   (``enable_external_access = false`` + ``allowed_directories`` = the data
+   path), and its configuration is locked so the query cannot turn them back
+   on. DuckDB adds its temp directory to the allowed ones (by default
+   ``<cwd>/.tmp``, outside the data root): it is set to ``.tmp`` in the
+   catalog folder first, which holds nothing but DuckDB's own spill files.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ READ_ONLY_LAKE_FUNCTIONS = {
     "ducklake_settings",
 }
 FORBIDDEN_FUNCTIONS = {"query", "query_table", "checkpoint", "force_checkpoint"}
+METADATA_PREFIX = "__ducklake_metadata"  # DuckLake attaches its metadata database by this name
+TEMP_DIR = ".tmp"  # DuckDB's spill files, inside the catalog folder
 LEADING_COMMENTS = re.compile(r"^(\s*(--[^\n]*(\n|$)|/\*.*?\*/))*\s*", re.S)
 EXPLAIN_PREFIX = re.compile(r"^EXPLAIN\s+(ANALYZE\s+)?", re.I)
 
@@ -61,6 +67,23 @@ def _function_names(tree) -> set[str]:
         if isinstance(node, dict):
             if isinstance(node.get("function_name"), str):
                 names.add(node["function_name"].lower())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return names
+
+
+def _table_names(tree) -> set[str]:
+    """Every catalog, schema and table name of the base tables a parse tree reads."""
+    names: set[str] = set()
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("type") == "BASE_TABLE":
+                for key in ("catalog_name", "schema_name", "table_name"):
+                    if isinstance(node.get(key), str):
+                        names.add(node[key].lower())
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
@@ -96,18 +119,21 @@ def check_select_only(sql: str) -> None:
         text = inner
     elif kind != duckdb.StatementType.SELECT:
         raise _refuse(f"{kind.name} statements are refused")
-    for name in sorted(_function_names(_select_tree(text))):
+    tree = _select_tree(text)
+    for name in sorted(_function_names(tree)):
         if name in FORBIDDEN_FUNCTIONS or (
             name.startswith(FORBIDDEN_PREFIXES) and name not in READ_ONLY_LAKE_FUNCTIONS
         ):
             raise _refuse(f"function {name}() is refused")
+    for name in sorted(_table_names(tree)):
+        if name.startswith(METADATA_PREFIX):
+            raise _refuse(f"the lake's metadata database {name} is refused")
 
 
-def _allowed_directories(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> list[str]:
-    data_path = con.execute(
+def _data_path(con: duckdb.DuckDBPyConnection) -> str:
+    return con.execute(
         f"SELECT value FROM ducklake_options('{LAKE}') WHERE option_name = 'data_path'"
     ).fetchone()[0]
-    return sorted({str(catalog.dir) + "/", data_path})
 
 
 def readonly_connection(catalog: Catalog, snapshot: int | None = None) -> duckdb.DuckDBPyConnection:
@@ -117,7 +143,9 @@ def readonly_connection(catalog: Catalog, snapshot: int | None = None) -> duckdb
     con = open_lake(catalog.location, read_only=True, snapshot=snapshot)
     try:
         con.execute(f"USE {LAKE}")
-        con.execute("SET allowed_directories = ?", [_allowed_directories(con, catalog)])
+        # before the lock: DuckDB allows its temp directory whatever allowed_directories says
+        con.execute("SET temp_directory = ?", [str(catalog.dir / TEMP_DIR)])
+        con.execute("SET allowed_directories = ?", [[_data_path(con)]])
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
     except BaseException:

@@ -309,7 +309,7 @@ def select_shots(rows: list[dict], where: str) -> set[str]:
     """Ids of the rows matching the SQL predicate ``where`` over a ``shots`` table.
 
     Runs in an in-memory DuckDB that holds only these rows and may not read
-    files; only one SELECT is accepted.
+    files (not even its temp directory: spilling is off); only one SELECT is accepted.
     """
     import duckdb
     import pyarrow as pa
@@ -326,6 +326,8 @@ def select_shots(rows: list[dict], where: str) -> set[str]:
     table = pa.Table.from_pylist(full, schema=SHOTS)
     con = duckdb.connect(":memory:")
     try:
+        # no spilling: DuckDB would allow its temp directory (<cwd>/.tmp) to be read
+        con.execute("SET temp_directory = ''")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         con.register("shots", table)

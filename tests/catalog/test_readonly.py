@@ -125,3 +125,46 @@ def test_cli_query_prints_rows_and_json(filled, cli):
     assert js.output.splitlines() == [f'{{"source_id": "src{i}"}}' for i in range(3)]
     bad = cli("catalog", "query", "DELETE FROM sources")
     assert bad.exit_code == 2 and "read-only" in bad.output
+
+
+def _leak(folder) -> str:
+    """A CSV in ``<folder>/.tmp``: DuckDB's default temp directory when ``folder`` is the cwd."""
+    leak = folder / ".tmp" / "leak.csv"
+    leak.parent.mkdir(exist_ok=True)
+    leak.write_text("secret\n42\n")
+    return f"SELECT * FROM read_csv('{leak}')"
+
+
+def test_only_the_lake_data_and_its_own_temp_folder_are_allowed(filled, tmp_path, monkeypatch):
+    """DuckDB allows its temp directory (``<cwd>/.tmp`` by default) whatever the sandbox says:
+    the query may read neither a file there nor the metadata database's file."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ReadOnlyQueryError, match="refused: .*leak.csv"):
+        readonly_query(filled, _leak(tmp_path))
+    with pytest.raises(ReadOnlyQueryError, match="refused"):
+        readonly_query(filled, f"SELECT * FROM read_blob('{filled.dir}/*')")
+    settings = readonly_query(
+        filled,
+        "SELECT current_setting('allowed_directories') AS allowed, "
+        "current_setting('temp_directory') AS temp",
+    ).to_pylist()[0]
+    data = str(filled.dir / "data") + "/"
+    assert sorted(settings["allowed"]) == [str(filled.dir / ".tmp") + "/", data]
+    assert settings["temp"] == str(filled.dir / ".tmp")
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM __ducklake_metadata_lake.main.ducklake_snapshot",
+        "SELECT * FROM __ducklake_metadata_lake.ducklake_table",
+        'SELECT * FROM "__DUCKLAKE_METADATA_LAKE".main.ducklake_data_file',
+        "SELECT count(*) FROM sources WHERE source_id IN "
+        "(SELECT table_name FROM __ducklake_metadata_lake.ducklake_table)",
+        "WITH m AS (SELECT * FROM __ducklake_metadata_lake.ducklake_schema) SELECT * FROM m",
+        "EXPLAIN ANALYZE SELECT * FROM __ducklake_metadata_lake.ducklake_snapshot",
+    ],
+)
+def test_the_lake_metadata_tables_are_refused(filled, sql):
+    with pytest.raises(ReadOnlyQueryError, match="metadata database __ducklake_metadata_lake"):
+        readonly_query(filled, sql)

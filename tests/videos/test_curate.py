@@ -299,3 +299,15 @@ def test_build_clips_records_shots_and_dedups_across_videos(
     found = asyncio.run(artifacts())
     assert len({a.key for a in found}) >= 4
     assert any("freeze_time" in (a.data or "") for a in found)
+
+
+def test_shot_filter_cannot_read_the_temp_directory(tmp_path, monkeypatch):
+    """DuckDB allows its temp directory (``<cwd>/.tmp``) even with file access off."""
+    monkeypatch.chdir(tmp_path)
+    leak = tmp_path / ".tmp" / "leak.csv"
+    leak.parent.mkdir()
+    leak.write_text("shot_id\nabc\n")
+    rows = [{"shot_id": "abc"}]
+    assert select_shots(rows, "shot_id = 'abc'") == {"abc"}
+    with pytest.raises(ValueError, match="Permission Error"):
+        select_shots(rows, f"shot_id IN (SELECT shot_id FROM read_csv('{leak}'))")
