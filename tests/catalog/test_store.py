@@ -69,6 +69,28 @@ def test_later_row_replaces_earlier_one_with_same_key(catalog):
     ]
 
 
+def test_a_large_batch_upserts_existing_keys(catalog):
+    """Batches over ``INLINE_ROWS`` take the MERGE path (what builds write): a key already in
+    the table is replaced, never duplicated, and only its row is marked ``supersedes``."""
+    from catalog.store import INLINE_ROWS
+
+    n = INLINE_ROWS + 5
+    catalog.append("samples", [sample(i, status="failed", error="first") for i in range(n)])
+    again = [sample(i, status="ok") for i in range(n - 3, 2 * n - 3)]  # 3 known keys, n-3 new
+    assert len(again) > INLINE_ROWS
+    catalog.append("samples", again)
+    rows = catalog.rows("SELECT sample_id, status, error, supersedes FROM samples ORDER BY 1")
+    assert [r["sample_id"] for r in rows] == [f"s{i:04d}" for i in range(2 * n - 3)]  # no dups
+    replaced = {f"s{i:04d}" for i in range(n - 3, n)}
+    for r in rows:
+        if r["sample_id"] in replaced:
+            assert (r["status"], r["error"], r["supersedes"]) == ("ok", None, True), r
+        elif r["sample_id"] < f"s{n - 3:04d}":
+            assert (r["status"], r["error"], r["supersedes"]) == ("failed", "first", False), r
+        else:
+            assert (r["status"], r["error"], r["supersedes"]) == ("ok", None, False), r
+
+
 def test_append_rejects_bad_rows_before_writing(catalog):
     before = catalog.snapshot_id()
     with pytest.raises(ValueError, match="unknown columns"):
