@@ -132,6 +132,51 @@ def test_khronos_files_render(shared_gltf_dir, renderer, tmp_path):
         assert (border == 0).all()  # stays inside the frame over all poses
 
 
+def arc_rotation(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
+    """World -> OpenCV camera rotation of a camera on the arc looking at its centre, written
+    out by hand: glTF +Y up and front +Z; rows are the camera's right, down and forward axes
+    in world coordinates (the camera stands at (cos e sin a, sin e, cos e cos a) from the
+    centre, looking back at it)."""
+    a, e = math.radians(azimuth_deg), math.radians(elevation_deg)
+    ca, sa, ce, se = math.cos(a), math.sin(a), math.cos(e), math.sin(e)
+    return np.array(
+        [
+            [ca, 0.0, -sa],  # right: horizontal
+            [se * sa, -ce, se * ca],  # down: towards world -Y
+            [-ce * sa, -se, -ce * ca],  # forward: from the camera to the centre
+        ]
+    )
+
+
+def check_default_arc_cameras(K, w2c, alpha, h: int, w: int) -> None:
+    """The file's cameras against the default arc (3 views at azimuth -45, 0, 45 degrees,
+    elevation 15, vertical fov 40), computed without the renderer's camera code."""
+    fy = (h / 2) / math.tan(math.radians(40.0) / 2)
+    want_K = np.array([[fy, 0.0, (w - 1) / 2], [0.0, fy, (h - 1) / 2], [0.0, 0.0, 1.0]])
+    np.testing.assert_allclose(K, np.broadcast_to(want_K, K.shape), atol=1e-9)
+    assert np.array_equal(w2c[:, 3], np.broadcast_to([0.0, 0.0, 0.0, 1.0], (3, 4)))
+    for v, az in enumerate((-45.0, 0.0, 45.0)):
+        np.testing.assert_allclose(w2c[v, :3, :3], arc_rotation(az, 15.0), atol=1e-9)
+    # every camera looks at one centre c from one distance d: eye_v = c - d * forward_v
+    eyes = np.stack([-w2c[v, :3, :3].T @ w2c[v, :3, 3] for v in range(3)])
+    fwd = w2c[:, 2, :3]
+    A = np.concatenate([np.tile(np.eye(3), (3, 1)), -fwd.reshape(9, 1)], axis=1)
+    sol, *_ = np.linalg.lstsq(A, eyes.reshape(9), rcond=None)
+    centre, dist = sol[:3], sol[3]
+    np.testing.assert_allclose(A @ sol, eyes.reshape(9), atol=1e-9)
+    assert dist > 0
+    for v in range(3):  # project known points by hand: x = K (R X + t), pixel = x / x_z
+        R, t = w2c[v, :3, :3], w2c[v, :3, 3]
+        x = K[v] @ (R @ centre + t)
+        np.testing.assert_allclose(x[:2] / x[2], want_K[:2, 2], atol=1e-6)  # principal point
+        assert x[2] == pytest.approx(dist)
+        above = K[v] @ (R @ (centre + [0.0, 0.1 * dist, 0.0]) + t)
+        assert above[1] / above[2] < x[1] / x[2]  # world up is up in the picture
+        ys, xs = np.nonzero(alpha[v, 0])
+        cx, cy = x[0] / x[2], x[1] / x[2]
+        assert xs.min() <= cx <= xs.max() and ys.min() <= cy <= ys.max()  # the object is there
+
+
 def test_render_object_cli_writes_the_export_contract(shared_gltf_dir, tmp_path):
     from fourreal.cli import app
 
@@ -159,8 +204,8 @@ def test_render_object_cli_writes_the_export_contract(shared_gltf_dir, tmp_path)
         assert z["depth"].shape == (3, 2, 32, 40) and z["depth"].dtype == np.float32
         assert z["K"].shape == (3, 3, 3) and z["w2c"].shape == (3, 4, 4)
         assert z["times"].shape == (2,) and z["times"][1] > z["times"][0]
-        R = z["w2c"][:, :3, :3]
-        assert np.allclose(R @ R.transpose(0, 2, 1), np.eye(3), atol=1e-9)
+        K, w2c, alpha = z["K"], z["w2c"], z["alpha"]
+    check_default_arc_cameras(K, w2c, alpha, 32, 40)
     bad = CliRunner().invoke(
         app, ["render-object", str(tmp_path / "grid.npz"), "--out", str(tmp_path / "x.npz")]
     )
@@ -195,8 +240,12 @@ def test_arc_cameras_stand_on_the_arc_and_look_at_the_centre():
         assert math.degrees(math.asin(offset[1] / dist)) == pytest.approx(30.0, abs=1e-6)
         # azimuth 0 looks at the glTF front (+Z side), increasing towards +X
         assert math.degrees(math.atan2(offset[0], offset[2])) == pytest.approx(az, abs=1e-6)
+        np.testing.assert_allclose(R, arc_rotation(az, 30.0), atol=1e-9)  # written by hand
         # look-at: the centre projects onto the principal point, in front of the camera
-        uv, z = project(center[None], cams.K[v], cams.w2c[v])
-        assert uv[0] == pytest.approx(cams.K[v, :2, 2], abs=1e-6) and z[0] == pytest.approx(dist)
+        x = cams.K[v] @ (R @ center + t)  # by hand, not with renderers.camera.project
+        assert x[:2] / x[2] == pytest.approx(cams.K[v, :2, 2], abs=1e-6)
+        assert x[2] == pytest.approx(dist)
+        uv, z = project(center[None], cams.K[v], cams.w2c[v])  # project agrees
+        assert uv[0] == pytest.approx(x[:2] / x[2], abs=1e-9) and z[0] == pytest.approx(x[2])
         # OpenCV image y points down: world +Y is "up" in the picture
         assert (R @ np.array([0.0, 1.0, 0.0]))[1] < 0
