@@ -139,14 +139,16 @@ def _print_curves(train: list[dict], val: list[dict]) -> None:
         loss = [p.get("loss") for p in train]
         console.print(
             f"train loss {sparkline(loss)}  {loss[0]:.4f} -> {loss[-1]:.4f} "
-            f"(min {min(loss):.4f}) over steps {train[0]['step']}..{train[-1]['step']}"
+            f"(min {min(loss):.4f}) over steps {train[0]['step']}..{train[-1]['step']}",
+            soft_wrap=True,
         )
     if val:
         loss = [v["val_loss"] for v in val]
         low = min(val, key=lambda v: v["val_loss"])
         console.print(
             f"val loss   {sparkline(loss)}  {loss[0]:.4f} -> {loss[-1]:.4f} "
-            f"(min {low['val_loss']:.4f} at step {low['step']})"
+            f"(min {low['val_loss']:.4f} at step {low['step']})",
+            soft_wrap=True,
         )
     else:
         console.print("no validation recorded (eval_every = 0, or no held-out data)")
@@ -156,7 +158,8 @@ def _print_curves(train: list[dict], val: list[dict]) -> None:
         verdict = "beats" if last["margin_db"] > 0 else "does NOT beat"
         console.print(
             f"held-out PSNR at step {last['step']}: model {last['psnr_model']:.2f} dB "
-            f"{verdict} the best baseline ({last['best_baseline']} {last['psnr_baseline']:.2f} dB)"
+            f"{verdict} the best baseline ({last['best_baseline']} {last['psnr_baseline']:.2f} dB)",
+            soft_wrap=True,
         )
 
 

@@ -135,3 +135,35 @@ def test_cli_migrate_from_another_folder(catalog, tmp_path, monkeypatch):
     assert catalog.rows("SELECT count(*) AS n FROM samples") == [{"n": 3}]
     again = runner.invoke(app, ["catalog", "migrate", "--from", str(tmp_path / "old")])
     assert again.exit_code == 2 and again.output.count("\n") == 1
+
+
+# Columns added with training validation (issue 21): a lake made before them gains them.
+ADDED = {
+    "metrics": ("split", "checkpoint_id"),
+    "datasets": ("heldout_sample_ids", "heldout_fraction", "split_seed"),
+}
+
+
+def test_lake_from_before_validation_gains_its_columns(tmp_path, monkeypatch):
+    import catalog.store as store
+    from catalog.store import Catalog
+
+    for table, added in ADDED.items():
+        old = pa.schema([f for f in TABLES[table] if f.name not in added])
+        monkeypatch.setitem(store.TABLES, table, old)
+    old_lake = Catalog(tmp_path / "lake")
+    old_lake.init()
+    old_lake.append("metrics", [dict(run_id="r0", stage="base", step=1, name="loss", value=2.0)])
+    assert "split" not in old_lake.sql("SELECT * FROM metrics").column_names
+    monkeypatch.undo()
+    store._INSTANCES.pop((old_lake.location, None)).con.close()  # the next open is today's code
+
+    lake = Catalog(tmp_path / "lake")
+    lake.append("metrics", [dict(run_id="r1", stage="base", step=1, split="val", name="loss",
+                                 value=1.0, checkpoint_id="c1")])  # fmt: skip
+    rows = lake.rows("SELECT run_id, split, checkpoint_id FROM metrics ORDER BY run_id")
+    assert rows == [
+        {"run_id": "r0", "split": None, "checkpoint_id": None},
+        {"run_id": "r1", "split": "val", "checkpoint_id": "c1"},
+    ]
+    assert set(ADDED["datasets"]) <= set(lake.sql("SELECT * FROM datasets").column_names)

@@ -1,4 +1,9 @@
-"""Resume after a real SIGKILL reaches the same weights as an uninterrupted run."""
+"""Resume after a real SIGKILL, or a SIGTERM (preemption), reaches the same weights as an
+uninterrupted run; a SIGTERM also ends the step, writes a checkpoint and records the run
+``interrupted``.
+
+Hand-made bug the SIGTERM test was seen to fail on (then reverted): the engine checking the
+stop flag but not writing a checkpoint before it returns."""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from model.checkpoint import load_model
 from tasks.train.checkpointing import EMA_FILE, OPTIM_FILE, latest_checkpoint, load_tensors
 
 STEPS = dict(steps=12, low_res_steps=6, frames=4, checkpoint_every=3, keep_last=2)
+TOTAL = STEPS["steps"] + STEPS["low_res_steps"]
 
 # The engine path without Prefect (importing it would double the subprocess start-up).
 SCRIPT = textwrap.dedent(
@@ -57,16 +63,50 @@ def _final(run_dir: Path):
     return ckpt, model.state_dict(), extra
 
 
-@pytest.mark.timeout(300)
-def test_resume_after_sigkill_matches_uninterrupted(train_data, tiny):
+@pytest.fixture(scope="module")
+def reference(train_data, tiny) -> Path:
+    """The same settings, uninterrupted, in this process: its run folder."""
     from flows.train import run_stage
     from tasks.train.params import TrainBaseParams
 
-    total = STEPS["steps"] + STEPS["low_res_steps"]
+    ref = run_stage(TrainBaseParams(**_params(tiny, train_data["clips"], "resume-reference")))
+    assert ref["start_step"] == 0 and ref["final_step"] == TOTAL
+    return data_root() / "runs" / "train" / "base" / "resume-reference"
+
+
+def _same_as_reference(run_dir: Path, reference: Path) -> None:
+    a_dir, a, a_extra = _final(run_dir)
+    b_dir, b, b_extra = _final(reference)
+    assert a_extra["step"] == b_extra["step"] == TOTAL
+    assert a.keys() == b.keys()
+    worst = max((a[k].float() - b[k].float()).abs().max().item() for k in a)
+    assert worst <= 1e-6, worst
+    # EMA and optimizer moments resumed too
+    for name in (EMA_FILE, OPTIM_FILE):
+        ta, tb = load_tensors(a_dir / name), load_tensors(b_dir / name)
+        assert ta.keys() == tb.keys()
+        assert max((ta[k].float() - tb[k].float()).abs().max().item() for k in ta) <= 1e-6, name
+    # the history has one line per logged step, no duplicates from the interrupted run
+    steps = [json.loads(ln)["step"] for ln in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, TOTAL + 1))
+    assert torch.equal(a["final_layer.linear.weight"], b["final_layer.linear.weight"])
+
+
+def _resume(params: dict, interrupted_at: int) -> None:
+    proc = _spawn(params)
+    out, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err.decode()[-3000:]
+    resumed = json.loads(out.decode().strip().splitlines()[-1])
+    assert resumed == {"final_step": TOTAL, "start_step": interrupted_at}
+
+
+@pytest.mark.timeout(300)
+def test_resume_after_sigkill_matches_uninterrupted(train_data, tiny, reference):
     runs = data_root() / "runs" / "train" / "base"
 
     # 1) a run killed with SIGKILL right after its first checkpoint (step 3 of 18)
-    proc = _spawn(_params(tiny, train_data["clips"], "resume-killed"))
+    params = _params(tiny, train_data["clips"], "resume-killed")
+    proc = _spawn(params)
     killed_dir = runs / "resume-killed"
     deadline = time.time() + 120
     while latest_checkpoint(killed_dir) is None:
@@ -77,33 +117,55 @@ def test_resume_after_sigkill_matches_uninterrupted(train_data, tiny):
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
     interrupted_at = int(latest_checkpoint(killed_dir).name.split("_")[1])
-    assert 3 <= interrupted_at < total, interrupted_at
+    assert 3 <= interrupted_at < TOTAL, interrupted_at
 
     # 2) resume it (a new process, same settings and run folder) to the end
-    proc = _spawn(_params(tiny, train_data["clips"], "resume-killed"))
-    out, err = proc.communicate(timeout=240)
-    assert proc.returncode == 0, err.decode()[-3000:]
-    resumed = json.loads(out.decode().strip().splitlines()[-1])
-    assert resumed == {"final_step": total, "start_step": interrupted_at}
+    _resume(params, interrupted_at)
+    # 3) the same weights, EMA and optimizer state as the uninterrupted reference
+    _same_as_reference(killed_dir, reference)
 
-    # 3) the same settings, uninterrupted, in this process
-    ref = run_stage(TrainBaseParams(**_params(tiny, train_data["clips"], "resume-reference")))
-    assert ref["start_step"] == 0 and ref["final_step"] == total
 
-    a_dir, a, a_extra = _final(killed_dir)
-    b_dir, b, b_extra = _final(runs / "resume-reference")
-    assert a_extra["step"] == b_extra["step"] == total
-    assert a.keys() == b.keys()
-    worst = max((a[k].float() - b[k].float()).abs().max().item() for k in a)
-    assert worst <= 1e-6, worst
-    # EMA and optimizer moments resumed too
-    for name in (EMA_FILE, OPTIM_FILE):
-        ta, tb = load_tensors(a_dir / name), load_tensors(b_dir / name)
-        assert ta.keys() == tb.keys()
-        assert max((ta[k].float() - tb[k].float()).abs().max().item() for k in ta) <= 1e-6, name
-    # the history has one line per logged step, no duplicates from the killed run
-    steps = [
-        json.loads(ln)["step"] for ln in (killed_dir / "metrics.jsonl").read_text().splitlines()
-    ]
-    assert steps == list(range(1, total + 1))
-    assert torch.equal(a["final_layer.linear.weight"], b["final_layer.linear.weight"])
+def _logged_steps(run_dir: Path) -> list[int]:
+    path = run_dir / "metrics.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [json.loads(ln)["step"] for ln in lines if ln.endswith("}")]
+
+
+@pytest.mark.timeout(300)
+def test_sigterm_checkpoints_records_interrupted_and_resumes_exactly(
+    train_data, tiny, reference, train_catalog
+):
+    """The CLI gets SIGTERM (as from Slurm or Kubernetes) once a step is logged: it ends that
+    step, writes a checkpoint at it, records the run ``interrupted`` and exits 128 + 15."""
+    params = _params(tiny, train_data["clips"], "resume-sigterm")
+    run_dir = data_root() / "runs" / "train" / "base" / "resume-sigterm"
+    options = [f"-p{k}={json.dumps(v)}" for k, v in params.items() if k != "dataset"]
+    cli = [sys.executable, "-m", "fourreal.cli", "train", "base", params["dataset"], *options]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.Popen(cli, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+    while not _logged_steps(run_dir):  # the handler is installed before step 1 runs
+        assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)  # the trainer only: its loader worker ends with it
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err.decode()[-3000:]
+    assert "Traceback" not in err.decode(), err.decode()[-3000:]
+    said = [ln for ln in out.decode().splitlines() if ln.startswith("interrupted:")]
+    assert len(said) == 1 and "SIGTERM at step" in said[0], out.decode()[-2000:]
+
+    stopped_at = _logged_steps(run_dir)[-1]  # the step it was in, finished and logged
+    assert 1 <= stopped_at < TOTAL, stopped_at
+    assert latest_checkpoint(run_dir).name == f"step_{stopped_at:08d}"
+    run = train_catalog.rows(
+        "SELECT status, error FROM runs WHERE flow = 'train_base' AND parameters_json LIKE ?",
+        ['%"run_name":"resume-sigterm"%'],
+    )
+    assert [r["status"] for r in run] == ["interrupted"], run
+    ckpts = train_catalog.rows(
+        "SELECT step FROM checkpoints WHERE path LIKE ?", ["%resume-sigterm%"]
+    )
+    assert stopped_at in [c["step"] for c in ckpts]
+
+    _resume(params, stopped_at)
+    _same_as_reference(run_dir, reference)
