@@ -21,6 +21,7 @@ import torch
 
 from fourreal.core.paths import REPO_ROOT, data_root
 from model.checkpoint import load_model
+from tasks.train.callbacks import read_history
 from tasks.train.checkpointing import EMA_FILE, OPTIM_FILE, latest_checkpoint, load_tensors
 
 STEPS = dict(steps=12, low_res_steps=6, frames=4, checkpoint_every=3, keep_last=2)
@@ -40,9 +41,11 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def _params(tiny, dataset: str, run_name: str) -> dict:
-    # one DataLoader process: the kill also takes down a worker mid-prefetch
-    return tiny(dataset=dataset, run_name=run_name, loader_workers=1, **STEPS)
+def _params(tiny, dataset: str, run_name: str, val_dataset: str) -> dict:
+    # one DataLoader process: the kill also takes down a worker mid-prefetch; validation on
+    # (grids sliced into clips): it must not move the training stream by a single draw
+    validation = dict(val_dataset=val_dataset, eval_every=4, val_items=2)
+    return tiny(dataset=dataset, run_name=run_name, loader_workers=1, **STEPS, **validation)
 
 
 def _spawn(params: dict) -> subprocess.Popen:
@@ -69,7 +72,11 @@ def reference(train_data, tiny) -> Path:
     from flows.train import run_stage
     from tasks.train.params import TrainBaseParams
 
-    ref = run_stage(TrainBaseParams(**_params(tiny, train_data["clips"], "resume-reference")))
+    ref = run_stage(
+        TrainBaseParams(
+            **_params(tiny, train_data["clips"], "resume-reference", train_data["objaverse"])
+        )
+    )
     assert ref["start_step"] == 0 and ref["final_step"] == TOTAL
     return data_root() / "runs" / "train" / "base" / "resume-reference"
 
@@ -87,8 +94,9 @@ def _same_as_reference(run_dir: Path, reference: Path) -> None:
         assert ta.keys() == tb.keys()
         assert max((ta[k].float() - tb[k].float()).abs().max().item() for k in ta) <= 1e-6, name
     # the history has one line per logged step, no duplicates from the interrupted run
-    steps = [json.loads(ln)["step"] for ln in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert steps == list(range(1, TOTAL + 1))
+    assert _logged_steps(run_dir) == list(range(1, TOTAL + 1))
+    val = [h["step"] for h in read_history(run_dir, split="val")]
+    assert val == sorted(set(val)) and val[0] == 0 and val[-1] == TOTAL
     assert torch.equal(a["final_layer.linear.weight"], b["final_layer.linear.weight"])
 
 
@@ -105,7 +113,7 @@ def test_resume_after_sigkill_matches_uninterrupted(train_data, tiny, reference)
     runs = data_root() / "runs" / "train" / "base"
 
     # 1) a run killed with SIGKILL right after its first checkpoint (step 3 of 18)
-    params = _params(tiny, train_data["clips"], "resume-killed")
+    params = _params(tiny, train_data["clips"], "resume-killed", train_data["objaverse"])
     proc = _spawn(params)
     killed_dir = runs / "resume-killed"
     deadline = time.time() + 120
@@ -126,9 +134,11 @@ def test_resume_after_sigkill_matches_uninterrupted(train_data, tiny, reference)
 
 
 def _logged_steps(run_dir: Path) -> list[int]:
+    """Training steps logged so far (complete lines only: the file is being appended to)."""
     path = run_dir / "metrics.jsonl"
     lines = path.read_text().splitlines() if path.exists() else []
-    return [json.loads(ln)["step"] for ln in lines if ln.endswith("}")]
+    lines = [json.loads(ln) for ln in lines if ln.endswith("}")]
+    return [h["step"] for h in lines if h.get("split", "train") == "train"]
 
 
 @pytest.mark.timeout(300)
@@ -137,7 +147,7 @@ def test_sigterm_checkpoints_records_interrupted_and_resumes_exactly(
 ):
     """The CLI gets SIGTERM (as from Slurm or Kubernetes) once a step is logged: it ends that
     step, writes a checkpoint at it, records the run ``interrupted`` and exits 128 + 15."""
-    params = _params(tiny, train_data["clips"], "resume-sigterm")
+    params = _params(tiny, train_data["clips"], "resume-sigterm", train_data["objaverse"])
     run_dir = data_root() / "runs" / "train" / "base" / "resume-sigterm"
     options = [f"-p{k}={json.dumps(v)}" for k, v in params.items() if k != "dataset"]
     cli = [sys.executable, "-m", "fourreal.cli", "train", "base", params["dataset"], *options]
