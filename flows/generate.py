@@ -235,7 +235,12 @@ class EvaluateParams(FlowParams):
 
 @flow(name="evaluate", log_prints=True)
 def evaluate(params: EvaluateParams) -> dict:
-    """Generate every held-out grid with every checkpoint; PSNR, SSIM, consistency; catalog rows."""
+    """Generate every held-out grid with every checkpoint; PSNR, SSIM, consistency; catalog rows.
+
+    ``baselines`` (per checkpoint): its scores beside the trivial baselines of every
+    generated frame (same time, same view, their oracle, the background; whole frames and
+    the object's pixels), their text ``table`` and the ``verdict`` line.
+    """
     from tasks.evaluation.evaluate import (
         comparison_table,
         evaluation_rows,
@@ -266,7 +271,7 @@ def evaluate(params: EvaluateParams) -> dict:
         "tau": params.dust3r_tau,
     }
     with recorded_run("evaluate", params, catalog) as rec:
-        ds, grids = load_evaluation_set(
+        ds, grids, alphas = load_evaluation_set(
             catalog, params.dataset, params.allow_non_heldout, params.max_samples
         )
         rec.add_input("datasets", ds["dataset_id"])
@@ -276,11 +281,12 @@ def evaluate(params: EvaluateParams) -> dict:
             len(grids),
             ds["name"],
         )
-        fitted, written = None, []
+        fitted, written, baselines = None, [], {}
         for ref in params.checkpoints:
             ckpt, _, means, details, fitted = evaluate_checkpoint(
-                catalog, ref, ds, grids, sampling, params.detector, params.min_side, networks
-            )
+                catalog, ref, ds, grids, sampling, params.detector, params.min_side, networks,
+                alphas,
+            )  # fmt: skip
             rec.add_input("checkpoints", ckpt["checkpoint_id"])
             rows = evaluation_rows(
                 ckpt["checkpoint_id"], ds["dataset_id"], means, details, rec.run_id
@@ -290,6 +296,17 @@ def evaluate(params: EvaluateParams) -> dict:
                 rec.add_output("evaluations", row["evaluation_id"])
             written.append(
                 {"checkpoint_id": ckpt["checkpoint_id"], "sync": details["sync"], **means}
+            )
+            baselines[ckpt["checkpoint_id"]] = {
+                **details["baselines"],
+                "table": details["baseline_table"],
+                "verdict": details["verdict"],
+            }
+            logger.info(
+                "checkpoint %s beside the trivial baselines (generated frames of %d grids):\n%s",
+                ckpt["checkpoint_id"][:12],
+                details["baselines"]["grids"],
+                details["baseline_table"],
             )
         reference = reference_consistency(fitted, params.detector, params.min_side)
         reference.update(reference_dust3r([g for _, g in fitted], networks, params.dust3r_tau))
@@ -306,6 +323,7 @@ def evaluate(params: EvaluateParams) -> dict:
         "results": written,
         "reference": reference,
         "table": table,
+        "baselines": baselines,
         "skipped": skipped,
         "run_id": rec.run_id,
     }

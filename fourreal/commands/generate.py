@@ -104,7 +104,9 @@ def evaluate_cmd(
     dust3r_tau: float = typer.Option(3.0, help="DUSt3R confidence threshold τ"),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON"),
 ) -> None:
-    """Evaluate checkpoints on a held-out snapshot; print the comparison table."""
+    """Evaluate checkpoints on a held-out snapshot; print the comparison table, then each
+    checkpoint beside the trivial baselines (copy grid[0, t], copy grid[v, 0], the better
+    of the two, the background) and whether it beats the best of them."""
     from flows.generate import EvaluateParams, evaluate
 
     params = _params(
@@ -139,6 +141,12 @@ def evaluate_cmd(
     from tasks.evaluation.evaluate import format_table
 
     console.print(format_table(result["table"]))
+    for cid, b in result["baselines"].items():
+        # plain print: the verdict's [low, high] interval is not rich markup
+        print(f"\ncheckpoint {cid[:12]} beside the trivial baselines "
+              f"(generated frames of {b['grids']} grids; psnr_object: the object's pixels):")  # fmt: skip
+        print(b["table"])
+        print(b["verdict"])
     for line in result["skipped"]:
         console.print(line)
 

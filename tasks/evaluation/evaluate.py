@@ -10,7 +10,12 @@ checkpoint), then
   freeze-time and fixed-view slices of the generated grid; the same scores of
   the ground-truth grids are the reference row of the table;
 * FID / KID / FVD / LPIPS / CLIP score / DUSt3R τ-consistency
-  (tasks.evaluation.learned) only from local weights, else a skipped line.
+  (tasks.evaluation.learned) only from local weights, else a skipped line;
+* beside the model, the trivial baselines of every generated frame
+  (tasks.evaluation.baselines: copy ``grid[0, t]``, copy ``grid[v, 0]``, the
+  better of the two, the plain background) on whole frames and on the object's
+  pixels (from the sample's alpha where it has one), and whether the model
+  beats the best of them (a paired bootstrap interval over the grids).
 
 Sampling: ``steps``, ``seed``, classifier-free ``guidance_scale`` and the
 schedule ``shift`` are the same for every checkpoint; EMA weights by default.
@@ -30,6 +35,8 @@ import numpy as np
 from catalog.datasets import dataset_samples, get_dataset
 from catalog.ids import evaluation_id
 from catalog.store import Catalog
+from fourreal.core import store
+from tasks.evaluation.baselines import grid_scores, summarise
 from tasks.evaluation.metrics import frame_metrics, grid_consistency
 from tasks.generation.generate import (
     GenerationInputs,
@@ -55,14 +62,31 @@ FROM evaluations WHERE dataset_id = ? GROUP BY checkpoint_id, metric
 """
 
 
+def _fit_indices(V: int, T: int, max_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    vi = np.round(np.linspace(0, V - 1, min(V, max_frames))).astype(int)
+    ti = np.round(np.linspace(0, T - 1, min(T, max_frames))).astype(int)
+    return vi, ti
+
+
+def fit_alpha(alpha: np.ndarray, max_frames: int, height: int, width: int) -> np.ndarray:
+    """A grid's alpha ``[V, T, H, W]`` fitted as :func:`fit_grid` fits its frames."""
+    V, T, H, W = alpha.shape
+    vi, ti = _fit_indices(V, T, max_frames)
+    a = np.asarray(alpha, np.uint8)[vi][:, ti]
+    if (H, W) != (height, width):
+        v, t = a.shape[:2]
+        rgb = np.repeat(a.reshape(v * t, H, W, 1), 3, axis=-1)
+        a = crop_resize(rgb, height, width)[..., 0].reshape(v, t, height, width)
+    return np.ascontiguousarray(a)
+
+
 def fit_grid(
     rgb: np.ndarray, max_frames: int, height: int, width: int
 ) -> tuple[np.ndarray, list[str]]:
     """Ground truth fitted to a model: at most ``max_frames`` views and times, ``height x width``."""
     V, T, H, W, _ = rgb.shape
     warnings = []
-    vi = np.round(np.linspace(0, V - 1, min(V, max_frames))).astype(int)
-    ti = np.round(np.linspace(0, T - 1, min(T, max_frames))).astype(int)
+    vi, ti = _fit_indices(V, T, max_frames)
     if len(vi) < V or len(ti) < T:
         warnings.append(
             f"grid {V}x{T} exceeds the model's {max_frames} frames: using {len(vi)}x{len(ti)}"
@@ -75,6 +99,25 @@ def fit_grid(
             v, t, height, width, 3
         )
     return np.ascontiguousarray(rgb), warnings
+
+
+def read_alpha(path: str) -> np.ndarray | None:
+    """The ``alpha [V, T, H, W]`` of a grid sample (rendered grids), or None without one."""
+    try:
+        with store.open_sample(path, whole=True) as s:
+            return s.array("alpha") if "alpha" in s.names() else None
+    except store.SampleError as e:
+        raise ValueError(str(e)) from None
+
+
+def load_alphas(catalog: Catalog, sample_ids: list[str]) -> dict[str, np.ndarray | None]:
+    """``{sample_id: alpha or None}``: where each ground-truth grid shows its object
+    (the files :func:`load_heldout` has just checked against their sha256)."""
+    out = {}
+    for sid in sample_ids:
+        (row,) = catalog.rows("SELECT path FROM samples WHERE sample_id = ?", [sid])
+        out[sid] = read_alpha(row["path"])
+    return out
 
 
 def load_heldout(catalog: Catalog, ref: str, allow_non_heldout: bool, max_samples: int | None):
@@ -165,6 +208,48 @@ def evaluate_model(
     names = GT_METRICS + CONSISTENCY_METRICS
     means = {m: float(np.mean([v[m] for v in per.values()])) for m in names}
     return means, per, preds
+
+
+def baseline_summary(
+    fitted: list[tuple[str, np.ndarray]],
+    preds: list[np.ndarray],
+    alphas: dict[str, np.ndarray | None] | None = None,
+    resamples: int = 10_000,
+) -> dict:
+    """The model's and the trivial baselines' scores over the generated frames of every
+    grid (tasks.evaluation.baselines), summarised: ``{"rows", "vs_best", "grids"}``.
+
+    ``alphas``: the fitted alpha of each grid that has one (its object's pixels; other
+    grids take the pixels that differ from the background colour).
+    """
+    alphas = alphas or {}
+    per_grid = [
+        grid_scores(pred, gt, alphas.get(sid))
+        for (sid, gt), pred in zip(fitted, preds, strict=True)
+    ]
+    return summarise(per_grid, resamples)
+
+
+def baseline_table(summary: dict) -> str:
+    """The rows of a baseline summary (model first) as text, one column per score."""
+    scores = list(next(iter(summary["rows"].values())))
+
+    def cell(v) -> str:
+        return f"{'-':>12s}" if v is None or math.isnan(v) else f"{v:12.3f}"
+
+    lines = [f"{'':12s}" + "".join(f"{s:>12s}" for s in scores)]
+    for row, values in summary["rows"].items():
+        lines.append(f"{row:12s}" + "".join(cell(values[s]) for s in scores))
+    return "\n".join(lines)
+
+
+def no_nan(value):
+    """``value`` with every NaN float (a score with no pixels to score) as None: plain JSON."""
+    if isinstance(value, dict):
+        return {k: no_nan(v) for k, v in value.items()}
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
 
 
 def reference_consistency(

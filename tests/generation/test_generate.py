@@ -154,7 +154,44 @@ def test_generate_params_name_the_field(tmp_path):
         GenerateParams(checkpoint="x", sample_id="s", out_dir="/elsewhere")
 
 
-def test_evaluate_flow(prefect_harness, home_catalog, checkpoints, heldout):
+def hand_psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0**2 / mse))
+
+
+def expected_baselines(grids: list[np.ndarray]) -> dict[str, float]:
+    """Whole-frame PSNR of the three guesses that need no model, computed here by hand
+    over the generated frames (all but grid[0, :] and grid[:, 0]), averaged over grids."""
+    out: dict[str, list[float]] = {"same_time": [], "same_view": [], "background": []}
+    for g in grids:
+        frames = [(v, t) for v in range(1, g.shape[0]) for t in range(1, g.shape[1])]
+        truth = np.stack([g[v, t] for v, t in frames])
+        given = [g[0, t] for t in range(g.shape[1])] + [g[v, 0] for v in range(1, g.shape[0])]
+        colour = np.median(np.stack(given).reshape(-1, 3), axis=0).round()
+        out["same_time"].append(hand_psnr(np.stack([g[0, t] for v, t in frames]), truth))
+        out["same_view"].append(hand_psnr(np.stack([g[v, 0] for v, t in frames]), truth))
+        out["background"].append(hand_psnr(np.broadcast_to(colour, truth.shape), truth))
+    return {k: float(np.mean(v)) for k, v in out.items()}
+
+
+def check_baselines(b: dict, gt_grids: list[np.ndarray]) -> None:
+    rows = b["rows"]
+    assert list(rows) == ["model", "same_time", "same_view", "oracle", "background"]
+    for name, want in expected_baselines(gt_grids).items():
+        assert rows[name]["psnr"] == pytest.approx(want, abs=1e-6), name
+    for score in ("psnr", "psnr_object", "ssim"):
+        assert rows["oracle"][score] >= max(rows["same_time"][score], rows["same_view"][score])
+        vs = b["vs_best"][score]
+        assert vs["baseline"] in ("same_time", "same_view", "oracle", "background")
+        assert vs["low"] <= vs["mean"] <= vs["high"] and vs["beats"] == (vs["low"] > 0)
+    assert b["grids"] == len(gt_grids)
+    assert b["verdict"].startswith("psnr_object: model ") and "beat" in b["verdict"].lower()
+    assert len(b["verdict"].splitlines()) == 1
+    assert b["table"].splitlines()[1].startswith("model")
+    json.dumps(b, allow_nan=False)  # plain JSON: no NaN
+
+
+def test_evaluate_flow(prefect_harness, home_catalog, checkpoints, heldout, gt_grids):
     from flows.generate import EvaluateParams, evaluate
 
     ds = heldout["dataset"]["dataset_id"]
@@ -189,6 +226,35 @@ def test_evaluate_flow(prefect_harness, home_catalog, checkpoints, heldout):
     assert all(0.0 <= v <= 1.0 for v in ref.values())
     assert any(line.startswith("fid: skipped: no weights at") for line in out["skipped"])
     assert "psnr" not in ref and "lpips" not in out["results"][0]
+    # beside every checkpoint, the trivial baselines of the same generated frames
+    assert set(out["baselines"]) == {checkpoints["soft"], checkpoints["hard"]}
+    for r in out["results"]:
+        b = out["baselines"][r["checkpoint_id"]]
+        check_baselines(b, gt_grids)
+        assert b["rows"]["model"]["psnr"] == pytest.approx(r["psnr"], abs=0.5)
+    assert json.loads(rows[0]["details_json"])["baselines"]["rows"].keys() == b["rows"].keys()
+
+
+def test_cli_evaluate_prints_the_baselines_and_a_verdict(prefect_harness, checkpoints, heldout):
+    from typer.testing import CliRunner
+
+    from fourreal.cli import app
+
+    ds = heldout["dataset"]["dataset_id"]
+    args = ["evaluate", "--checkpoint", checkpoints["soft"], "--dataset", ds, "--steps", "2"]
+    res = CliRunner().invoke(app, [*args, "--max-samples", "1"])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    at = next(i for i, line in enumerate(lines) if "beside the trivial baselines" in line)
+    assert lines[at + 1].split() == ["psnr", "psnr_object", "ssim"]
+    assert [line.split()[0] for line in lines[at + 2 : at + 7]] == [
+        "model", "same_time", "same_view", "oracle", "background",
+    ]  # fmt: skip
+    assert lines[at + 7].startswith("psnr_object: model ") and "beat" in lines[at + 7].lower()
+    out = CliRunner().invoke(app, [*args, "--max-samples", "1", "--json"])
+    result = json.loads(out.output.strip().splitlines()[-1])
+    assert set(result) >= {"dataset_id", "results", "reference", "table", "skipped", "run_id"}
+    assert result["baselines"][checkpoints["soft"]]["grids"] == 1
 
 
 def test_evaluate_refuses_leaks_and_wrong_splits(
@@ -378,3 +444,40 @@ def test_cli_sampling_options(prefect_harness, ema_checkpoint, heldout):
         res = runner.invoke(app, [*base, bad, "-1"])
         assert res.exit_code == 2 and field in res.output and "Traceback" not in res.output
         assert len(res.output.strip().splitlines()) == 1
+
+
+def test_object_pixels_come_from_the_samples_alpha(home_catalog):
+    """A rendered grid's alpha marks its object: a model exact there and wrong elsewhere
+    scores the PSNR cap on the object's pixels, a poor whole-frame PSNR."""
+    from catalog.ids import sample_id
+    from fourreal.core.io import save_npz_atomic, sha256_file
+    from fourreal.core.paths import data_root, relative_to_root
+    from tasks.evaluation.baselines import PSNR_CAP
+    from tasks.evaluation.evaluate import baseline_summary, fit_alpha, load_alphas
+
+    gt = plane_grid(V, T, H, W, seed=3)
+    alpha = np.zeros((V, T, H, W), np.uint8)
+    alpha[:, :, 4:12, 8:24] = 255
+    path = data_root() / "test_grids" / "with_alpha.npz"
+    eye = np.tile(np.eye(4), (V, 1, 1))
+    save_npz_atomic(path, rgb=gt, alpha=alpha, depth=np.zeros((V, T, H, W), np.float32),
+                    K=np.tile(np.eye(3), (V, 1, 1)), w2c=eye, times=np.arange(T, dtype=float))  # fmt: skip
+    digest = sha256_file(path)
+    sid = sample_id(digest, "test_alpha", "1", {})
+    home_catalog.append(
+        "samples",
+        [{"sample_id": sid, "kind": "grid_objaverse", "recipe": "test_alpha", "recipe_version": "1",
+          "v": V, "t": T, "h": H, "w": W, "path": relative_to_root(path), "sha256": digest,
+          "status": "ok"}],
+    )  # fmt: skip
+    alphas = load_alphas(home_catalog, [sid])
+    np.testing.assert_array_equal(alphas[sid], alpha)
+    pred = gt.copy()
+    pred[alpha == 0] = 255 - pred[alpha == 0]  # wrong everywhere but on the object
+    rows = baseline_summary([(sid, gt)], [pred], alphas, resamples=100)["rows"]
+    assert rows["model"]["psnr_object"] == PSNR_CAP and rows["model"]["psnr"] < 20
+    guessed = baseline_summary([(sid, gt)], [pred], {}, resamples=100)["rows"]  # no alpha
+    assert guessed["model"]["psnr_object"] < 20  # the textured plane is all "object"
+    half = fit_alpha(alpha, 2, H // 2, W // 2)  # fitted as fit_grid fits the frames
+    assert half.shape == (2, 2, H // 2, W // 2)
+    assert (half[:, :, 2:6, 4:12] == 255).all() and half.sum() == 255 * 4 * 4 * 8
