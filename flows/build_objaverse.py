@@ -13,20 +13,18 @@ with the reason; the build goes on.
 
 from __future__ import annotations
 
-from collections import Counter
-
 from prefect import flow
 from prefect.utilities.annotations import quote
 from pydantic import Field, model_validator
 
-from flows.common import recorded_run
+from flows.common import interrupted_by, recorded_build
 from flows.params import GridSizeMixin, StoreQualityMixin
 from fourreal.core.params import FlowParams, RayAddress, Seed
 from fourreal.core.params import output_path as resolve_output
 from renderers.camera import CameraArc
 from renderers.job import RenderSpec
 from renderers.sources import Selection
-from tasks.objects.build import OK, BuildConfig, summary_table
+from tasks.objects.build import OK, BuildConfig, node_counts, summary_table
 from tasks.objects.tasks import (
     discover_sources_task,
     plan_jobs_task,
@@ -136,7 +134,7 @@ class BuildObjaverseParams(GridSizeMixin, StoreQualityMixin, FlowParams):
 @flow(name=FLOW_NAME, log_prints=True)
 def build_objaverse_grids(params: BuildObjaverseParams) -> dict:
     """Render animated objects to grids; returns counts, sample ids and the run id."""
-    with recorded_run(FLOW_NAME, params) as rec:
+    with recorded_build(FLOW_NAME, params) as rec:
         cfg = params.build_config()
         items = discover_sources_task(
             params.source, params.selection(), params.objaverse_cache, params.download_processes
@@ -155,15 +153,17 @@ def build_objaverse_grids(params: BuildObjaverseParams) -> dict:
             params.timeout_s,
             params.max_retries,
         )
-        tried = {j["key"] for j in jobs}
+        # a stopped build (SIGTERM/SIGINT) has None for the renders it never finished
+        tried = {j["key"] for j, r in zip(jobs, results, strict=True) if r is not None}
         for i, item in enumerate(items):
             if i in tried or item.sha256 is None:  # skipped objects are not this run's inputs
                 rec.add_input("sources", item.source_id)
-        ok = [j for j, r in zip(jobs, results, strict=True) if r["status"] == OK]
+        ok = [j for j, r in zip(jobs, results, strict=True) if r is not None and r["status"] == OK]
         for job in ok:
             rec.add_output("samples", job["sample_id"])
         table = summary_table(items, jobs, results, skipped)
-        grids = [r["out"] for r in results if r["status"] == OK][: params.contact_sheet_grids]
+        finished = [r for r in results if r is not None]
+        grids = [r["out"] for r in finished if r["status"] == OK][: params.contact_sheet_grids]
         sheet = publish_summary_task(
             quote(table), grids, f"{cfg.out_dir}/contact_sheets/{rec.run_id}.png", FLOW_NAME
         )
@@ -177,7 +177,8 @@ def build_objaverse_grids(params: BuildObjaverseParams) -> dict:
             "failures": {r["source"]: r["error"] for r in table if r["status"] == "failed"},
             "contact_sheet": sheet,
             # renders per Ray node: how the work spread over the cluster
-            "nodes": dict(Counter(r["node_id"] for r in results if r.get("node_id"))),
+            "nodes": node_counts(results),
+            "interrupted": interrupted_by(),  # SIGTERM | SIGINT | None
         }
 
 

@@ -20,11 +20,12 @@ from typing import Literal
 from prefect import flow
 from pydantic import Field, model_validator
 
-from flows.common import recorded_run
+from flows.common import interrupted_by, recorded_build
 from flows.params import GridSizeMixin, StoreQualityMixin
 from fourreal.core.grid import Mode
 from fourreal.core.params import FlowParams, Height, RayAddress, Seed, Times, Width
 from fourreal.core.params import output_path as resolve_output
+from tasks.recording import BuildStopped
 from tasks.videos.build import VideoJob
 from tasks.videos.curate import (
     DEFAULT_MAX_DECODED_BYTES,
@@ -158,19 +159,25 @@ class ClipParams(VideoBuildParams):
 
 
 def _build(flow_name: str, params: VideoBuildParams, job_of) -> dict:
-    with recorded_run(flow_name, params) as rec:
+    with recorded_build(flow_name, params) as rec:
         job = job_of(rec.run_id)
         specs = discover_sources_task(params.source)
         done = completed_samples_task(job)
         known = known_shots_task(job)
         # rows are recorded as each video finishes: a killed build keeps what it recorded
-        results = process_sources_task(specs, job, done, params.ray_address, params.num_cpus, known)
+        try:
+            results = process_sources_task(
+                specs, job, done, params.ray_address, params.num_cpus, known
+            )
+        except BuildStopped as e:  # SIGTERM/SIGINT: what finished, recorded
+            results = e.results
         for res in results:
             rec.add_input("sources", res.source_row["source_id"])
             for row in res.sample_rows:
                 if row["status"] == "ok":
                     rec.add_output("samples", row["sample_id"])
-        return publish_summary_task(results, job, flow_name, rec.run_id)
+        summary = publish_summary_task(results, job, flow_name, rec.run_id)
+        return summary | {"interrupted": interrupted_by()}
 
 
 @flow(name="build_pseudo4d", log_prints=True)

@@ -111,11 +111,15 @@ class RenderPool:
         max_retries: int = 2,
         on_result: Callable[[dict], None] | None = None,
         on_idle: Callable[[], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> list[dict]:
         """Render every job (see renderers.job.render_job); results in completion order.
 
         ``on_result`` is called as each result arrives, ``on_idle`` on every wait (about
         10 times a second): what the caller does with time (e.g. flush a batch of rows).
+        ``should_stop`` is asked on every wait too: once it says yes, nothing more is
+        started, jobs still running are abandoned (their workers killed) and the results
+        so far are returned (a preempted build exits promptly with what finished).
         """
         ray = self._ray
         from ray.exceptions import RayActorError, RayTaskError
@@ -143,6 +147,8 @@ class RenderPool:
 
         try:
             while pending or inflight:
+                if should_stop is not None and should_stop():
+                    break  # what is in flight is killed below; its jobs are not reported
                 while self._idle and pending:
                     busy = [a for a, _, _ in inflight.values()]
                     actor = min(self._idle, key=lambda a: sum(b is a for b in busy))
@@ -208,8 +214,9 @@ def run_jobs(
     max_retries: int = 2,
     on_result: Callable[[dict], None] | None = None,
     on_idle: Callable[[], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> list[dict]:
-    """Start a pool, render every job, stop the pool."""
+    """Start a pool, render every job (until ``should_stop()``), stop the pool."""
     jobs = list(jobs)
     if not jobs:
         return []
@@ -220,4 +227,5 @@ def run_jobs(
             max_retries=max_retries,
             on_result=on_result,
             on_idle=on_idle,
+            should_stop=should_stop,
         )

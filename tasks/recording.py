@@ -10,12 +10,22 @@ catalog has) does only the rest.
 
 The fan-out loop calls ``add`` for each result and ``tick`` while it waits, so the time
 limit holds even when results are slow to come.
+
+SIGTERM and SIGINT (a cluster preempting the job, Ctrl-C) are not a kill: inside
+``stop_on_signals()`` the first one sets a flag (``stop_requested``) that the fan-out
+loops check on every wait. They schedule nothing more, give up on what is still running,
+and return what finished; the recorder records all of it; the flow marks its run
+``interrupted`` and the CLI exits with 128 + the signal number. A second signal acts as
+it would have without us (the previous handler is restored by the first).
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from catalog.schema import PRIMARY_KEYS
@@ -98,3 +108,61 @@ def last_per_key(rows: list[dict], key: str | None) -> list[dict]:
     if key is None:
         return rows
     return list({r[key]: r for r in rows}.values())
+
+
+# ---- stopping on SIGTERM / SIGINT ---------------------------------------------------
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_stop = threading.Event()
+_stopped_by: list[int] = []  # the signal that asked (its number: the exit code is 128 + it)
+
+
+class BuildStopped(Exception):
+    """A fan-out task stopped by a signal: its partial ``results`` (a raise, not a return,
+    so that Prefect never caches a partial result as the task's answer)."""
+
+    def __init__(self, results):
+        super().__init__(results)
+        self.results = results
+
+    def __str__(self) -> str:
+        return "stopped by a signal; what finished is recorded"
+
+
+def stop_requested() -> bool:
+    """True once a stop signal arrived inside ``stop_on_signals`` (checked by fan-out loops)."""
+    return _stop.is_set()
+
+
+def stop_signal() -> int | None:
+    """The number of the signal that asked the build to stop, if one did."""
+    return _stopped_by[0] if _stopped_by else None
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Turn the first SIGTERM or SIGINT into ``stop_requested()``; restore the handlers after.
+
+    Handlers can only be set from the main thread: elsewhere (a flow run on a worker
+    thread) this does nothing and signals act as before.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _stop.clear()
+    _stopped_by.clear()
+    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+
+    def handler(signum, frame) -> None:
+        if not _stop.is_set():
+            _stopped_by.append(signum)
+            _stop.set()
+        for s, h in previous.items():  # a second signal is not ignored
+            signal.signal(s, h)
+
+    for s in STOP_SIGNALS:
+        signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)

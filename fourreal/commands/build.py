@@ -5,13 +5,20 @@ pydantic model, same names with dashes, same defaults and descriptions), so the 
 Prefect UI form and a deployment's parameters are one contract. ``--workers`` is the
 number of Ray workers of each build. With ``--json`` the last line of stdout is one JSON
 object: ``{"run_id", "ok", "failed", "skipped", "sample_ids"}`` (``ok``: samples made by
-this run; ``skipped``: samples the catalog already had).
+this run; ``failed``: every input that failed, with its reason in the catalog;
+``skipped``: samples the catalog already had), plus ``nodes`` (renders per Ray node id)
+for ``objects``.
+
+Exit status: 0; 1 when every input failed (nothing made, nothing already there); 128 +
+the signal number when SIGTERM or SIGINT stopped the build (what finished is recorded;
+the same command again does the rest); 2 for a bad option or an unusable data root.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import signal
 import types
 import typing
 from collections.abc import Callable
@@ -107,19 +114,70 @@ def _values(model: type[BaseModel], given: dict) -> dict:
 
 
 def summary_line(result: dict) -> dict:
-    """The ``--json`` contract from a build flow's return value (objects or videos)."""
+    """The ``--json`` contract from a build flow's return value (objects or videos).
+
+    ``failed`` counts every input that failed: an object or clip that failed, and a
+    video refused before it made any (``result["failed"]`` of both kinds of build).
+    The objects build adds ``nodes``: renders per Ray node id.
+    """
     if "samples_written" in result:  # a video build
-        ok, failed = result["samples_written"], result["samples_failed"]
-        skipped = result["samples_skipped"]
+        ok, skipped = result["samples_written"], result["samples_skipped"]
     else:
-        ok, failed, skipped = result["ok"], result["failed"], result["skipped"]
-    return {
+        ok, skipped = result["ok"], result["skipped"]
+    line = {
         "run_id": result["run_id"],
         "ok": ok,
-        "failed": failed,
+        "failed": result["failed"],
         "skipped": skipped,
         "sample_ids": list(result["sample_ids"]),
     }
+    if "nodes" in result:
+        line["nodes"] = dict(result["nodes"])
+    return line
+
+
+def failure_lines(result: dict, limit: int = 10) -> list[str]:
+    """``what: reason`` of the first ``limit`` failures (objects: a dict; videos: a list)."""
+    failures = result.get("failures") or {}
+    if isinstance(failures, dict):
+        pairs = list(failures.items())
+    else:
+        pairs = [(f.get("uri") or f.get("sample_id"), f["error"]) for f in failures]
+    lines = [f"  failed {what}: {' '.join(str(why).split())[:200]}" for what, why in pairs]
+    if len(lines) > limit:
+        lines = lines[:limit] + [f"  ... and {len(lines) - limit} more (see the catalog)"]
+    return lines
+
+
+def exit_code(result: dict, line: dict) -> int:
+    """128 + the signal that stopped the build; 1 when every input failed; else 0."""
+    stopped = result.get("interrupted")
+    if stopped:
+        return 128 + int(signal.Signals[stopped])
+    if line["failed"] and not line["ok"] and not line["skipped"]:
+        return 1
+    return 0
+
+
+def print_summary(result: dict, line: dict, out: Console | None = None) -> None:
+    """The human summary (on stderr): counts, failures with their reasons, renders per node."""
+    lines = [
+        f"run {line['run_id']}: {line['ok']} made, {line['skipped']} already recorded, "
+        f"{line['failed']} failed",
+        *failure_lines(result),
+    ]
+    if line.get("nodes"):
+        per_node = ", ".join(f"{node[:12]} {n}" for node, n in line["nodes"].items())
+        lines.append(f"renders per node: {per_node}")
+    if result.get("interrupted"):
+        lines.append(
+            f"stopped by {result['interrupted']}: what finished is recorded; "
+            "run the same command again to do the rest"
+        )
+    if result.get("contact_sheet"):
+        lines.append(f"contact sheet: {result['contact_sheet']}")
+    for text in lines:  # one line each, never wrapped nor styled
+        (out or console).print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def _command(what: str, model_of: Callable, flow_of: Callable, doc: str):
@@ -142,16 +200,13 @@ def _command(what: str, model_of: Callable, flow_of: Callable, doc: str):
         except (ValueError, FileNotFoundError) as e:
             raise _fail(str(e).splitlines()[0]) from None
         line = summary_line(result)
+        code = exit_code(result, line)
         if as_json:
             print(json.dumps(line), flush=True)
-            return
-        console.print(
-            f"run {line['run_id']}: {line['ok']} made, {line['skipped']} already recorded, "
-            f"{line['failed']} failed"
-        )
-        sheet = result.get("contact_sheet")
-        if sheet:
-            console.print(f"contact sheet: {sheet}")
+        else:
+            print_summary(result, line)
+        if code:
+            raise typer.Exit(code)
 
     def command(**kwargs) -> None:
         source, as_json = kwargs.pop("source"), kwargs.pop("as_json")

@@ -215,8 +215,12 @@ def render_jobs(
     max_retries: int = 2,
     on_result: Callable[[dict], None] | None = None,
     on_idle: Callable[[], None] | None = None,
-) -> list[dict]:
-    """Render on Ray actors (local Ray unless ``ray_address``); results by job order."""
+    should_stop: Callable[[], bool] | None = None,
+) -> list[dict | None]:
+    """Render on Ray actors (local Ray unless ``ray_address``); results by job order.
+
+    A job that never finished (``should_stop()`` said yes first) has None.
+    """
     if not jobs:
         return []
     from fourreal.core.raycluster import ensure_ray
@@ -231,9 +235,10 @@ def render_jobs(
         max_retries=max_retries,
         on_result=on_result,
         on_idle=on_idle,
+        should_stop=should_stop,
     )
     by_key = {r["key"]: r for r in results}
-    return [by_key[j["key"]] for j in jobs]
+    return [by_key.get(j["key"]) for j in jobs]
 
 
 # ---- catalog ------------------------------------------------------------------
@@ -315,8 +320,11 @@ def result_rows(
 
 
 def summary_table(items, jobs, results, skipped) -> list[dict]:
-    """One row per object: source, status (ok | failed | skipped), sample id, error."""
-    by_key = {j["key"]: (j, r) for j, r in zip(jobs, results, strict=True)}
+    """One row per object: source, status (ok | failed | skipped), sample id, error.
+
+    An object whose render never finished (the build was stopped) has no row.
+    """
+    by_key = {j["key"]: (j, r) for j, r in zip(jobs, results, strict=True) if r is not None}
     rows = []
     for i, item in enumerate(items):
         if i in by_key:
@@ -341,3 +349,12 @@ def summary_table(items, jobs, results, skipped) -> list[dict]:
 
 
 # ---- Prefect tasks ----------------------------------------------------------------
+
+
+def node_counts(results: Sequence[dict | None]) -> dict[str, int]:
+    """Renders per Ray node (node id -> finished renders, ok or failed), largest first."""
+    counts: dict[str, int] = {}
+    for r in results:
+        if r is not None and r.get("node_id"):
+            counts[r["node_id"]] = counts.get(r["node_id"], 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))

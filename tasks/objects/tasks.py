@@ -23,7 +23,7 @@ from tasks.objects.build import (
     unreadable_rows,
 )
 from tasks.progress import progress_bar
-from tasks.recording import StreamRecorder
+from tasks.recording import StreamRecorder, stop_requested
 
 
 @task(name="discover_objects", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[2, 5, 15])
@@ -57,7 +57,7 @@ def render_jobs_task(
     num_workers: int | None,
     timeout_s: float,
     max_retries: int,
-) -> list[dict]:
+) -> list[dict | None]:
     """Render every job on Ray actors (each worker writes its own grid file) and record
     the results in the catalog as they arrive, in batches (``tasks.recording``)."""
     from prefect.artifacts import create_progress_artifact, update_progress_artifact
@@ -81,8 +81,16 @@ def render_jobs_task(
             logger.info("%d/%d %s %s", done, len(jobs), res["status"], res["error"] or res["out"])
 
         try:
+            # a SIGTERM/SIGINT stops the fan-out; the recorder then records what finished
             return render_jobs(
-                jobs, ray_address, num_workers, timeout_s, max_retries, on_result, recorder.tick
+                jobs,
+                ray_address,
+                num_workers,
+                timeout_s,
+                max_retries,
+                on_result,
+                recorder.tick,
+                should_stop=stop_requested,
             )
         finally:
             bar.close()

@@ -663,8 +663,13 @@ def run_sources(
     on_idle=None,
     known: list[tuple[str, list[int]]] = (),
     on_settle=None,
+    should_stop=None,
 ) -> list[SourceResult]:
     """``process_source`` for every spec on Ray (one task per video), in input order.
+
+    ``should_stop()`` is asked on every wait: once it says yes, the videos not yet
+    finished are cancelled and left out of the results (a stopped build returns what
+    finished; the rerun does the rest).
 
     ``on_result(n, total, result)`` as each video finishes; ``on_idle()`` at least every
     half second while waiting (what the caller does with time, e.g. flush recorded rows).
@@ -710,12 +715,17 @@ def run_sources(
                 results[k] = SourceResult(row, [], [])
             if on_result is not None:
                 on_result(len(specs) - len(pending), len(specs), results[k])
-    if actor is not None:
+        if pending and should_stop is not None and should_stop():
+            for ref in pending:
+                ray.cancel(ref, force=True)  # queued ones never start, running ones end now
+            break
+    finished = [r for r in results if r is not None]
+    if actor is not None and any(r.shot_rows for r in finished):  # else nothing to settle
         final = ray.get(actor.final.remote())
-        for res in settle_duplicates(results, final, job):  # type: ignore[arg-type]
+        for res in settle_duplicates(finished, final, job):
             if on_settle is not None:
                 on_settle(res)
-    return results  # type: ignore[return-value]
+    return finished
 
 
 def result_rows(res: SourceResult) -> dict[str, list[dict]]:
@@ -770,6 +780,9 @@ def summarize(results: list[SourceResult], run_id: str | None) -> dict:
         "samples_written": len(ok),
         "samples_skipped": sum(len(res.skipped) for res in results),
         "samples_failed": len(failed),
+        # every input that failed: a video refused before it made a sample row counts
+        # once, a clip that failed counts once (never both: a refused video has no clips)
+        "failed": len(bad_sources) + len(failed),
         "sample_ids": [r["sample_id"] for r in ok],
         "skipped_ids": [s for res in results for s in res.skipped],
         "failures": [{"uri": r["uri"], "error": r["error"]} for r in bad_sources]

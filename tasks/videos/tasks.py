@@ -19,7 +19,7 @@ from fourreal.core.paths import data_root, relative_to_root
 from fourreal.core.store import sample_path
 from tasks.caching import cached_task_options
 from tasks.progress import progress_bar
-from tasks.recording import StreamRecorder
+from tasks.recording import BuildStopped, StreamRecorder, stop_requested
 from tasks.videos.build import (
     SourceResult,
     SourceSpec,
@@ -104,7 +104,7 @@ def process_sources_task(
 
     with StreamRecorder(Catalog(), result_rows) as recorder:
         try:
-            return run_sources(
+            results = run_sources(
                 specs,
                 job,
                 done,
@@ -114,9 +114,13 @@ def process_sources_task(
                 on_idle=recorder.tick,
                 known=known,
                 on_settle=recorder.add,
+                should_stop=stop_requested,  # SIGTERM/SIGINT: no more videos
             )
         finally:
             bar.close()
+    if stop_requested():  # recorded above; raised so that the partial answer is not cached
+        raise BuildStopped(results)
+    return results
 
 
 SHEET_SAMPLES = 4
