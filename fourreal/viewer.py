@@ -160,10 +160,10 @@ def _file_target(target: str) -> str | Path:
     root) an object under it, given root-relative; ``ValueError`` when there is none."""
     p = Path(target).expanduser()
     if not fs.home().is_local and not p.is_absolute() and not p.exists():
-        rel = target.lstrip("/")
-        if not fs.exists(rel):
-            raise ValueError(f"no sample file at {fs.describe(rel)!r}")
-        return rel
+        path = _row_path(target)
+        if isinstance(path, str) and not fs.exists(path):
+            raise ValueError(f"no sample file at {fs.describe(path)!r}")
+        return path
     path = within_root(_local_path(target))
     if not path.is_file():
         raise ValueError(f"no sample file at {str(path)!r}")
@@ -208,8 +208,12 @@ def _sample_target(row: dict) -> Target:
 
 def _row_path(path: str) -> str | Path:
     """Where the sample store finds a catalog ``path``: on an S3 data root a relative path
-    is an object under it; local paths must stay inside the local data root."""
+    is an object under it, unless only the local data root holds it (generated grids are
+    written on the local disk); local paths must stay inside the local data root."""
     if not fs.home().is_local and not os.path.isabs(path):
+        local = data_root() / path
+        if not fs.exists(path) and local.is_file():
+            return within_root(local)
         return path
     return within_root(path)
 

@@ -75,3 +75,22 @@ def test_a_sample_missing_from_the_bucket_is_one_line(s3_sample, tmp_path):
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "its file 's3://" in lines[0] and "is missing" in lines[0], lines
     assert not out.exists()
+
+
+def test_a_generated_grid_on_the_local_disk_of_an_s3_root(s3_sample, tmp_path):
+    """Generation writes its grids on the local disk (FOURREAL_LOCAL) even on an S3 root,
+    under the root-relative path its row records: the viewer finds them there."""
+    from tasks.generation.generate import register_grid, write_grid
+    from tests.generation.conftest import plane_grid
+
+    grid = plane_grid(2, 3, 24, 32, seed=5)
+    path = write_grid(data_root() / "generated" / "s3view" / "grid.npz", grid, np.arange(3.0))
+    gid = "ab" * 32
+    row = register_grid(Catalog(), gid, path, grid, {"inputs": {}}, None)
+    assert not fs.exists(row["path"]) and (data_root() / row["path"]).is_file()
+    rows = _save(gid, tmp_path / "gen.rrd")
+    for v in range(2):
+        frames = components(rows[f"/{gid[:16]}/grid/v{v:02d}"], "EncodedImage:blob")
+        assert sorted(r["t"] for r in frames) == [0, 1, 2]
+        for r in frames:
+            assert psnr(decode(r["EncodedImage:blob"][0]), grid[v, r["t"]]) > 30
