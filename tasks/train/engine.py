@@ -157,7 +157,7 @@ class TrainState:
     val: dict = field(default_factory=dict)
     """The last validation metrics, with their ``step``."""
     best_val: tuple[int, float] | None = None
-    """``(step, loss)`` of the lowest validation loss so far (across resumes)."""
+    """``(step, loss)`` of the checkpoint with the lowest validation loss (across resumes)."""
 
 
 def lr_at(step: int, total: int, cfg: EngineConfig) -> float:
@@ -488,7 +488,7 @@ class Engine:
                 self._log(state, out, t0, wait, index, phase, first)
                 first = False
             save = state.step % cfg.checkpoint_every == 0 or state.step == end
-            if not stopping and self._validation_due(state.step, save or state.step == end):
+            if not stopping and self._validation_due(state.step, save):
                 self._validate(state)
             if save or stopping:
                 rows += self._checkpoint(state, phase)
@@ -504,13 +504,11 @@ class Engine:
         return (v.cfg.eval_every > 0 and (checkpoint or v.loss_due(step))) or v.sample_due(step)
 
     def _validate(self, state: TrainState) -> None:
-        """Held-out metrics on the EMA weights: history, callbacks, the best loss so far."""
+        """Held-out metrics on the EMA weights: history, callbacks, a line on stdout."""
         if self.validator is None or self.rank != 0 or not self.validator.cfg.eval_every:
             return
         metrics = self.validator.run(state.model, state.trainable, state.ema, state.step)
         state.val = {"step": state.step, **metrics}
-        if state.best_val is None or metrics["loss"] < state.best_val[1]:
-            state.best_val = (state.step, metrics["loss"])
         self._append_history(state.step, {"split": "val", **metrics}, phase_start=False)
         shown = f"val loss {metrics['loss']:.4f}"
         if "psnr/model" in metrics:
@@ -598,7 +596,7 @@ class Engine:
         total = self.total if state.trainable else 0  # nothing to train: a step-0 checkpoint
         if self.rank == 0:
             self._trim_history(state.step)
-            state.best_val = best_in_history(self.run_dir, state.step)
+            state.best_val = read_best(self.run_dir, state.step)
         info = {"stage": self.cfg.stage, "run_dir": str(self.run_dir)}
         info.update(start_step=state.step, total_steps=total)
         self._emit("on_start", dict(info))
@@ -645,7 +643,7 @@ class Engine:
     def _checkpoint(self, state: TrainState, phase: Phase) -> list:
         if self.rank != 0:
             return []
-        metrics = self._checkpoint_metrics(state)
+        metrics = self._checkpoint_metrics(state)  # may make this checkpoint the best
         extra = {
             **self.meta,
             "stage": self.cfg.stage,
@@ -666,6 +664,8 @@ class Engine:
             extra=extra,
             base_ref=self.base_ref,
         )
+        if metrics.get("best_val"):  # once its folder is complete
+            write_best(self.run_dir, state.step, metrics["val_loss"])
         best_step = state.best_val[0] if state.best_val else None
         ckpt.keep_latest(self.run_dir, self.cfg.keep_last, keep_step=best_step)
         config = {
@@ -681,11 +681,14 @@ class Engine:
 
     def _checkpoint_metrics(self, state: TrainState) -> dict:
         """The last logged metrics, plus this step's validation loss and whether it is the best
-        so far (``best_val``: the last checkpoint so marked is the run's best)."""
+        checkpoint so far (``best_val``: the last checkpoint so marked is the run's best)."""
         metrics = dict(state.metrics)
         if state.val.get("step") == state.step:
-            metrics["val_loss"] = state.val["loss"]
-            metrics["best_val"] = bool(state.best_val and state.best_val[0] == state.step)
+            loss = state.val["loss"]
+            best = state.best_val is None or loss < state.best_val[1]
+            if best:
+                state.best_val = (state.step, loss)
+            metrics.update(val_loss=loss, best_val=best)
         return metrics
 
     def _trim_history(self, start: int) -> None:
@@ -703,17 +706,23 @@ class Engine:
             f.write(json.dumps({"step": step, **metrics, "phase_start": phase_start}) + "\n")
 
 
-def best_in_history(run_dir: Path, upto: int) -> tuple[int, float] | None:
-    """``(step, loss)`` of the lowest validation loss logged up to step ``upto`` (a resume)."""
-    path = Path(run_dir) / "metrics.jsonl"
+BEST_FILE = "best.json"
+
+
+def write_best(run_dir: Path, step: int, val_loss: float) -> None:
+    """``<run>/best.json``: the checkpoint with the lowest validation loss (kept on disk)."""
+    folder = Path(run_dir) / "checkpoints" / ckpt.step_dir_name(step)
+    text = json.dumps({"step": step, "val_loss": val_loss, "checkpoint": str(folder)})
+    atomic_write_text(Path(run_dir) / BEST_FILE, text + "\n")
+
+
+def read_best(run_dir: Path, upto: int) -> tuple[int, float] | None:
+    """``(step, val_loss)`` of the best checkpoint at or before step ``upto`` (a resume)."""
+    path = Path(run_dir) / BEST_FILE
     if not path.exists():
         return None
-    best = None
-    for line in path.read_text().splitlines():
-        h = json.loads(line) if line.strip() else {}
-        if h.get("split") == "val" and h["step"] <= upto and (best is None or h["loss"] < best[1]):
-            best = (h["step"], h["loss"])
-    return best
+    best = json.loads(path.read_text())
+    return (best["step"], best["val_loss"]) if best["step"] <= upto else None
 
 
 def weights_digest(model: nn.Module) -> str:

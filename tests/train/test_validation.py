@@ -9,6 +9,7 @@ Hand-made bugs these tests were seen to fail on (then reverted):
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -140,8 +141,10 @@ def test_validation_rows_in_catalog_and_runs_show(validated_run, train_catalog):
         [summary["run_id"]],
     )
     assert [r["step"] for r in train] == [1, 2, 3]
-    best = min(rows[1:], key=lambda r: r["value"])
-    assert summary["validation"]["best_step"] in (0, best["step"])
+    best = min(rows[1:], key=lambda r: r["value"])  # among the checkpoints' validations
+    assert summary["validation"]["best_step"] == best["step"]
+    saved = json.loads((Path(summary["run_dir"]) / "best.json").read_text())
+    assert saved["step"] == best["step"] and Path(saved["checkpoint"]).is_dir()
 
     runner = CliRunner()
     out = runner.invoke(app, ["runs", "show", summary["run_id"]])
