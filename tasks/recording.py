@@ -138,6 +138,22 @@ def stop_signal() -> int | None:
     return _stopped_by[0] if _stopped_by else None
 
 
+_armed: list = []  # the handler of the active ``stop_on_signals``, if any
+
+
+def rearm_stop_signals() -> None:
+    """Put the stop handler back after a library replaced it below Python.
+
+    Starting Ray installs its own C-level SIGTERM handler in the driver (it prints a
+    stack and aborts); Python's ``signal.signal`` still reports ours. Call this after
+    ``ensure_ray`` so that SIGTERM reaches the build again.
+    """
+    if _armed and threading.current_thread() is threading.main_thread():
+        for s in STOP_SIGNALS:
+            if not _stop.is_set():
+                signal.signal(s, _armed[0])
+
+
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[None]:
     """Turn the first SIGTERM or SIGINT into ``stop_requested()``; restore the handlers after.
@@ -161,8 +177,10 @@ def stop_on_signals() -> Iterator[None]:
 
     for s in STOP_SIGNALS:
         signal.signal(s, handler)
+    _armed[:] = [handler]
     try:
         yield
     finally:
+        _armed.clear()
         for s, h in previous.items():
             signal.signal(s, h)

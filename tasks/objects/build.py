@@ -29,6 +29,7 @@ from renderers.sources import (
     objaverse_annotations,
     select_objaverse,
 )
+from tasks.recording import rearm_stop_signals
 
 RECIPE = "render_gltf"
 SAMPLE_KIND = "grid_objaverse"
@@ -227,6 +228,7 @@ def render_jobs(
     from renderers.pool import run_jobs
 
     ray = ensure_ray(ray_address)
+    rearm_stop_signals()  # Ray's driver replaces the SIGTERM handler under Python's
     workers = num_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     results = run_jobs(
         largest_first(jobs),

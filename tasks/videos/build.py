@@ -35,6 +35,7 @@ from fourreal.core.grid import MODES
 from fourreal.core.io import sha256_bytes, sha256_file
 from fourreal.core.paths import data_root, relative_to_root, store_location
 from fourreal.core.store import sample_path
+from tasks.recording import rearm_stop_signals
 from tasks.videos.clips import ClipError, ClipPlan, clip_step, crop_resize, decode_clip, plan_clips
 from tasks.videos.curate import (
     DEFAULT_MAX_DECODED_BYTES,
@@ -683,6 +684,7 @@ def run_sources(
     from fourreal.core.raycluster import ensure_ray
 
     ensure_ray(ray_address, num_cpus)
+    rearm_stop_signals()  # Ray's driver replaces the SIGTERM handler under Python's
     remote = ray.remote(num_cpus=1, max_retries=1)(process_source)
     job_ref, done_ref = ray.put(job), ray.put(done)
     actor = None
