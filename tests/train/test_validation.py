@@ -225,3 +225,22 @@ def test_sync_scores_heldout_grids_against_the_baselines(train_catalog, train_da
             assert (step, f"psnr/{row}") in got and (step, f"ssim/{row}") in got
         oracle = got[(step, "psnr/oracle")]
         assert oracle == max(got[(step, "psnr/same_time")], got[(step, "psnr/same_view")])
+
+
+def test_curves_and_table_of_the_artifact(tmp_path):
+    """The artifact's PNG (loss and held-out PSNR panels) and validation table from a history."""
+    from tasks.train.callbacks import plot_loss_curve, validation_markdown
+
+    train = [{"step": s, "loss": 1.0 / s} for s in range(1, 5)]
+    val = [
+        {"step": s, "split": "val", "loss": 1.2 - s / 10, "psnr/model": 10.0 + s,
+         "psnr/same_time": 12.0, "psnr/same_view": 11.0, "psnr/oracle": 12.0,
+         "psnr/background": 9.0}
+        for s in (0, 2, 4)
+    ]  # fmt: skip
+    png = plot_loss_curve(train + val, tmp_path / "curve.png", "sync")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = validation_markdown({"validation": {"best_step": 4}}, val)
+    assert "best checkpoint by validation loss: step 4" in text
+    assert "| 4 | 0.8000 | 14.0000 | same_time | 12.0000 | 2.0000 |" in text
+    assert "| 0 | 1.2000 | 10.0000 | same_time | 12.0000 | -2.0000 |" in text
