@@ -159,6 +159,18 @@ def test_validation_rows_in_catalog_and_runs_show(validated_run, train_catalog):
     assert missing.exit_code == 2 and len(missing.output.strip().splitlines()) == 1
 
 
+def test_validation_changes_no_training_number(validated_run):
+    """The same run without validation ends with bit-identical weights (EMA included)."""
+    from flows.train import run_stage
+
+    params, summary = validated_run
+    plain = run_stage(params.model_copy(update={"eval_every": 0, "run_name": "unvalidated"}))
+    assert "validation" not in plain
+    assert plain["weights_sha256"] == summary["weights_sha256"]
+    a, b = (Path(s["final_checkpoint"]).parent / "ema.safetensors" for s in (plain, summary))
+    assert a.read_bytes() == b.read_bytes()
+
+
 def test_untrained_model_scores_the_zero_velocity_loss(validated_run, train_catalog):
     """At step 0 the base DiT's output layer is zero: it predicts v = 0 everywhere, and its
     validation loss must be E|e - x0|^2 = 1 + E[x0^2] over the unknown frames (e ~ N(0, 1))."""
