@@ -3,7 +3,10 @@
 Hand-made bugs these tests were seen to fail on (then reverted):
 * ``split_by_source`` deciding by sample id instead of source id (a source on both sides);
 * the validator drawing its fixed noise with ``torch.rand`` instead of ``torch.randn``
-  (the zero-velocity loss no longer matches ``E|e - x0|^2``).
+  (the zero-velocity loss no longer matches ``E|e - x0|^2``);
+* ``CatalogMetrics.on_validate`` dropping its rows (no ``val`` rows in the catalog);
+* the validator leaving the EMA weights in the model (the weights differ from a run
+  without validation).
 """
 
 from __future__ import annotations
