@@ -395,7 +395,9 @@ class Engine:
         """Setup, then every phase from where the run stands; returns the summary."""
         state = self.setup()
         summary = self._start(state)
-        with stop_on_signals(self.stop):
+        # One process only: under DDP every rank would have to agree on the last step.
+        handlers = stop_on_signals(self.stop) if self.world == 1 else contextlib.nullcontext()
+        with handlers:
             if state.step == 0 and state.trainable:
                 self._validate(state)  # where the validation curve starts
             begin = 0
