@@ -1,8 +1,9 @@
 """Issue 22 on ``fourreal build objects`` from the shell.
 
 * Finding 1: three builds of one folder at once, on a PostgreSQL catalog: every ``ok``
-  row's sha256 and size are those of the file at its path (the builds run in three time
-  zones: ZIP member times taken from the clock made every writer's bytes differ).
+  row's sha256 and size are those of the file at its path, and a fourth build of the
+  same folder into another data root wrote byte-identical files (the builds run in four
+  time zones: ZIP member times taken from the clock made every writer's bytes differ).
 * Finding 6: ``--json`` carries ``nodes`` (renders per Ray node) beside the five keys,
   and the summary prints them.
 * Finding 7: SIGTERM stops a build: every render it reported is recorded, the run is
@@ -73,14 +74,19 @@ def test_three_concurrent_builds_record_the_file_that_is_there(
     count = 16
     objects = tmp_path_factory.mktemp("objects-race")
     write_demo_objects(objects, count=count, seed=11)
-    home = tmp_path / "home"
+    home, alone = tmp_path / "home", tmp_path / "alone"
     url = postgres_server.create_database("issue22_race")
     catalog = {"FOURREAL_CATALOG": url}
+    # the second build has two workers: it overtakes the others, so the order in which
+    # builds write a file and the order in which they record its row can differ
+    options = (["--json"], ["--json", "--workers", "2"], [])
     zones = ("UTC", "Asia/Tokyo", "America/New_York")
     procs = [
-        _build(home, objects, *(["--json"] if k < 2 else []), tag=str(k), env=catalog | {"TZ": z})
-        for k, z in enumerate(zones)
+        _build(home, objects, *o, tag=str(k), env=catalog | {"TZ": z})
+        for k, (o, z) in enumerate(zip(options, zones, strict=True))
     ]
+    # and a fourth build of the same folder into a data root of its own, elsewhere on Earth
+    procs.append(_build(alone, objects, tag="alone", env={"TZ": "Pacific/Auckland"}))
     outs = [p.communicate(timeout=1500) for p in procs]
     for p, (_, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err[-3000:]
@@ -93,6 +99,8 @@ def test_three_concurrent_builds_record_the_file_that_is_there(
         assert r["status"] == "ok", r
         path = home / r["path"]
         assert (r["sha256"], r["bytes"]) == (_sha256(path), path.stat().st_size), r["sample_id"]
+        # same inputs, same bytes: the build that ran alone wrote the very same file
+        assert _sha256(alone / r["path"]) == r["sha256"], r["sample_id"]
 
     # finding 6: renders per node in --json (an extra key) and in the summary
     for out, _ in outs[:2]:
