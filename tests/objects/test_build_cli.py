@@ -86,7 +86,7 @@ def test_kill_9_mid_build_loses_at_most_one_batch_and_the_rerun_does_the_rest(ob
     out, err = rerun.communicate(timeout=900)
     assert rerun.returncode == 0, err[-3000:]
     line = _json_line(out)
-    assert set(line) == {"run_id", "ok", "failed", "skipped", "sample_ids"}
+    assert set(line) == {"run_id", "ok", "failed", "skipped", "sample_ids", "nodes"}
     assert line["skipped"] == len(recorded)  # what was recorded is not done again
     assert line["ok"] + line["skipped"] == N_OBJECTS and line["failed"] == 0
     assert not set(line["sample_ids"]) & set(recorded)
@@ -102,6 +102,7 @@ def test_kill_9_mid_build_loses_at_most_one_batch_and_the_rerun_does_the_rest(ob
         "failed": 0,
         "skipped": N_OBJECTS,
         "sample_ids": [],
+        "nodes": {},  # nothing rendered
     }
 
 
