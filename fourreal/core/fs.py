@@ -14,7 +14,8 @@ Atomicity: locally, a temporary sibling is fsynced and renamed; on S3 an
 object becomes visible only when its upload completes, and :func:`put_bytes`
 hands pyarrow the whole payload before closing the stream, so a killed
 writer leaves no object (at most an orphaned multipart upload, which bucket
-lifecycle rules reap) rather than a truncated one.
+lifecycle rules reap) rather than a truncated one. :func:`put_new` writes only where
+nothing is (the sample store's first-writer-wins rule; see its docstring for S3).
 
 Files that must stay on the local disk whatever the data root is (Prefect
 home, temporary files, caches, the catalog until it moves to the lake) live
