@@ -16,6 +16,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 SyncKind = Literal["hard", "soft", "sequential"]
+# What the network's head outputs (docs/model.md#what-the-network-predicts). Both train on
+# the same velocity loss and sample with the same Euler ODE; "x0" derives the velocity
+# from a predicted clean frame, v = (x_s - x0_hat) / s.
+PREDICTIONS: tuple[str, ...] = ("x0", "velocity")
+# Configs saved before ``prediction`` existed were velocity models.
+LEGACY_PREDICTION = "velocity"
 SYNC_KINDS: tuple[str, ...] = ("hard", "soft", "sequential")
 # Activation checkpointing of the transformer blocks. ``False`` keeps every activation;
 # ``True`` (full) keeps each block's input and recomputes the block in backward;
@@ -79,9 +85,13 @@ class DiTConfig:
     """Size of the context embedding table (fourreal.core.grid.MODES)."""
     grad_checkpointing: bool | str = False
     """Activation checkpointing of the blocks: False | True (full) | "selective"."""
+    prediction: str = "x0"
+    """Head output: ``x0`` (the clean frames; the velocity is derived) or ``velocity``."""
 
     def __post_init__(self) -> None:
         _normalise_checkpointing(self)
+        if self.prediction not in PREDICTIONS:
+            raise ValueError(f"prediction must be one of {PREDICTIONS}, got {self.prediction!r}")
         _positive(self, "height", "width", "max_frames", "patch_size", "in_channels")
         _positive(self, "out_channels", "dim", "depth", "heads", "mlp_ratio", "num_contexts")
         if self.dim % self.heads:
@@ -116,7 +126,7 @@ class FourDConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.base, dict):  # rebuilt from JSON
-            object.__setattr__(self, "base", DiTConfig(**self.base))
+            object.__setattr__(self, "base", DiTConfig(**legacy_dit_fields(self.base)))
         if self.sync not in SYNC_KINDS:
             raise ValueError(f"sync must be one of {SYNC_KINDS}, got {self.sync!r}")
 
@@ -147,6 +157,8 @@ class UpsamplerConfig:
     """Training draws the condition's noise-augmentation level from U(0, max_aug)."""
     grad_checkpointing: bool | str = False
     """Activation checkpointing of the blocks: False | True (full) | "selective"."""
+    prediction: str = "x0"
+    """Head output of the DiT inside: ``x0`` (the high-res frames) or ``velocity``."""
 
     def __post_init__(self) -> None:
         _normalise_checkpointing(self)
@@ -177,6 +189,7 @@ class UpsamplerConfig:
             heads=self.heads,
             mlp_ratio=self.mlp_ratio,
             grad_checkpointing=self.grad_checkpointing,
+            prediction=self.prediction,
         )
 
 
@@ -254,10 +267,17 @@ def config_to_dict(cfg) -> dict:
 CONFIG_KINDS = {"dit": DiTConfig, "fourd": FourDConfig, "upsampler": UpsamplerConfig}
 
 
+def legacy_dit_fields(data: dict) -> dict:
+    """A saved DiT/upsampler config dict, with the fields that postdate it at their old value."""
+    return {"prediction": LEGACY_PREDICTION, **data}
+
+
 def config_from_dict(kind: str, data: dict):
     """Rebuild a config from :func:`config_to_dict` output (JSON sidecars)."""
     if kind not in CONFIG_KINDS:
         raise ValueError(f"kind must be one of {sorted(CONFIG_KINDS)}, got {kind!r}")
+    if kind in ("dit", "upsampler"):
+        data = legacy_dit_fields(data)
     return CONFIG_KINDS[kind](**data)
 
 

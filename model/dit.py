@@ -28,6 +28,7 @@ from torch.utils.checkpoint import (
 )
 
 from model.config import DiTConfig
+from model.flow import velocity_from_x0
 from model.layers import DiTBlock, FinalLayer, PatchEmbed, Rope, TimestepEmbedder
 from model.rope import rope_3d
 
@@ -148,6 +149,16 @@ class DiT(nn.Module):
             out, "b (f h w) (p q c) -> b f c (h p) (w q)", f=tokens.shape[1], h=h, w=w, p=p, q=p
         )
 
+    def to_velocity(self, out: Tensor, x: Tensor, s: Tensor) -> Tensor:
+        """The head's output as a velocity: as is, or from predicted clean frames.
+
+        ``out [..., C_out, H, W]``; ``x`` the network input (its first ``C_out``
+        channels are the noisy frames ``x_s``); ``s [B]``.
+        """
+        if self.cfg.prediction == "velocity":
+            return out
+        return velocity_from_x0(out, x[..., : out.shape[-3], :, :], s)
+
     # ----------------------------------------------------------- forward
     def forward(
         self,
@@ -168,7 +179,7 @@ class DiT(nn.Module):
         for block in self.blocks:
             x_tok = run_block(block, x_tok, c, rope, recompute)  # (B, F n, D)
         tokens = rearrange(x_tok, "b (f n) d -> b f n d", f=F)
-        return self.head(tokens, c, h, w)  # (B, F, C_out, H, W)
+        return self.to_velocity(self.head(tokens, c, h, w), x, s)  # (B, F, C_out, H, W)
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:

@@ -39,6 +39,22 @@ def velocity_target(x0: Tensor, noise: Tensor) -> Tensor:
     return noise - x0
 
 
+# Below this flow time the x0 -> velocity conversion divides by it instead (JiT's clip):
+# near s = 0 the velocity is ill-defined from x0 alone and a tiny s would blow errors up.
+MIN_TIME = 0.05
+
+
+def velocity_from_x0(x0_hat: Tensor, x_s: Tensor, s: Tensor) -> Tensor:
+    """The velocity implied by a predicted clean sample: ``v = (x_s - x0_hat) / s``.
+
+    From ``x_s = (1 - s) x0 + s e`` and ``v = e - x0``; ``s`` is clipped at ``MIN_TIME``.
+    An Euler step from ``s`` to ``s'`` with it is ``x' = (s'/s) x + (1 - s'/s) x0_hat``:
+    the last step (``s' = 0``) returns ``x0_hat`` itself.
+    """
+    s = expand_like(s.clamp_min(MIN_TIME), x_s).to(x_s.dtype)
+    return (x_s - x0_hat) / s
+
+
 def condition_frames(x: Tensor, x_known: Tensor, known: Tensor) -> Tensor:
     """Known frames of ``x`` replaced by the clean ``x_known``; ``known`` is the frame mask."""
     return torch.where(expand_like(known, x), x_known, x)

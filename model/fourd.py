@@ -155,7 +155,8 @@ class FourDModel(nn.Module):
 
         def head(stream: Tensor, c: Tensor) -> Tensor:
             out = base.head(rearrange(stream, "b v t n d -> b (v t) n d"), c, h, w)
-            return rearrange(out, "b (v t) c hh ww -> b v t c hh ww", v=V)
+            out = rearrange(out, "b (v t) c hh ww -> b v t c hh ww", v=V)
+            return base.to_velocity(out, x, s)
 
         return head(x_view, c_view), head(x_time, c_time)  # (B, V, T, 3, H, W) each
 

@@ -42,6 +42,7 @@ from model.config import (
     UpsamplerConfig,
     base_preset,
     checkpointing_mode,
+    config_from_dict,
     upsampler_preset,
     validate_for_data,
 )
@@ -136,8 +137,10 @@ def half_resolution(cfg: DiTConfig) -> tuple[int, int]:
 
 
 def _same_base(a: DiTConfig, b: DiTConfig) -> bool:
-    """Equal but for activation checkpointing (which changes memory, not the model)."""
-    off = {"grad_checkpointing": False}
+    """Equal but for activation checkpointing (which changes memory, not the model) and the
+    head's parametrisation (a base saved as a velocity model stays one: the 4D model takes
+    the parent's config)."""
+    off = {"grad_checkpointing": False, "prediction": "x0"}
     return dataclasses.replace(a, **off) == dataclasses.replace(b, **off)
 
 
@@ -154,7 +157,7 @@ def load_parent(catalog: Catalog, ref: str, preset: str) -> tuple[dict, Path, Di
         raise ValueError(
             f"parent_checkpoint: {path} holds a {meta.get('kind')!r} model, not a base DiT"
         )
-    cfg = DiTConfig(**meta["config"])
+    cfg = config_from_dict("dit", meta["config"])
     if not _same_base(cfg, base_preset(preset)):
         raise ValueError(f"parent_checkpoint: its base config is not preset {preset!r}: {cfg}")
     return row, path, cfg

@@ -11,7 +11,7 @@ from einops import rearrange
 
 from fourreal.core.grid import MODE_INDEX
 from model.dit import DiT
-from model.flow import flow_loss, noisy_input, velocity_target
+from model.flow import MIN_TIME, flow_loss, noisy_input, velocity_from_x0, velocity_target
 from model.rope import apply_rope, rope_3d
 
 
@@ -26,10 +26,23 @@ def _inputs(B=2, F=4, H=16, W=32, seed=0):
 
 
 def test_fresh_model_predicts_zero(tiny_cfg):
-    model = DiT(tiny_cfg)
+    """A fresh head outputs 0: the zero velocity, or (x0 prediction) the grey frame x0 = 0,
+    whose velocity is ``x_s / s`` (s clipped at MIN_TIME)."""
     x, s, context, known = _inputs()
-    out = model(x, s, context, known)
+    out = DiT(dataclasses.replace(tiny_cfg, prediction="velocity"))(x, s, context, known)
     assert out.shape == x.shape and torch.equal(out, torch.zeros_like(out))
+    out = DiT(dataclasses.replace(tiny_cfg, prediction="x0"))(x, s, context, known)
+    expected = x / s.clamp_min(MIN_TIME)[:, None, None, None, None]
+    torch.testing.assert_close(out, expected)
+
+
+def test_x0_prediction_euler_step_ends_on_the_prediction():
+    """v = (x_s - x0_hat) / s: one Euler step from s to 0 lands exactly on x0_hat."""
+    gen = torch.Generator().manual_seed(0)
+    x0_hat, x_s = torch.randn(2, 3, 4, 4, generator=gen), torch.randn(2, 3, 4, 4, generator=gen)
+    s = torch.tensor([0.7, 0.3])
+    v = velocity_from_x0(x0_hat, x_s, s)
+    torch.testing.assert_close(x_s - s[:, None, None, None] * v, x0_hat)
 
 
 def test_forward_is_composition_of_public_pieces(random_base):
@@ -43,6 +56,7 @@ def test_forward_is_composition_of_public_pieces(random_base):
     for block in random_base.blocks:
         tokens = block(tokens, c, rope)  # standalone call: (B, N, D), (B, D), rope
     manual = random_base.head(rearrange(tokens, "b (f n) d -> b f n d", f=F), c, h, w)
+    manual = random_base.to_velocity(manual, x, s)
     torch.testing.assert_close(manual, random_base(x, s, context, known), rtol=0, atol=0)
 
 

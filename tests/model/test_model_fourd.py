@@ -73,7 +73,8 @@ def _reference(base, x, s, known, sync: str):
             z = time_update(block, view_update(block, z))
     flat = rearrange(z, "b v t n d -> b (v t) n d")
     out = 0.5 * (base.head(flat, c_view, h, w) + base.head(flat, c_time, h, w))
-    return rearrange(out, "b (v t) c hh ww -> b v t c hh ww", v=V)
+    # the head's output as a velocity (affine in it: the mean of the streams' velocities)
+    return base.to_velocity(rearrange(out, "b (v t) c hh ww -> b v t c hh ww", v=V), x, s)
 
 
 @pytest.mark.parametrize("sync", ["hard", "sequential"])

@@ -19,6 +19,7 @@ import torch
 from typer.testing import CliRunner
 
 from catalog.datasets import create_dataset, get_dataset
+from tasks.train.validation import LEVELS
 
 SOURCES, PER_SOURCE = 12, 3
 
@@ -175,8 +176,10 @@ def test_validation_changes_no_training_number(validated_run):
 
 
 def test_untrained_model_scores_the_zero_velocity_loss(validated_run, train_catalog):
-    """At step 0 the base DiT's output layer is zero: it predicts v = 0 everywhere, and its
-    validation loss must be E|e - x0|^2 = 1 + E[x0^2] over the unknown frames (e ~ N(0, 1))."""
+    """At step 0 the base DiT's output layer is zero: it has learned nothing. A velocity head
+    then predicts v = 0, whose loss is E|e - x0|^2 = 1 + E[x0^2] over the unknown frames
+    (e ~ N(0, 1)); an x0 head (the default) predicts x0 = 0, i.e. v = x_s / s, whose loss at
+    flow time s is exactly E[x0^2] / s^2 (no noise term), averaged over the levels."""
     from tasks.train.data import ItemSpec, StreamDataset, resolve_snapshot
     from tasks.train.stages import CLIP_KINDS
 
@@ -195,9 +198,20 @@ def test_untrained_model_scores_the_zero_velocity_loss(validated_run, train_cata
         item = data[k]
         unknown = ~item["known"]
         x0 = item["x"][unknown]  # (unknown frames, 3, H, W)
-        expected.append(1.0 + x0.square().mean().item())
+        power = x0.square().mean().item()
+        if params_prediction(params) == "velocity":
+            expected.append(1.0 + power)
+        else:
+            expected.append(sum(power / s**2 for s in LEVELS) / len(LEVELS))
     want = float(torch.tensor(expected).mean())
     assert step0 == pytest.approx(want, rel=0.04), (step0, want)
+
+
+def params_prediction(params) -> str:
+    """The head parametrisation of the run's base preset."""
+    from model.config import base_preset
+
+    return base_preset(params.preset).prediction
 
 
 def test_sync_scores_heldout_grids_against_the_baselines(train_catalog, train_data, base_run, tiny):
