@@ -64,8 +64,10 @@ DIFFERENCES = (("soft", "hard"), ("hard", "sequential"), ("soft", "soft_no_objec
 NOISE_LEVELS = (0.25, 0.5, 0.75)  # flow times of the held-out loss
 # name -> (base preset, overrides): every preset has >= 6 layers (depth-dependent sync)
 PRESETS = {"tiny6": ("tiny", {"depth": 6}), "small": ("small", {}), "paper": ("paper", {})}
-HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lpips": False, "flow_loss": False,
-                    "consistency": True}  # fmt: skip
+HIGHER_IS_BETTER = {"psnr": True, "psnr_object": True, "ssim": True, "lpips": False,
+                    "flow_loss": False, "consistency": True}  # fmt: skip
+BASELINE_METRICS = ("psnr", "psnr_object", "ssim")  # what a baseline row has
+BASELINES_ROWS = ("same_time", "same_view", "oracle", "background")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -357,16 +359,18 @@ def lpips_scorer():
 
 
 def grid_scores(pred: np.ndarray, gt: np.ndarray, lpips, min_side: int) -> dict[str, np.ndarray]:
-    """Per-grid PSNR, SSIM, LPIPS (if weights) over the generated frames, and consistency."""
-    from tasks.evaluation.metrics import frame_metrics, grid_consistency
+    """Per grid over the generated frames: PSNR (whole and on the object's pixels) and SSIM
+    as tasks.evaluation.baselines scores them, LPIPS (if weights) and consistency."""
+    from tasks.evaluation.baselines import grid_scores as scored
+    from tasks.evaluation.metrics import grid_consistency
 
     unknown = np.ones(gt.shape[1:3], bool)
     unknown[0, :] = unknown[:, 0] = False
-    out = {m: [] for m in ("psnr", "ssim", "consistency") + (("lpips",) if lpips else ())}
+    out = {m: [] for m in (*BASELINE_METRICS, "consistency") + (("lpips",) if lpips else ())}
     for p, g in zip(pred, gt, strict=True):
-        fm = frame_metrics(p, g, unknown)
-        out["psnr"].append(fm["psnr"])
-        out["ssim"].append(fm["ssim"])
+        row = scored(p, g)["model"]
+        for m in BASELINE_METRICS:
+            out[m].append(row[m])
         c = grid_consistency(p, "sift", min_side)
         out["consistency"].append(
             0.5 * (c["consistency_freeze_time"] + c["consistency_fixed_view"])
@@ -385,6 +389,16 @@ def evaluate(args, model, gt_t: torch.Tensor, gt: np.ndarray, lpips) -> dict[str
     out = {m: np.stack([s[m] for s in per_seed]) for m in per_seed[0]}
     out["flow_loss"] = heldout_flow_loss(model, gt_t, args.eval_batch)[None]
     return out
+
+
+def baseline_scores(gt: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+    """``{baseline: {metric: [N]}}``: the trivial baselines on every held-out grid."""
+    from tasks.evaluation.baselines import BASELINES
+    from tasks.evaluation.baselines import grid_scores as scored
+
+    tables = [scored(g, g) for g in gt]  # the model row is unused here
+    return {b: {m: np.array([t[b][m] for t in tables]) for m in BASELINE_METRICS}
+            for b in BASELINES}  # fmt: skip
 
 
 # ------------------------------------------------------------------ statistics
@@ -409,14 +423,25 @@ def seed_spread(results: dict, variant: str, metric: str) -> float:
     return float(np.std(means, ddof=1)) if len(means) > 1 else float("nan")
 
 
-def summarise(args, results: dict, params: dict, divergence: dict, reference: float) -> dict:
+def summarise(args, results: dict, params: dict, divergence: dict, reference: float,
+              baselines: dict) -> dict:  # fmt: skip
     metrics = [m for m in HIGHER_IS_BETTER if m in next(iter(results.values()))["soft"]]
     table = {v: {"trainable_parameters": params[v]} for v in VARIANTS}
     for v in VARIANTS:
         for m in metrics:
             table[v][m] = float(per_grid(results, v, m).mean())
             table[v][f"{m}_seed_sd"] = seed_spread(results, v, m)
+    for b, values in baselines.items():
+        table[b] = {m: float(np.nanmean(values[m])) for m in BASELINE_METRICS}
     diffs = {}
+    for v in VARIANTS:  # every variant against the best trivial baseline, per metric
+        for m in BASELINE_METRICS:
+            best = max(baselines, key=lambda b: table[b][m])
+            mean, lo, hi = paired_interval(per_grid(results, v, m) - baselines[best][m],
+                                           args.bootstrap)  # fmt: skip
+            verdict = "beats it" if lo > 0 else "worse" if hi < 0 else "no difference"
+            diffs[f"{v} - {best}/{m}"] = {"mean": mean, "low": lo, "high": hi,
+                                          "verdict": verdict}  # fmt: skip
     for a, b in DIFFERENCES:
         for m in metrics:
             mean, lo, hi = paired_interval(
@@ -445,6 +470,10 @@ def print_report(args, summary: dict, notes: list[str]) -> None:
             sd = row[f"{m}_seed_sd"]
             cells.append(f"{row[m]:.4f}" + (f" ±{sd:.4f}" if np.isfinite(sd) else ""))
         print(f"{v:<16}{row['trainable_parameters']:>11,}" + "".join(f"{c:>20}" for c in cells))
+    for b in BASELINES_ROWS:  # what needs no model: the bar every variant must clear
+        row = table[b]
+        print(f"{b:<16}{'0':>11}" + "".join(
+            f"{row[m]:>20.4f}" if m in row else f"{'':>20}" for m in metrics))  # fmt: skip
     print(f"{'ground truth':<16}{'':>11}" + "".join(
         f"{summary['consistency_ground_truth']:>20.4f}" if m == "consistency" else f"{'':>20}"
         for m in metrics))  # fmt: skip
@@ -459,11 +488,12 @@ def print_report(args, summary: dict, notes: list[str]) -> None:
         print(note)
 
 
-def report(args, results, params, divergence, div, reference, n, cfg, lpips_note) -> dict:
+def report(args, results, params, divergence, div, reference, n, cfg, lpips_note,
+           baselines) -> dict:  # fmt: skip
     """Print the tables of the seeds done so far (and write ``--json``)."""
     divergence = {**divergence, **{f"{v}, trained": np.mean(r, axis=0) for v, r in div.items()}}
     summary = summarise(args, results, params, {k: v.tolist() for k, v in divergence.items()},
-                        reference)  # fmt: skip
+                        reference, baselines)  # fmt: skip
     print(f"\n{n} held-out grids {args.views}x{args.times} at {cfg.height}x{cfg.width}; "
           f"preset {args.preset}; base {args.base_steps} steps; sync {args.pseudo4d_steps} "
           f"pseudo-4D + {args.objects_steps} object steps, batch {args.batch_size}; training "
@@ -512,6 +542,7 @@ def main(argv=None) -> int:
     base = train_base(args, cfg, data, root)
     lap(f"2. base: {args.base_steps} steps")
     gt_t = to_model(heldout, args.device)
+    baselines = baseline_scores(heldout)
     lpips, lpips_note = lpips_scorer()
     lpips_note = None if lpips else lpips_note
     from tasks.evaluation.metrics import grid_consistency
@@ -537,7 +568,8 @@ def main(argv=None) -> int:
                 div[variant].append(stream_divergence(model, gt_t, args.eval_batch))
             lap(f"3-4. seed {seed} {variant}: trained {summary['final_step']} steps, evaluated")
         # after every training seed, the table so far: a run cut short still reports
-        report(args, results, params, divergence, div, reference, len(heldout), cfg, lpips_note)
+        report(args, results, params, divergence, div, reference, len(heldout), cfg, lpips_note,
+               baselines)  # fmt: skip
     total = time.perf_counter() - t_start
     print(f"total {total:.0f}s on {args.device} ({torch.get_num_threads()} threads)")
     return 0

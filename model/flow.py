@@ -21,6 +21,9 @@ from torch import Tensor
 
 VelocityFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 TIMESTEP_SAMPLERS = ("logit_normal", "uniform")
+# How the squared error of each noise level counts (docs/model.md#loss-weighting):
+# "velocity" |v_hat - v|^2 as written; "x0" s^2 |v_hat - v|^2 = |x0_hat - x0|^2.
+LOSS_WEIGHTINGS = ("velocity", "x0")
 
 
 def expand_like(a: Tensor, x: Tensor) -> Tensor:
@@ -73,14 +76,19 @@ def sample_timesteps(
     device=None,
     mean: float = 0.0,
     std: float = 1.0,
+    shift: float = 1.0,
 ) -> Tensor:
-    """``[n]`` training times in (0, 1): ``logit_normal`` (SD3) or ``uniform``."""
+    """``[n]`` training times in (0, 1): ``logit_normal`` (SD3) or ``uniform``, then shifted
+    by ``shift_time`` (``shift > 1`` trains more at high noise, where the known frames are
+    all the model has to go on)."""
     if kind == "logit_normal":
         z = torch.randn(n, generator=generator, device=device) * std + mean
-        return torch.sigmoid(z)
-    if kind == "uniform":
-        return torch.rand(n, generator=generator, device=device)
-    raise ValueError(f"kind must be one of {TIMESTEP_SAMPLERS}, got {kind!r}")
+        s = torch.sigmoid(z)
+    elif kind == "uniform":
+        s = torch.rand(n, generator=generator, device=device)
+    else:
+        raise ValueError(f"kind must be one of {TIMESTEP_SAMPLERS}, got {kind!r}")
+    return s if shift == 1.0 else shift_time(s, shift)
 
 
 def masked_mse(
@@ -119,15 +127,27 @@ def flow_loss(
     timestep_sampler: str = "logit_normal",
     weight: Tensor | None = None,
     per_sample: bool = False,
+    weighting: str = "velocity",
 ) -> Tensor:
-    """One rectified-flow training loss: noise the unknown frames, predict, masked MSE."""
+    """One rectified-flow training loss: noise the unknown frames, predict, masked MSE.
+
+    ``weighting="x0"`` scales each sample's error by ``s`` (clipped at ``MIN_TIME``):
+    the velocity error ``(x0 - x0_hat) / s`` becomes the error of the clean frames, so
+    every noise level weighs the same in pixels instead of ``1 / s^2`` times more near
+    the data -- where the conditioning frames matter least.
+    """
+    if weighting not in LOSS_WEIGHTINGS:
+        raise ValueError(f"weighting must be one of {LOSS_WEIGHTINGS}, got {weighting!r}")
     if s is None:
         s = sample_timesteps(x0.shape[0], timestep_sampler, generator=generator, device=x0.device)
     if noise is None:
         noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
     x_s = noisy_input(x0, noise, s, known)
-    pred = velocity(x_s, s, known)
-    return masked_mse(pred, velocity_target(x0, noise), known, weight, per_sample)
+    pred, target = velocity(x_s, s, known), velocity_target(x0, noise)
+    if weighting == "x0":
+        scale = expand_like(s.clamp_min(MIN_TIME), pred).to(pred.dtype)
+        pred, target = pred * scale, target * scale
+    return masked_mse(pred, target, known, weight, per_sample)
 
 
 def shift_time(s: Tensor, shift: float) -> Tensor:

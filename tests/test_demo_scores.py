@@ -21,14 +21,19 @@ def test_a_blank_guess_scores_high_on_frames_but_not_on_the_object():
     blank = np.full_like(gt, 255)
     blank[0, :], blank[:, 0] = gt[0, :], gt[:, 0]  # the conditioning frames are given
     s = grid_scores(blank, gt)
+    rows = s["rows"]
     assert s["frames"] == 4
-    assert s["psnr"] == s["psnr_background_baseline"] and s["psnr"] > 10
-    assert s["psnr_object"] == s["psnr_object_background_baseline"] < s["psnr"]
+    assert rows["model"]["psnr"] == rows["background"]["psnr"] > 10
+    assert rows["model"]["psnr_object"] == rows["background"]["psnr_object"] < rows["model"]["psnr"]
     assert 0 < s["object_pixels"] < 0.2  # 16 of 256 pixels per frame
+    assert any("does NOT beat" in line for line in s["verdicts"])
 
 
 def test_the_true_grid_is_perfect_on_the_object():
     gt = _object_grid()
     s = grid_scores(gt.copy(), gt)
-    assert s["psnr_object"] == np.inf and s["psnr"] == np.inf
-    assert s["psnr_object_copy_baseline"] < np.inf  # the object moves between views
+    rows = s["rows"]
+    assert rows["model"]["psnr_object"] == rows["model"]["psnr"] == 100.0  # capped
+    assert rows["same_time"]["psnr_object"] < 100  # the object moves between views
+    assert rows["same_view"]["psnr_object"] < 100  # and in time
+    assert all("BEATS" in line for line in s["verdicts"])

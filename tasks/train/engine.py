@@ -58,7 +58,7 @@ from torch.nn.parallel import DistributedDataParallel
 from fourreal.core.io import atomic_write_text
 from model.checkpoint import build_model, load_saved_tensors
 from model.config import config_to_dict
-from model.flow import flow_loss, sample_timesteps
+from model.flow import LOSS_WEIGHTINGS, flow_loss, sample_timesteps
 from model.memory import GIB, MemoryReport, trace_peak_memory
 from model.upsampler import upsampler_loss
 from tasks.train import checkpointing as ckpt
@@ -109,8 +109,18 @@ class EngineConfig:
     """Steps between logged metrics."""
     timestep_sampler: str = "logit_normal"
     """Flow-time distribution in training (model.flow.TIMESTEP_SAMPLERS)."""
+    timestep_shift: float = 1.0
+    """Training times shifted as sampling's ``shift`` (> 1: more high-noise steps)."""
+    loss_weighting: str = "velocity"
+    """Per noise level: velocity error as is, or ``x0`` (the clean frames' error; model.flow)."""
 
     def __post_init__(self) -> None:
+        if not (self.timestep_shift > 0 and math.isfinite(self.timestep_shift)):
+            raise ValueError(f"timestep_shift must be > 0, got {self.timestep_shift}")
+        if self.loss_weighting not in LOSS_WEIGHTINGS:
+            raise ValueError(
+                f"loss_weighting must be one of {LOSS_WEIGHTINGS}, got {self.loss_weighting!r}"
+            )
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         for name in ("batch_size", "grad_accum", "checkpoint_every", "log_every"):
@@ -205,13 +215,15 @@ class EMA:
 
 
 # ---------------------------------------------------------------- the loss
-def draw_noise(batch: dict, stage: str, seed: int, step: int, sampler: str) -> dict[str, Tensor]:
+def draw_noise(
+    batch: dict, stage: str, seed: int, step: int, sampler: str, shift: float = 1.0
+) -> dict[str, Tensor]:
     """Flow times ``s [B]`` and noise like ``x`` (+ the upsampler's augmentation), per sample."""
     x = batch["x"]  # on the device; batch["k"] [B] on the host
     draws: dict[str, list[Tensor]] = {"s": [], "noise": [], "aug": [], "aug_noise": []}
     for k in batch["k"].tolist():
         gen = torch.Generator(x.device).manual_seed(sample_seed(seed, step, k))
-        draws["s"].append(sample_timesteps(1, sampler, generator=gen, device=x.device))
+        draws["s"].append(sample_timesteps(1, sampler, generator=gen, device=x.device, shift=shift))
         draws["noise"].append(_randn_like(x[0], gen))
         if stage == "upsampler":
             draws["aug"].append(torch.rand(1, generator=gen, device=x.device))
@@ -223,10 +235,12 @@ def _randn_like(x: Tensor, gen: torch.Generator) -> Tensor:
     return torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
 
 
-def stage_loss(stage: str, net, core: nn.Module, batch: dict, draws: dict) -> Tensor:
+def stage_loss(
+    stage: str, net, core: nn.Module, batch: dict, draws: dict, weighting: str = "velocity"
+) -> Tensor:
     """The training loss of one micro-batch; ``net`` may be DDP/compiled, ``core`` is bare."""
     x = batch["x"]
-    noise = {"s": draws["s"], "noise": draws["noise"], "per_sample": True}
+    noise = {"s": draws["s"], "noise": draws["noise"], "per_sample": True, "weighting": weighting}
     if stage == "base":  # x [B, F, 3, H, W]
         context = batch["context"]
 
@@ -351,6 +365,9 @@ def state_fingerprint(cfg: EngineConfig, model_config, phases: list[Phase]) -> d
     """What a resumed run must share with the checkpoint it resumes from."""
     keep = ("stage", "batch_size", "grad_accum", "lr", "weight_decay", "betas", "warmup_steps")
     keep += ("min_lr_ratio", "grad_clip", "ema_decay", "seed", "timestep_sampler")
+    # settings added later enter only when not at their old value: older runs still resume
+    keep += ("loss_weighting",) if cfg.loss_weighting != "velocity" else ()
+    keep += ("timestep_shift",) if cfg.timestep_shift != 1.0 else ()
     return {
         "engine": {k: getattr(cfg, k) for k in keep},
         "model": config_to_dict(model_config),
@@ -578,12 +595,16 @@ class Engine:
         ddp = find_ddp(state.net)
         loss_sum = torch.zeros((), device=self.device)
         for i, batch in enumerate(micro_batches):
-            draws = draw_noise(batch, cfg.stage, cfg.seed, state.step, cfg.timestep_sampler)
+            draws = draw_noise(
+                batch, cfg.stage, cfg.seed, state.step, cfg.timestep_sampler, cfg.timestep_shift
+            )
             # DDP all-reduces the gradients in the last micro-batch's backward only
             defer_sync = ddp is not None and i < n - 1
             with ddp.no_sync() if defer_sync else contextlib.nullcontext():
                 with precision_context(cfg, self.device):
-                    loss = stage_loss(cfg.stage, state.net, state.model, batch, draws)
+                    loss = stage_loss(
+                        cfg.stage, state.net, state.model, batch, draws, cfg.loss_weighting
+                    )
                 (loss / n).backward()
             loss_sum += loss.detach() / n
         clip = cfg.grad_clip if cfg.grad_clip > 0 else float("inf")

@@ -20,6 +20,15 @@ Precision = Literal["auto", "fp32", "bf16"]
 Checkpointing = Literal["auto", "off", "selective", "full"]
 Device = Literal["auto", "cpu", "cuda"]
 TimestepSampler = Literal["logit_normal", "uniform"]
+LossWeighting = Literal["x0", "velocity"]
+TIMESTEP_SHIFT_HELP = (
+    "Training noise levels shifted like sampling's shift: > 1 trains more at high noise, "
+    "where the known frames are all the model has"
+)
+LOSS_WEIGHTING_HELP = (
+    "Per noise level: x0 = the clean frames' error (every level weighs the same in pixels) | "
+    "velocity = the velocity's error (1/s^2 more near the data)"
+)
 RUN_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 # Settings that do not change the numbers a run produces (left out of the run name).
 NOT_IN_RUN_NAME = {
@@ -110,6 +119,8 @@ class TrainCommon(FlowParams):
         description="Training noise levels: logit_normal (SD3: mostly mid noise) | uniform "
         "(as many near pure noise, where sampling starts: better for small, short runs)",
     )
+    timestep_shift: float = Field(1.0, gt=0.0, le=100.0, description=TIMESTEP_SHIFT_HELP)
+    loss_weighting: LossWeighting = Field("x0", description=LOSS_WEIGHTING_HELP)
     precision: Precision = Field("auto", description="auto = bf16 autocast on GPU, fp32 on CPU")
     grad_checkpointing: Checkpointing = Field(
         "auto",
@@ -247,6 +258,8 @@ ALL_STAGES_SHARE = (
     "batch_size",
     "lr",
     "timestep_sampler",
+    "timestep_shift",
+    "loss_weighting",
     "precision",
     "seed",
     "workers",
@@ -295,6 +308,8 @@ class TrainAllParams(FlowParams):
     timestep_sampler: TimestepSampler = Field(
         "logit_normal", description="Training noise levels of every stage: logit_normal | uniform"
     )
+    timestep_shift: float = Field(1.0, gt=0.0, le=100.0, description=TIMESTEP_SHIFT_HELP)
+    loss_weighting: LossWeighting = Field("x0", description=LOSS_WEIGHTING_HELP)
     precision: Precision = Field("auto", description="auto = bf16 on GPU, fp32 on CPU")
     seed: Seed = 0
     workers: int = Field(1, ge=1, le=4096, description="Training workers (DDP ranks)")

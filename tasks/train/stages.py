@@ -118,6 +118,7 @@ def stage_of(params) -> str:
 
 ENGINE_FIELDS = ("batch_size", "grad_accum", "lr", "weight_decay", "warmup_steps", "grad_clip")
 ENGINE_FIELDS += ("ema_decay", "timestep_sampler", "precision", "compile", "seed", "loader_workers")
+ENGINE_FIELDS += ("loss_weighting", "timestep_shift")
 ENGINE_FIELDS += ("checkpoint_every", "keep_last", "log_every")
 
 

@@ -97,7 +97,7 @@ def _memorise_base() -> DiT:
 
     with torch.no_grad():
         before = base_generation_psnr(base, clips, ctx, known)
-    fit(velocity, base.parameters(), clips, known, steps=600, lr=5e-3)
+    fit(velocity, base.parameters(), clips, known, steps=1200, lr=5e-3)
     base.eval()
     base.untrained_psnr = before
     return base
