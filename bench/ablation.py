@@ -36,6 +36,12 @@ The experiment (everything written under ``--home``, a new temporary folder by d
    divergence ``|x_v - x_t| / |x_v|`` after each layer's sync, trained vs
    untrained (does sync pull the streams together, and more with depth?).
 
+The table has the trivial baselines as rows (tasks.evaluation.baselines: copy
+the same-time or the same-view conditioning frame, their per-grid oracle, the
+background; PSNR on whole frames and on the object's pixels, SSIM), and every
+variant minus the best of them, paired per grid: an ordering between variants
+that all sit below the baselines says little.
+
 The paper's ordering is soft > hard > sequential, and soft > soft w/o Obj on
 objects. At CPU scale the table reports whatever comes out.
 

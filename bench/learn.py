@@ -51,7 +51,7 @@ from tasks.train.callbacks import Callback
 NOISE_LEVELS = (0.25, 0.5, 0.75)  # flow times of every validation loss
 # The base sees conditional clips mostly: in the 4D model each stream is a video with
 # its first frame given (extension), which the paper's unconditional-heavy mix rarely shows.
-BASE_MASKS = {"none": 0.15, "random": 0.2, "interpolate": 0.15, "extend": 0.5}
+BASE_MASKS = {"none": 0.1, "random": 0.0, "interpolate": 0.1, "extend": 0.8}
 # 4D masks: the inference cross most of the time, and every other shape of the paper.
 GRID_MASKS = {"row_and_column": 0.6, "first_row": 0.1, "first_column": 0.1,
               "random_lines": 0.1, "single_frame": 0.05, "unconditional": 0.05}  # fmt: skip
@@ -73,12 +73,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--patch", type=int, default=4, help="Patch side")
     p.add_argument("--rope-theta", type=float, default=10000.0, help="RoPE base period")
     p.add_argument("--sync", default="soft", help="The 4D variant (hard | soft | sequential)")
-    p.add_argument("--base-steps", type=int, default=1500, help="Base training steps")
+    p.add_argument("--base-steps", type=int, default=3000, help="Base training steps")
     p.add_argument("--base-batch", type=int, default=16, help="Clips per base step")
     p.add_argument("--sync-steps", type=int, nargs=2, default=[200, 800],
                    metavar=("PSEUDO4D", "OBJECTS"), help="4D steps per phase")  # fmt: skip
-    p.add_argument("--sync-batch", type=int, default=4, help="Grids per 4D step")
-    p.add_argument("--upsampler-steps", type=int, default=400, help="Upsampler steps")
+    p.add_argument("--sync-batch", type=int, default=8, help="Grids per 4D step")
+    p.add_argument("--upsampler-steps", type=int, default=600, help="Upsampler steps")
     p.add_argument("--upsampler-batch", type=int, default=2, help="Clips per upsampler step")
     p.add_argument("--lr", type=float, default=1e-3, help="Peak learning rate of every stage")
     p.add_argument(
@@ -96,12 +96,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--timestep-shift",
         type=float,
-        default=1.0,
+        default=3.0,
         help="Training times shifted like sampling's shift (> 1: more noise)",
     )
     p.add_argument("--prediction", default="x0", choices=["x0", "velocity"],
                    help="What the networks' heads output")  # fmt: skip
-    p.add_argument("--eval-every", type=int, default=100, help="Steps between validation losses")
+    p.add_argument("--eval-every", type=int, default=250, help="Steps between validation losses")
     p.add_argument("--sample-steps", type=int, default=20, help="Euler steps of generation")
     p.add_argument("--bootstrap", type=int, default=10_000, help="Bootstrap resamples")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")

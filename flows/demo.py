@@ -63,7 +63,7 @@ class DemoParams(FlowParams):
     generate_steps: int = Field(50, ge=1, le=1000, description="Euler steps when generating")
     shift: float = Field(3.0, gt=0.0, le=100.0, description="Sampling schedule shift")
     guidance_scale: float = Field(
-        2.0, ge=0.0, le=20.0, description="Classifier-free guidance when generating (1 = off)"
+        1.0, ge=0.0, le=20.0, description="Classifier-free guidance when generating (1 = off)"
     )
     seed: Seed = 0
 
@@ -138,6 +138,9 @@ def demo(params: DemoParams = DemoParams()) -> dict:
                 # Sampling starts at pure noise, where logit-normal training rarely looks;
                 # at this size that leaves coloured static, uniform noise levels do not.
                 timestep_sampler="uniform",
+                # More high-noise steps: there the known frames are all a model has to go on
+                # (docs/model.md#loss-weighting-and-training-noise-levels).
+                timestep_shift=3.0,
                 # The paper's recipe trains the base unconditionally 57% of the time; a short
                 # run then learns to ignore its known frames, which is all the demo gives it
                 # (object pixels 8.0 -> 9.9 dB with this mix, same steps).

@@ -21,7 +21,7 @@ from torch import Tensor
 
 VelocityFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 TIMESTEP_SAMPLERS = ("logit_normal", "uniform")
-# How the squared error of each noise level counts (docs/model.md#loss-weighting):
+# How the squared error of each noise level counts (docs/model.md#loss-weighting-and-training-noise-levels):
 # "velocity" |v_hat - v|^2 as written; "x0" s^2 |v_hat - v|^2 = |x0_hat - x0|^2.
 LOSS_WEIGHTINGS = ("velocity", "x0")
 

@@ -21,9 +21,15 @@ def demo_cmd(
     from catalog.store import Catalog
     from flows.demo import DemoParams, demo
     from fourreal.commands.catalog import _tree
+    from tasks.train.preemption import TrainingInterrupted
 
-    out = demo(DemoParams(objects=objects, base_steps=base_steps, sync_steps=sync_steps,
-                          upsampler_steps=upsampler_steps, generate_steps=generate_steps))  # fmt: skip
+    try:
+        out = demo(DemoParams(objects=objects, base_steps=base_steps, sync_steps=sync_steps,
+                              upsampler_steps=upsampler_steps, generate_steps=generate_steps))  # fmt: skip
+    except TrainingInterrupted as e:  # SIGTERM/SIGINT in training: a checkpoint was written
+        console.print(f"[yellow]interrupted:[/yellow] {e} (run `fourreal demo` again)",
+                      soft_wrap=True)  # fmt: skip
+        raise typer.Exit(e.exit_code) from None
     gen = out["generated"]
     root = lineage(Catalog(), out["checkpoints"]["sync"])
     tree = Tree(f"[bold]lineage of sync checkpoint[/bold] {root.id}")

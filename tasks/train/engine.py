@@ -111,8 +111,8 @@ class EngineConfig:
     """Flow-time distribution in training (model.flow.TIMESTEP_SAMPLERS)."""
     timestep_shift: float = 1.0
     """Training times shifted as sampling's ``shift`` (> 1: more high-noise steps)."""
-    loss_weighting: str = "velocity"
-    """Per noise level: velocity error as is, or ``x0`` (the clean frames' error; model.flow)."""
+    loss_weighting: str = "x0"
+    """Per noise level: ``x0`` (the clean frames' error) or ``velocity`` as is (model.flow)."""
 
     def __post_init__(self) -> None:
         if not (self.timestep_shift > 0 and math.isfinite(self.timestep_shift)):

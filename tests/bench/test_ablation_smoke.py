@@ -39,3 +39,10 @@ def test_ablation_runs_at_toy_size(tmp_path):
         d = summary["differences"][f"{a} - {b}/psnr"]
         assert d["low"] <= d["mean"] <= d["high"]
     assert "soft, trained" in summary["divergence"]
+    for b in ("same_time", "same_view", "oracle", "background"):  # the bar, as rows
+        assert 0 < summary["table"][b]["psnr"] < 100
+    oracle = summary["table"]["oracle"]
+    assert oracle["psnr"] >= max(summary["table"][b]["psnr"] for b in ("same_time", "same_view"))
+    assert any(
+        k.startswith("soft - ") and k.endswith("/psnr_object") for k in summary["differences"]
+    )
