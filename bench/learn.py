@@ -1,6 +1,6 @@
 """Does training learn? The whole chain at CPU scale, scored on objects it never saw.
 
-    .venv/bin/python -m bench.learn                    # defaults: <= 30 min on 2 CPU cores
+    .venv/bin/python -m bench.learn                    # defaults: 19 min on 2 idle CPU cores
     .venv/bin/python -m bench.learn --device cuda      # the same experiment on a GPU
     .venv/bin/python -m bench.learn --objects 12 --heldout 4 --pseudo4d 8 --base-steps 20 \
         --sync-steps 10 10 --upsampler-steps 10        # the smoke test's size (seconds)
@@ -421,6 +421,7 @@ def draw_curves(path: Path, curves: dict[str, dict[str, list]]) -> Path:
         ax.plot(*zip(*c["val"], strict=True), "o-", label="held-out (fixed noise)")
         if "zero" in c:
             ax.axhline(c["zero"], ls="--", c="grey", label="zero velocity")
+        ax.set_yscale("log")  # the first value dwarfs the rest on a linear scale
         ax.set_title(stage)
         ax.set_xlabel("step")
         ax.set_ylabel("masked flow loss")

@@ -49,7 +49,9 @@ def test_demo_twice_reuses_what_exists(tmp_path):
     first = _run_demo(home)
     assert "generated grid" in first
     made = _counts(home)
-    assert any(r["kind"] == "grid_objaverse" and r["n"] == 2 for r in made["samples"])
+    # 2 objects to train on and 1 held out, whose grid is the one generated
+    assert any(r["kind"] == "grid_objaverse" and r["n"] == 3 for r in made["samples"])
+    assert "No stage trained on this object" in first and "best baseline" in first
     second = _run_demo(home)
     assert "generated grid" in second
     assert _counts(home) == made  # nothing rendered, built or trained again
