@@ -26,6 +26,9 @@ RETRYABLE = (
     "database table is locked",
     "could not serialize",  # PostgreSQL serialization failure
     "duplicate key value violates unique constraint",  # two commits took one snapshot id
+    # a reader that opened while another process was creating the lake saw a table
+    # whose inlined rows were not committed yet; a fresh transaction sees both
+    "failed to read inlined data",
 )
 
 

@@ -349,7 +349,12 @@ def _missing_guard_rows(cur: duckdb.DuckDBPyConnection) -> list[str]:
 
 def _ensure_tables(cur: duckdb.DuckDBPyConnection) -> None:
     """Create missing tables, columns and write-guard rows (older lakes gain new ones)."""
-    if not _missing(cur) and not _missing_guard_rows(cur):
+
+    def complete() -> bool:
+        return not _missing(cur) and not _missing_guard_rows(cur)
+
+    # another process may be creating the lake right now: even the check can race it
+    if retry.with_backoff(complete, what="catalog open"):
         return
 
     def once() -> None:

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,8 @@ from pathlib import Path
 import pytest
 
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+RETRY_CODES = {429, 502, 503}
+RETRIES = 5
 UP_TIMEOUT = 420  # server start under load (~60 s), deploy --all (~30 s), margins
 
 
@@ -42,8 +45,16 @@ class Api:
             f"{self.url}{path}", data=data, method=method,
             headers={"content-type": "application/json"},
         )  # fmt: skip
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return json.loads(r.read() or b"null")
+        # as Prefect's own client does: a busy server (its database locked under load)
+        # answers 503; retry those, with backoff, a few times
+        for attempt in range(RETRIES + 1):
+            try:
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    return json.loads(r.read() or b"null")
+            except urllib.error.HTTPError as e:
+                if e.code not in RETRY_CODES or attempt == RETRIES:
+                    raise
+                time.sleep(2**attempt)
 
     def deployment(self, flow: str, name: str) -> dict:
         return self.call("GET", f"/deployments/name/{flow}/{name}")
