@@ -1,6 +1,6 @@
 """Does training learn? The whole chain at CPU scale, scored on objects it never saw.
 
-    .venv/bin/python -m bench.learn                    # defaults: 19 min on 2 idle CPU cores
+    .venv/bin/python -m bench.learn                    # defaults: ~25 min on 2 idle CPU cores
     .venv/bin/python -m bench.learn --device cuda      # the same experiment on a GPU
     .venv/bin/python -m bench.learn --objects 12 --heldout 4 --pseudo4d 8 --base-steps 20 \
         --sync-steps 10 10 --upsampler-steps 10        # the smoke test's size (seconds)
@@ -73,7 +73,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--patch", type=int, default=4, help="Patch side")
     p.add_argument("--rope-theta", type=float, default=10000.0, help="RoPE base period")
     p.add_argument("--sync", default="soft", help="The 4D variant (hard | soft | sequential)")
-    p.add_argument("--base-steps", type=int, default=3000, help="Base training steps")
+    p.add_argument("--base-steps", type=int, default=5000, help="Base training steps")
     p.add_argument("--base-batch", type=int, default=16, help="Clips per base step")
     p.add_argument("--sync-steps", type=int, nargs=2, default=[200, 800],
                    metavar=("PSEUDO4D", "OBJECTS"), help="4D steps per phase")  # fmt: skip

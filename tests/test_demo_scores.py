@@ -26,7 +26,8 @@ def test_a_blank_guess_scores_high_on_frames_but_not_on_the_object():
     assert rows["model"]["psnr"] == rows["background"]["psnr"] > 10
     assert rows["model"]["psnr_object"] == rows["background"]["psnr_object"] < rows["model"]["psnr"]
     assert 0 < s["object_pixels"] < 0.2  # 16 of 256 pixels per frame
-    assert any("does NOT beat" in line for line in s["verdicts"])
+    assert any("below it on this one grid" in line for line in s["verdicts"])
+    assert not any("BEATS" in line for line in s["verdicts"])  # one grid decides nothing
 
 
 def test_the_true_grid_is_perfect_on_the_object():
@@ -36,4 +37,6 @@ def test_the_true_grid_is_perfect_on_the_object():
     assert rows["model"]["psnr_object"] == rows["model"]["psnr"] == 100.0  # capped
     assert rows["same_time"]["psnr_object"] < 100  # the object moves between views
     assert rows["same_view"]["psnr_object"] < 100  # and in time
-    assert all("BEATS" in line for line in s["verdicts"])
+    # above every baseline, but one grid gives no interval: reported, not claimed
+    assert all("above it on this one grid" in line for line in s["verdicts"])
+    assert not any("BEATS" in line for line in s["verdicts"])

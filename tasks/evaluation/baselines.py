@@ -155,7 +155,7 @@ def summarise(
 
     Returns ``{"rows": {row: {score: mean}}, "vs_best": {score: {"baseline", "mean",
     "low", "high", "beats"}}, "grids": n}``; ``beats`` is True only when the whole 95%
-    interval is above 0.
+    interval is above 0, and never for one grid (no interval: low = high = the difference).
     """
     if not per_grid:
         raise ValueError("summarise needs at least one scored grid")
@@ -169,7 +169,7 @@ def summarise(
         diffs = np.array([g["model"][s] - g[best][s] for g in per_grid])
         mean, low, high = paired_interval(diffs, resamples)
         vs_best[s] = {"baseline": best, "mean": mean, "low": low, "high": high,
-                      "beats": bool(low > 0)}  # fmt: skip
+                      "beats": bool(low > 0 and len(per_grid) > 1)}  # fmt: skip
     return {"rows": rows, "vs_best": vs_best, "grids": len(per_grid)}
 
 
@@ -181,6 +181,10 @@ def verdict(summary: dict, score: str = "psnr_object") -> str:
     what = f"{score}: model {summary['rows']['model'][score]:.2f} vs best baseline " \
            f"{d['baseline']} {summary['rows'][d['baseline']][score]:.2f}"  # fmt: skip
     interval = f"difference {d['mean']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]"
+    if summary.get("grids") == 1:
+        side = "above" if d["mean"] > 0 else "below"
+        return f"{what}: {side} it on this one grid, difference {d['mean']:+.2f} (one grid: " \
+               "no interval, nothing decided)"  # fmt: skip
     if d["beats"]:
         return f"{what}: the model BEATS it, {interval}"
     if d["high"] < 0:
