@@ -183,7 +183,9 @@ def check_baselines(b: dict, gt_grids: list[np.ndarray]) -> None:
         assert rows["oracle"][score] >= max(rows["same_time"][score], rows["same_view"][score])
         vs = b["vs_best"][score]
         assert vs["baseline"] in ("same_time", "same_view", "oracle", "background")
-        assert vs["low"] <= vs["mean"] <= vs["high"] and vs["beats"] == (vs["low"] > 0 and b["grids"] > 1)
+        assert vs["low"] <= vs["mean"] <= vs["high"] and vs["beats"] == (
+            vs["low"] > 0 and b["grids"] > 1
+        )
     assert b["grids"] == len(gt_grids)
     assert b["verdict"].startswith("psnr_object: model ") and "beat" in b["verdict"].lower()
     assert len(b["verdict"].splitlines()) == 1
