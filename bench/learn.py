@@ -101,6 +101,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("--prediction", default="x0", choices=["x0", "velocity"],
                    help="What the networks' heads output")  # fmt: skip
+    p.add_argument("--upsampler-direct", action="store_true",
+                   help="The upsampler's x0 head predicts the frames, not a residual over "
+                        "bilinear upsampling")  # fmt: skip
     p.add_argument("--eval-every", type=int, default=250, help="Steps between validation losses")
     p.add_argument("--sample-steps", type=int, default=20, help="Euler steps of generation")
     p.add_argument("--bootstrap", type=int, default=10_000, help="Bootstrap resamples")
@@ -335,7 +338,8 @@ def train_upsampler(args, data: Data, val_high, root: Path):
     torch.manual_seed(0)
     cfg = UpsamplerConfig(low_height=args.size, low_width=args.size, scale=4,
                           max_frames=max(args.views, args.times), patch_size=8, dim=192,
-                          depth=2, heads=4, prediction=args.prediction)  # fmt: skip
+                          depth=2, heads=4, prediction=args.prediction,
+                          residual=args.prediction == "x0" and not args.upsampler_direct)  # fmt: skip
     model = Upsampler(cfg)
     frames = min(args.views, args.times)
     spec = ItemSpec(stage="upsampler", height=cfg.height, width=cfg.width, frames=frames, seed=0)

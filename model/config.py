@@ -159,10 +159,16 @@ class UpsamplerConfig:
     """Activation checkpointing of the blocks: False | True (full) | "selective"."""
     prediction: str = "x0"
     """Head output of the DiT inside: ``x0`` (the high-res frames) or ``velocity``."""
+    residual: bool = True
+    """With ``x0`` prediction: the head predicts the high-res frames minus the bicubic
+    upsampling of the clean low-res frames, so the untrained upsampler already returns
+    bicubic and training only has to learn the detail bicubic misses."""
 
     def __post_init__(self) -> None:
         _normalise_checkpointing(self)
         _positive(self, "low_height", "low_width", "scale", "max_frames", "patch_size")
+        if self.residual and self.prediction != "x0":
+            raise ValueError("residual=True needs prediction='x0' (a residual over the frames)")
         if not 0.0 <= self.max_aug < 1.0:
             raise ValueError(f"max_aug must be in [0, 1), got {self.max_aug}")
         self.dit()  # validates dim/heads/patch against the high resolution
@@ -272,12 +278,19 @@ def legacy_dit_fields(data: dict) -> dict:
     return {"prediction": LEGACY_PREDICTION, **data}
 
 
+def legacy_upsampler_fields(data: dict) -> dict:
+    """A saved upsampler config dict: a config from before ``residual`` had none."""
+    return {"residual": False, **legacy_dit_fields(data)}
+
+
 def config_from_dict(kind: str, data: dict):
     """Rebuild a config from :func:`config_to_dict` output (JSON sidecars)."""
     if kind not in CONFIG_KINDS:
         raise ValueError(f"kind must be one of {sorted(CONFIG_KINDS)}, got {kind!r}")
-    if kind in ("dit", "upsampler"):
+    if kind == "dit":
         data = legacy_dit_fields(data)
+    elif kind == "upsampler":
+        data = legacy_upsampler_fields(data)
     return CONFIG_KINDS[kind](**data)
 
 

@@ -149,14 +149,21 @@ class DiT(nn.Module):
             out, "b (f h w) (p q c) -> b f c (h p) (w q)", f=tokens.shape[1], h=h, w=w, p=p, q=p
         )
 
-    def to_velocity(self, out: Tensor, x: Tensor, s: Tensor) -> Tensor:
+    def to_velocity(
+        self, out: Tensor, x: Tensor, s: Tensor, x0_offset: Tensor | None = None
+    ) -> Tensor:
         """The head's output as a velocity: as is, or from predicted clean frames.
 
         ``out [..., C_out, H, W]``; ``x`` the network input (its first ``C_out``
-        channels are the noisy frames ``x_s``); ``s [B]``.
+        channels are the noisy frames ``x_s``); ``s [B]``; ``x0_offset`` (x0 heads
+        only) is added to the prediction: the head then predicts a residual over it.
         """
         if self.cfg.prediction == "velocity":
+            if x0_offset is not None:
+                raise ValueError("x0_offset needs an x0-predicting head")
             return out
+        if x0_offset is not None:
+            out = out + x0_offset
         return velocity_from_x0(out, x[..., : out.shape[-3], :, :], s)
 
     # ----------------------------------------------------------- forward
@@ -167,8 +174,12 @@ class DiT(nn.Module):
         context: Tensor,
         known: Tensor,
         cond_extra: Tensor | None = None,
+        x0_offset: Tensor | None = None,
     ) -> Tensor:
-        """``x [B, F, C_in, H, W]``, ``s [B]``, ``context [B]``, ``known [B, F]`` -> ``[B, F, C_out, H, W]``."""
+        """``x [B, F, C_in, H, W]``, ``s [B]``, ``context [B]``, ``known [B, F]`` -> ``[B, F, C_out, H, W]``.
+
+        ``x0_offset [B, F, C_out, H, W]``: see :meth:`to_velocity`.
+        """
         B, F, _, H, W = x.shape
         h, w = self.patch_grid(H, W)
         tokens = self.embed(x, known)  # (B, F, n, D)
@@ -179,7 +190,8 @@ class DiT(nn.Module):
         for block in self.blocks:
             x_tok = run_block(block, x_tok, c, rope, recompute)  # (B, F n, D)
         tokens = rearrange(x_tok, "b (f n) d -> b f n d", f=F)
-        return self.to_velocity(self.head(tokens, c, h, w), x, s)  # (B, F, C_out, H, W)
+        out = self.head(tokens, c, h, w)  # (B, F, C_out, H, W)
+        return self.to_velocity(out, x, s, x0_offset)
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:

@@ -21,7 +21,7 @@ from model.config import validate_for_data
 from model.flow import euler_sample
 from model.fourd import FourDModel
 from model.masking import grid_condition_mask
-from model.upsampler import Upsampler, augment_condition, upsample_frames
+from model.upsampler import Upsampler, augment_condition, bicubic_frames, upsample_frames
 
 __all__ = ["generate_grid", "generate_long_grid", "upsample"]
 
@@ -167,11 +167,13 @@ def upsample(
     cond = augment_condition(
         upsample_frames(low, scale), torch.full((V,), aug_level, device=device), aug_noise
     )  # (V, T, 3, H, W)
+    base = bicubic_frames(low, scale) if upsampler.cfg.residual else None
     chunk = views_per_batch or V
     out = []
     for i in range(0, V, chunk):
         aug = torch.full((min(chunk, V - i),), aug_level, device=device)
-        fn = upsampler.velocity_fn(cond[i : i + chunk], aug)
+        part = None if base is None else base[i : i + chunk]
+        fn = upsampler.velocity_fn(cond[i : i + chunk], aug, part)
         out.append(euler_sample(fn, noise[i : i + chunk], steps=steps, shift=shift))
     high = torch.cat(out).clamp(-1, 1)  # (V, T, 3, H, W)
     return high.to(grid.device, grid.dtype)

@@ -5,7 +5,10 @@ patches) whose input is the noisy high-resolution frames concatenated on
 channels with the bilinearly upsampled low-resolution frames. The condition is
 noise-augmented, ``cond = (1 - a) up(low) + a e'``, and the level ``a`` is
 embedded and added to the timestep condition, so one model copes with the
-imperfect low-resolution frames a base model generates.
+imperfect low-resolution frames a base model generates. With ``residual`` (the
+default) the x0 head predicts the high-res frames minus the bicubic upsampling
+of the clean low-res frames: the untrained upsampler returns bicubic, and
+training learns only the detail bicubic misses.
 
 ``Upsampler(cfg)(x, s, cond, aug) -> velocity``
 
@@ -40,6 +43,14 @@ def upsample_frames(low: Tensor, scale: int) -> Tensor:
     return rearrange(x, "(b f) c h w -> b f c h w", b=B)
 
 
+def bicubic_frames(low: Tensor, scale: int) -> Tensor:
+    """Bicubic, clamped to the frame range: the residual head's starting point."""
+    B = low.shape[0]
+    x = rearrange(low, "b f c h w -> (b f) c h w")
+    x = F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
+    return rearrange(x.clamp(-1, 1), "(b f) c h w -> b f c h w", b=B)
+
+
 def downsample_frames(high: Tensor, scale: int) -> Tensor:
     """Area average: ``high [B, F, C, H, W]`` -> ``[B, F, C, H / scale, W / scale]``."""
     B = high.shape[0]
@@ -70,17 +81,27 @@ class Upsampler(nn.Module):
         nn.init.zeros_(self.aug_embedder.mlp[0].bias)
         nn.init.zeros_(self.aug_embedder.mlp[2].bias)
 
-    def forward(self, x: Tensor, s: Tensor, cond: Tensor, aug: Tensor) -> Tensor:
-        """``x, cond [B, F, 3, H, W]``, ``s, aug [B]`` -> velocity ``[B, F, 3, H, W]``."""
+    def forward(
+        self, x: Tensor, s: Tensor, cond: Tensor, aug: Tensor, base: Tensor | None = None
+    ) -> Tensor:
+        """``x, cond [B, F, 3, H, W]``, ``s, aug [B]`` -> velocity ``[B, F, 3, H, W]``.
+
+        ``base [B, F, 3, H, W]``: what a residual head adds its output to, the clean
+        low-res frames upsampled (``bicubic_frames``); the condition itself when None.
+        """
         B, Fr = x.shape[:2]
         known = torch.zeros(B, Fr, dtype=torch.bool, device=x.device)  # all frames predicted
         context = torch.full((B,), MODE_INDEX["dynamic"], device=x.device)
-        inp = torch.cat([x, cond.to(x.dtype)], dim=2)  # (B, F, 6, H, W)
-        return self.net(inp, s, context, known, cond_extra=self.aug_embedder(aug))
+        cond = cond.to(x.dtype)
+        inp = torch.cat([x, cond], dim=2)  # (B, F, 6, H, W)
+        offset = None
+        if self.cfg.residual:  # x0 = base + head: the untrained upsampler returns base
+            offset = cond if base is None else base.to(x.dtype)
+        return self.net(inp, s, context, known, cond_extra=self.aug_embedder(aug), x0_offset=offset)
 
-    def velocity_fn(self, cond: Tensor, aug: Tensor):
+    def velocity_fn(self, cond: Tensor, aug: Tensor, base: Tensor | None = None):
         """A ``velocity(x, s, known)`` closure for ``model.flow.euler_sample``."""
-        return lambda x, s, known: self(x, s, cond, aug)
+        return lambda x, s, known: self(x, s, cond, aug, base)
 
 
 def upsampler_loss(
@@ -115,9 +136,10 @@ def upsampler_loss(
             high.shape, generator=generator, device=high.device, dtype=high.dtype
         )
     cond = augment_condition(upsample_frames(low, scale), aug, aug_noise)
+    base = bicubic_frames(low, scale) if model.cfg.residual else None
     known = torch.zeros(high.shape[:2], dtype=torch.bool, device=high.device)
     return flow_loss(
-        lambda x, s, k: net(x, s, cond, aug),
+        lambda x, s, k: net(x, s, cond, aug, base),
         high,
         known,
         generator=generator,

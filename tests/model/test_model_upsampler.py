@@ -56,3 +56,26 @@ def test_upsampler_forward_and_training_step(randomize):
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0]
+
+
+def test_the_untrained_residual_upsampler_returns_bicubic():
+    """The head starts at zero: a residual upsampler's sample is the bicubic start point
+    (so training only has to learn what bicubic misses); a direct one's is not."""
+    import dataclasses
+
+    from model.config import config_from_dict, config_to_dict
+    from model.generate import upsample
+    from model.upsampler import bicubic_frames
+
+    torch.manual_seed(0)
+    cfg = upsampler_preset("tiny")
+    assert cfg.residual
+    low = torch.rand(2, 3, 3, cfg.low_height, cfg.low_width) * 2 - 1  # [V, T, 3, h, w]
+    want = bicubic_frames(low, cfg.scale)
+    got = upsample(Upsampler(cfg).eval(), low, steps=4, aug_level=0.1)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+    direct = Upsampler(dataclasses.replace(cfg, residual=False)).eval()
+    assert (upsample(direct, low, steps=4) - want).abs().max() > 0.1
+    # a config saved before the field existed is a direct upsampler
+    saved = {k: v for k, v in config_to_dict(cfg).items() if k != "residual"}
+    assert config_from_dict("upsampler", saved).residual is False
