@@ -41,8 +41,8 @@ def demo_cmd(
     if gen.get("grid_high"):
         console.print(
             f"upsampled grid : {gen['grid_high']}\n"
-            f"  (the upsampler trained {upsampler_steps} steps: its x4 output only shows the "
-            "stage runs; the result is the base-resolution grid below)"
+            f"  (the upsampler trained {upsampler_steps} steps: its residual head starts at "
+            "bicubic, so the x4 grid is close to bicubic upsampling of the grid below)"
         )
         console.print(f"  mosaic mp4   : {gen['mosaic_high']}")
         console.print(f"  contact sheet: {gen['contact_sheet_high']}")
