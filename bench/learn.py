@@ -1,6 +1,6 @@
 """Does training learn? The whole chain at CPU scale, scored on objects it never saw.
 
-    .venv/bin/python -m bench.learn                    # defaults: ~25 min on 2 idle CPU cores
+    .venv/bin/python -m bench.learn                    # defaults: 22 min on 2 idle CPU cores
     .venv/bin/python -m bench.learn --device cuda      # the same experiment on a GPU
     .venv/bin/python -m bench.learn --objects 12 --heldout 4 --pseudo4d 8 --base-steps 20 \
         --sync-steps 10 10 --upsampler-steps 10        # the smoke test's size (seconds)
