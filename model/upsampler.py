@@ -35,20 +35,17 @@ from model.flow import flow_loss
 from model.layers import TimestepEmbedder
 
 
-def upsample_frames(low: Tensor, scale: int) -> Tensor:
-    """Bilinear: ``low [B, F, C, h, w]`` -> ``[B, F, C, scale h, scale w]``."""
+def upsample_frames(low: Tensor, scale: int, mode: str = "bilinear") -> Tensor:
+    """``low [B, F, C, h, w]`` -> ``[B, F, C, scale h, scale w]`` (bilinear by default)."""
     B = low.shape[0]
     x = rearrange(low, "b f c h w -> (b f) c h w")
-    x = F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)
+    x = F.interpolate(x, scale_factor=scale, mode=mode, align_corners=False)
     return rearrange(x, "(b f) c h w -> b f c h w", b=B)
 
 
 def bicubic_frames(low: Tensor, scale: int) -> Tensor:
     """Bicubic, clamped to the frame range: the residual head's starting point."""
-    B = low.shape[0]
-    x = rearrange(low, "b f c h w -> (b f) c h w")
-    x = F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
-    return rearrange(x.clamp(-1, 1), "(b f) c h w -> b f c h w", b=B)
+    return upsample_frames(low, scale, mode="bicubic").clamp(-1, 1)
 
 
 def downsample_frames(high: Tensor, scale: int) -> Tensor:
