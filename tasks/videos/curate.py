@@ -66,8 +66,11 @@ class CurationParams(FlowParams):
     fade_threshold: float = Field(12.0, gt=0, le=255, description="Fade-to-black mean luma")
     min_shot_frames: int = Field(8, ge=1, le=10000, description="No two cuts closer than this")
     static_motion: float = Field(1.0, ge=0, description="Below: static (%diag/s)")
-    freeze_scene_motion: float = Field(5.0, ge=0, description="Below: freeze_time (%diag/s)")
-    pair_gap: int = Field(2, ge=1, le=30, description="Frames between the frames of a pair")
+    freeze_scene_motion: float = Field(2.3, ge=0, description="Below: freeze_time (%diag/s)")
+    pair_gap: int = Field(2, ge=1, le=30, description="Fewest frames between a pair's frames")
+    pair_seconds: float = Field(
+        0.32, ge=0, le=2.0, description="Time between a pair's frames (at least pair_gap)"
+    )
     pairs_per_shot: int = Field(8, ge=1, le=256, description="Frame pairs measured per shot")
     border_level: float = Field(20.0, ge=0, le=255, description="Bars: mean luma at most this")
     black_level: float = Field(16.0, ge=0, le=255, description="Near-black frame: mean luma")
@@ -123,6 +126,12 @@ def curate_frames(frames: np.ndarray, fps: float, params: CurationParams) -> lis
     ]
 
 
+def score_whole(frames: np.ndarray, fps: float, params: CurationParams) -> Shot:
+    """All of ``frames`` scored and labelled as one shot (no cut detection)."""
+    small = shrink(frames, params.analysis_width)
+    return score_shot(frames, small, 0, len(frames), fps, small.shape[2] / frames.shape[2], params)
+
+
 def score_shot(
     frames: np.ndarray,
     small: np.ndarray,
@@ -165,7 +174,7 @@ def _scaled(borders: Borders, scale: float) -> Borders:
 
 def _shot_motion(gray: np.ndarray, fps: float, params: CurationParams):
     """Medians over up to ``pairs_per_shot`` evenly spread frame pairs."""
-    gap = min(params.pair_gap, len(gray) - 1)
+    gap = min(max(params.pair_gap, round(params.pair_seconds * fps)), len(gray) - 1)
     if gap < 1:
         return 0.0, 0.0, 0.0, 1.0
     firsts = np.unique(
