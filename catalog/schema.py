@@ -79,6 +79,8 @@ SHOTS = pa.schema(
         ("run_id", pa.string()),
         ("created_at", TS),
         ("supersedes", pa.bool_()),  # this row replaces an earlier one with the same key
+        # Added with mirrored dedup; older lakes gain it as a null column (catalog.store).
+        ("phash_mirrored", pa.list_(pa.int64())),  # phash of the content flipped left-right
     ]
 )
 

@@ -590,8 +590,9 @@ class ShotIndexActor:
         for shot_id, hashes in known:
             self.index.seed(shot_id, hashes)
 
-    def check_batch(self, items: list[tuple[str, list[int], tuple[int, int]]]) -> list:
-        return [self.index.check(shot_id, hashes, rank) for shot_id, hashes, rank in items]
+    def check_batch(self, items: list[tuple]) -> list:
+        """``(shot_id, hashes, rank, mirrored hashes)`` per shot -> what each duplicates."""
+        return [self.index.check(*item) for item in items]
 
     def final(self) -> dict[str, str | None]:
         return self.index.final()
@@ -607,7 +608,7 @@ class RemoteShotIndex:
     def check_all(self, shots: list[Shot]) -> list[Shot]:
         import ray
 
-        items = [(s.shot_id, s.phash, (self.order, s.start)) for s in shots]
+        items = [(s.shot_id, s.phash, (self.order, s.start), s.phash_mirrored) for s in shots]
         for s, original in zip(shots, ray.get(self.actor.check_batch.remote(items)), strict=True):
             s.duplicate_of = original
         return shots

@@ -45,7 +45,13 @@ from tasks.videos.scores import (
     shrink,
     to_gray,
 )
-from tasks.videos.shots import ShotDetection, detect_cuts, shot_ranges
+from tasks.videos.shots import (
+    ShotDetection,
+    detect_cuts,
+    detect_transitions,
+    drop_cuts_in,
+    shot_ranges,
+)
 
 MODES_MINED = ("static", "freeze_time", "dynamic")
 DEFAULT_SHOT_FILTER = (
@@ -65,6 +71,12 @@ class CurationParams(FlowParams):
     cut_threshold: float = Field(27.0, gt=0, le=255, description="ContentDetector threshold")
     fade_threshold: float = Field(12.0, gt=0, le=255, description="Fade-to-black mean luma")
     min_shot_frames: int = Field(8, ge=1, le=10000, description="No two cuts closer than this")
+    dissolve_change: float = Field(
+        12.0, gt=0, le=255, description="Cross-fade: RMS grey change between its ends, at least"
+    )
+    dissolve_residual: float = Field(
+        0.4, gt=0, le=1, description="Cross-fade: share of that change a blend leaves, at most"
+    )
     static_motion: float = Field(1.0, ge=0, description="Below: static (%diag/s)")
     freeze_scene_motion: float = Field(2.3, ge=0, description="Below: freeze_time (%diag/s)")
     pair_gap: int = Field(2, ge=1, le=30, description="Fewest frames between a pair's frames")
@@ -78,7 +90,13 @@ class CurationParams(FlowParams):
     dedup_bits: int = Field(8, ge=0, le=32, description="Duplicate: every hash within this")
 
     def detection(self) -> ShotDetection:
-        return ShotDetection(self.cut_threshold, self.fade_threshold, self.min_shot_frames)
+        return ShotDetection(
+            self.cut_threshold,
+            self.fade_threshold,
+            self.min_shot_frames,
+            self.dissolve_change,
+            self.dissolve_residual,
+        )
 
 
 @dataclass
@@ -97,6 +115,7 @@ class Shot:
     blank_fraction: float
     borders: Borders
     phash: list[int]
+    phash_mirrored: list[int] = field(default_factory=list)  # of the flipped content
     duplicate_of: str | None = None
     shot_id: str | None = None
 
@@ -118,11 +137,13 @@ def curate_frames(frames: np.ndarray, fps: float, params: CurationParams) -> lis
     if len(frames) < 2:
         raise CurationError(f"{len(frames)} frame(s): a shot needs at least 2 to measure motion")
     small = shrink(frames, params.analysis_width)
-    cuts = detect_cuts(small, fps, params.detection())
+    detection = params.detection()
+    fades = detect_transitions(small, detection)
+    cuts = drop_cuts_in(detect_cuts(small, fps, detection), fades, detection.min_shot_frames)
     scale = small.shape[2] / frames.shape[2]
     return [
         score_shot(frames, small, a, b, fps, scale, params)
-        for a, b in shot_ranges(cuts, len(frames))
+        for a, b in shot_ranges(cuts, len(frames), fades)
     ]
 
 
@@ -163,6 +184,7 @@ def score_shot(
         blank_fraction=blank,
         borders=borders,
         phash=[phash(np.ascontiguousarray(content[q])) for q in quarters],
+        phash_mirrored=[phash(np.ascontiguousarray(content[q][:, ::-1])) for q in quarters],
     )
 
 
@@ -204,7 +226,9 @@ class ShotIndex:
     """Perceptual hashes of the shots of a build; the lowest-ranked shot of a look wins.
 
     A shot duplicates another when each of its hashes (at 1/4, 1/2, 3/4 of the
-    shot) is within ``max_bits`` of the other's and the other ranks lower: shots
+    shot), or each of its mirrored hashes (the same frames flipped left to
+    right: a mirrored re-upload), is within ``max_bits`` of the other's hashes
+    and the other ranks lower: shots
     known from the catalog first, then by the video's place in the build's input
     order, then by start frame (without a rank: in the order they are checked).
     ``duplicate_of`` is the lowest-ranked such shot. ``check`` answers from the
@@ -217,23 +241,34 @@ class ShotIndex:
     ids: list[str] = field(default_factory=list)
     ranks: list[tuple[int, int]] = field(default_factory=list)
     hashes: list[list[int]] = field(default_factory=list)
+    mirrored: list[list[int] | None] = field(default_factory=list)
     position: dict[str, int] = field(default_factory=dict)
 
     def seed(self, shot_id: str, hashes: list[int]) -> None:
-        """An original shot known before this build (from the catalog): never a duplicate."""
-        self._add(shot_id, hashes, (-1, len(self.ids)))
+        """An original shot known before this build (from the catalog): never a duplicate.
 
-    def check(self, shot_id: str, hashes: list[int], rank: tuple[int, int] | None = None):
+        Its mirrored hashes are not needed: a later mirrored copy of it matches
+        it with its own mirrored hashes."""
+        self._add(shot_id, hashes, None, (-1, len(self.ids)))
+
+    def check(
+        self,
+        shot_id: str,
+        hashes: list[int],
+        rank: tuple[int, int] | None = None,
+        mirrored: list[int] | None = None,
+    ):
         """Register a shot (if new) and return the shot id it duplicates, or None."""
         if shot_id not in self.position:
-            self._add(shot_id, hashes, rank if rank is not None else (len(self.ids), 0))
+            rank = rank if rank is not None else (len(self.ids), 0)
+            self._add(shot_id, hashes, mirrored or None, rank)
         return self._original(self.position[shot_id], self._matrix())
 
     def check_all(self, shots: list[Shot], order: int | None = None) -> list[Shot]:
         """``check`` every shot of one video (``order``: the video's place in the build)."""
         for s in shots:
             rank = None if order is None else (order, s.start)
-            s.duplicate_of = self.check(s.shot_id, s.phash, rank)
+            s.duplicate_of = self.check(s.shot_id, s.phash, rank, s.phash_mirrored)
         return shots
 
     def final(self) -> dict[str, str | None]:
@@ -241,19 +276,26 @@ class ShotIndex:
         matrix = self._matrix()
         return {sid: self._original(i, matrix) for i, sid in enumerate(self.ids)}
 
-    def _add(self, shot_id: str, hashes: list[int], rank: tuple[int, int]) -> None:
+    def _add(self, shot_id: str, hashes: list[int], mirrored, rank: tuple[int, int]) -> None:
         self.position[shot_id] = len(self.ids)
         self.ids.append(shot_id)
         self.ranks.append(rank)
         self.hashes.append(list(hashes))
+        self.mirrored.append(list(mirrored) if mirrored else None)
 
     def _matrix(self) -> np.ndarray:
         return np.asarray(self.hashes, dtype=np.int64).view(np.uint64).reshape(len(self.ids), -1)
 
+    def _near(self, matrix: np.ndarray, hashes) -> np.ndarray:
+        probe = np.asarray(hashes, dtype=np.int64).view(np.uint64)
+        return (np.bitwise_count(matrix ^ probe) <= self.max_bits).all(axis=1)
+
     def _original(self, i: int, matrix: np.ndarray) -> str | None:
         if self.ranks[i][0] < 0:  # known original
             return None
-        near = (np.bitwise_count(matrix ^ matrix[i]) <= self.max_bits).all(axis=1)
+        near = self._near(matrix, self.hashes[i])
+        if self.mirrored[i] is not None:
+            near |= self._near(matrix, self.mirrored[i])
         earlier = [j for j in np.flatnonzero(near) if self.ranks[j] < self.ranks[i]]
         return self.ids[min(earlier, key=self.ranks.__getitem__)] if earlier else None
 
@@ -294,6 +336,7 @@ def shot_rows(
             "border_left": s.borders.left,
             "border_right": s.borders.right,
             "phash": s.phash,
+            "phash_mirrored": s.phash_mirrored,
             "duplicate_of": s.duplicate_of,
             "recipe_version": recipe_version,
             "params_json": params_json,

@@ -10,6 +10,10 @@ Two detectors run over the same frames, fed one by one through their
 
 Cuts of both closer than ``min_shot_frames`` are merged (a fade's dark frames
 may also trip the content detector), keeping the fade's placement.
+
+Cross-fades, which neither detector sees, come from ``tasks.videos.transitions``
+as frame spans; their frames belong to no shot (``shot_ranges``), and a cut
+inside or near one is the same transition seen again.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ class ShotDetection:
     cut_threshold: float = 27.0
     fade_threshold: float = 12.0
     min_shot_frames: int = 8
+    dissolve_change: float = 12.0  # RMS grey levels between a dissolve's ends, at least
+    dissolve_residual: float = 0.4  # of that change, what the blend may leave, at most
 
 
 def detect_cuts(small_rgb: np.ndarray, fps: float, cfg: ShotDetection) -> list[int]:
@@ -61,7 +67,38 @@ def merge_cuts(hard: list[int], soft: list[int], n: int, min_gap: int) -> list[i
     return sorted(cuts)
 
 
-def shot_ranges(cuts: list[int], n: int) -> list[tuple[int, int]]:
-    """``[start, end)`` of every shot of an ``n``-frame video cut at ``cuts``."""
-    edges = [0, *cuts, n]
-    return [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+def detect_transitions(small_rgb: np.ndarray, cfg: ShotDetection) -> list[tuple[int, int]]:
+    """Frame spans ``[start, end)`` of the cross-fades in ``[N, h, w, 3]`` RGB frames; spans
+    less than ``min_shot_frames`` apart are one transition (no shot fits between)."""
+    from tasks.videos.scores import to_gray
+    from tasks.videos.transitions import detect_dissolves
+
+    found = detect_dissolves(to_gray(small_rgb), cfg.dissolve_change, cfg.dissolve_residual)
+    spans: list[tuple[int, int]] = []
+    for d in found:
+        if spans and d.start - spans[-1][1] < cfg.min_shot_frames:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], d.end))
+        else:
+            spans.append((d.start, d.end))
+    return spans
+
+
+def drop_cuts_in(cuts: list[int], spans: list[tuple[int, int]], min_gap: int) -> list[int]:
+    """``cuts`` less those inside a transition span or within ``min_gap`` of one."""
+    return [c for c in cuts if all(not (a - min_gap < c < b + min_gap) for a, b in spans)]
+
+
+def shot_ranges(
+    cuts: list[int], n: int, transitions: list[tuple[int, int]] = ()
+) -> list[tuple[int, int]]:
+    """``[start, end)`` of every shot of an ``n``-frame video cut at ``cuts``; the frames of
+    each transition span ``[start, end)`` belong to no shot."""
+    bounds = sorted([(c, c) for c in cuts] + [tuple(t) for t in transitions])
+    shots, start = [], 0
+    for a, b in bounds:
+        if a > start:
+            shots.append((start, a))
+        start = max(start, b)
+    if n > start:
+        shots.append((start, n))
+    return shots
