@@ -47,11 +47,12 @@ from tasks.videos.scores import (
 )
 from tasks.videos.shots import (
     ShotDetection,
+    absorb_cuts,
     detect_cuts,
     detect_transitions,
-    drop_cuts_in,
     shot_ranges,
 )
+from tasks.videos.transitions import HALF_WIDTHS
 
 MODES_MINED = ("static", "freeze_time", "dynamic")
 DEFAULT_SHOT_FILTER = (
@@ -138,8 +139,9 @@ def curate_frames(frames: np.ndarray, fps: float, params: CurationParams) -> lis
         raise CurationError(f"{len(frames)} frame(s): a shot needs at least 2 to measure motion")
     small = shrink(frames, params.analysis_width)
     detection = params.detection()
-    fades = detect_transitions(small, detection)
-    cuts = drop_cuts_in(detect_cuts(small, fps, detection), fades, detection.min_shot_frames)
+    cuts, fades = absorb_cuts(
+        detect_cuts(small, fps, detection), detect_transitions(small, detection), max(HALF_WIDTHS)
+    )
     scale = small.shape[2] / frames.shape[2]
     return [
         score_shot(frames, small, a, b, fps, scale, params)

@@ -83,9 +83,27 @@ def detect_transitions(small_rgb: np.ndarray, cfg: ShotDetection) -> list[tuple[
     return spans
 
 
-def drop_cuts_in(cuts: list[int], spans: list[tuple[int, int]], min_gap: int) -> list[int]:
-    """``cuts`` less those inside a transition span or within ``min_gap`` of one."""
-    return [c for c in cuts if all(not (a - min_gap < c < b + min_gap) for a, b in spans)]
+def absorb_cuts(
+    cuts: list[int], spans: list[tuple[int, int]], reach: int
+) -> tuple[list[int], list[tuple[int, int]]]:
+    """Cuts that are part of a transition joined to it: ``(cuts left, transitions)``.
+
+    A cut within ``reach`` frames of transition spans is the same transition
+    seen by another detector (the content detector firing inside a fast
+    cross-fade; the fade detector's cut in the dark run between a fade-out and
+    a fade-in, each of which is also a blend): the cut and those spans become
+    one span.
+    """
+    spans = sorted(spans)
+    left = []
+    for c in cuts:
+        near = [sp for sp in spans if sp[0] - reach <= c < sp[1] + reach]
+        if not near:
+            left.append(c)
+            continue
+        joined = (min(c, *(a for a, _ in near)), max(c + 1, *(b for _, b in near)))
+        spans = sorted([sp for sp in spans if sp not in near] + [joined])
+    return left, spans
 
 
 def shot_ranges(

@@ -76,8 +76,9 @@ def test_cuts_within_one_frame_and_modes_exact(clips_dir):
     starts = [s.start for s in shots]
     assert len(shots) == 3 and starts[0] == 0 and shots[-1].end == meta.frames
     assert abs(starts[1] - 40) <= 1, starts  # hard cut
-    assert abs(starts[2] - 80) <= 1, starts  # 10-frame fade through black
-    assert [s.end for s in shots[:-1]] == starts[1:]  # contiguous, end exclusive
+    assert shots[0].end == starts[1]  # a hard cut: contiguous, end exclusive
+    # a 10-frame fade through black (75-79 out, 80-84 in): its frames are in neither shot
+    assert 72 <= shots[1].end <= 75 and 85 <= starts[2] <= 88, (shots[1].end, starts[2])
     assert [s.mode for s in shots] == ["freeze_time", "dynamic", "static"]
     pan, moving, still = shots
     assert pan.mode_score == pan.scene_motion and "freeze_scene_motion" in pan.mode_rule
