@@ -102,6 +102,22 @@ def test_a_real_dissolve_splits_two_shots_and_its_frames_are_in_neither(tmp_path
     assert a.mode == b.mode == "dynamic"
 
 
+def test_no_cross_fade_is_found_in_real_shots(labelled):
+    """Slow pans and zooms, motion blur, crf 34 blocks: a blend fits some of them over a
+    short span, but optical flow maps their ends onto each other; none is a dissolve."""
+    from tasks.videos.scores import shrink
+    from tasks.videos.shots import detect_transitions
+
+    params = CurationParams()
+    found = {}
+    for e in labelled[0]:
+        spans = detect_transitions(shrink(decode(e.path)[0], params.analysis_width),
+                                   params.detection())  # fmt: skip
+        if spans:
+            found[f"{e.shot.name}.{e.encoding}"] = spans
+    assert not found, found
+
+
 def test_real_footage_without_dissolves_keeps_its_hard_cuts_exactly():
     """bikes: five hard cuts (seen by eye at 30, 76, 137, 187, 242), fast pans, motion
     blur; no frame of it is taken for a cross-fade."""
