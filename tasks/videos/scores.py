@@ -11,12 +11,21 @@ kept only when the backward track returns within a pixel); a similarity
 transform (shift, roll, zoom: 4 degrees of freedom) is fitted to the tracks
 with RANSAC. Between frames a fraction of a second apart, that is the image
 motion of one rigid camera panning, tilting, rolling or zooming over a scene
-that does not move, to first order: what "one rigid camera explains". What it
-leaves over (the residual of each track) is scene motion. A full homography
-was tried first and rejected: with 8 degrees of freedom RANSAC fits wild maps
-to a few moving shapes. Close-range parallax under a translating camera also
-leaves a residual; it is counted as scene motion (a conservative error for
-freeze-time mining).
+that does not move, to first order: what "one rigid camera explains". The
+second frame is then warped back by that camera and dense optical flow is
+measured again: what is left is scene motion. Undoing the camera first keeps
+that flow small and accurate even under a fast pan (flow measured on the raw
+pair and then differenced is off by pixels there). Codec noise leaves a
+fraction of a pixel of residual flow over most of the frame, real motion a
+large residual on a part of it (a walker, a head, a car is often a twentieth
+of the frame): the score is the 95th percentile of the residual less twice its
+median, the pair's noise floor. Measured on real footage, this keeps two
+encodings of one content on the same side (carphone at 1.2 Mbit/s and at
+9 kbit/s: 3.1 and 3.7). A full homography was tried first and rejected:
+with 8 degrees of freedom RANSAC fits wild maps to a few moving shapes.
+Close-range parallax under a translating camera also leaves a residual; it is
+counted as scene motion (a conservative error for freeze-time mining: two real
+pans along parked cars read as dynamic).
 """
 
 from __future__ import annotations
