@@ -24,6 +24,7 @@ from fourreal.core.params import output_path as resolve_output
 from renderers.camera import CameraArc
 from renderers.job import RenderSpec
 from renderers.sources import Selection
+from tasks.objects.animations import ALL, DEFAULT_MAX_ANIMATIONS
 from tasks.objects.build import OK, BuildConfig, node_counts, summary_table
 from tasks.objects.tasks import (
     discover_sources_task,
@@ -56,7 +57,14 @@ class BuildObjaverseParams(GridSizeMixin, StoreQualityMixin, FlowParams):
     limit: int | None = Field(None, ge=0, description="At most this many objects")
     download_processes: int = Field(1, ge=1, le=64, description="Parallel Objaverse downloads")
     # -- what each grid shows
-    animation: str | None = Field(None, description="Animation index or name (None: longest)")
+    animation: str | None = Field(
+        None,
+        description="Animation index or name (None: the longest); 'all': one sample per "
+        "animation, up to max_animations",
+    )
+    max_animations: int = Field(
+        DEFAULT_MAX_ANIMATIONS, ge=1, le=256, description="With --animation all: at most this many"
+    )
     azimuth_deg: float = Field(0.0, ge=-360, le=360, description="Middle of the camera arc")
     azimuth_span_deg: float = Field(90.0, ge=0, le=360, description="First to last view")
     azimuth_jitter_deg: float = Field(
@@ -106,7 +114,7 @@ class BuildObjaverseParams(GridSizeMixin, StoreQualityMixin, FlowParams):
             elevation_deg=self.elevation_deg,
             yfov_deg=self.yfov_deg,
         )
-        animation = self.animation
+        animation = None if self.animation == ALL else self.animation
         spec = RenderSpec(
             views=self.views,
             times=self.times,
@@ -128,6 +136,8 @@ class BuildObjaverseParams(GridSizeMixin, StoreQualityMixin, FlowParams):
             seed=self.seed,
             azimuth_jitter_deg=self.azimuth_jitter_deg,
             quality=self.store_quality(),
+            all_animations=self.animation == ALL,
+            max_animations=self.max_animations,
         )
 
 
@@ -154,7 +164,7 @@ def build_objaverse_grids(params: BuildObjaverseParams) -> dict:
             params.max_retries,
         )
         # a stopped build (SIGTERM/SIGINT) has None for the renders it never finished
-        tried = {j["key"] for j, r in zip(jobs, results, strict=True) if r is not None}
+        tried = {j.get("item", j["key"]) for j, r in zip(jobs, results, strict=True) if r}
         for i, item in enumerate(items):
             if i in tried or item.sha256 is None:  # skipped objects are not this run's inputs
                 rec.add_input("sources", item.source_id)

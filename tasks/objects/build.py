@@ -29,6 +29,7 @@ from renderers.sources import (
     objaverse_annotations,
     select_objaverse,
 )
+from tasks.objects.animations import animations_to_render
 from tasks.recording import rearm_stop_signals
 
 RECIPE = "render_gltf"
@@ -71,6 +72,10 @@ class BuildConfig:
     seed: int = 0
     azimuth_jitter_deg: float = 0.0
     quality: dict | None = None  # fourreal.core.store.Quality fields; None = the default
+    # --animation all: one sample per animation (the first ``max_animations``); the
+    # spec's own ``animation`` is then unused
+    all_animations: bool = False
+    max_animations: int = 6
 
 
 # ---- sources ----------------------------------------------------------------
@@ -169,30 +174,49 @@ def plan_jobs(
     for i, item in enumerate(items):
         if item.sha256 is None:
             continue
-        params = object_params(cfg, item, base)
-        # stored pixels differ with the quality: a different sample (the default keeps ids)
-        hashed = params if cfg.quality is None else dict(params, quality=cfg.quality)
-        planned.append(
-            (i, item, params, make_sample_id(item.sha256, RECIPE, cfg.recipe_version, hashed))
-        )
+        for key, params, extra in _object_jobs(cfg, item, i, object_params(cfg, item, base)):
+            # stored pixels differ with the quality: a different sample (the default keeps ids)
+            hashed = params if cfg.quality is None else dict(params, quality=cfg.quality)
+            sid = make_sample_id(item.sha256, RECIPE, cfg.recipe_version, hashed)
+            planned.append((key, i, item, params, sid, extra))
     # one listing of the output folder, not one existence check per recorded sample
-    present = fs.existing([done[sid] for *_, sid in planned if done.get(sid)], out_dir)
+    present = fs.existing([done[p[4]] for p in planned if done.get(p[4])], out_dir)
     jobs, skipped = [], []
-    for i, item, params, sid in planned:
+    for key, i, item, params, sid, extra in planned:
         if done.get(sid) in present:
-            skipped.append({"sample_id": sid, "source": item.uri, "path": done[sid]})
+            skipped.append({"sample_id": sid, "source": item.uri, "path": done[sid], **extra})
             continue
         jobs.append(
             {
-                "key": i,
+                "key": key,
+                "item": i,
                 "path": item.path,
                 "out": sample_path(out_dir, sid),
                 "spec": params,
                 "sample_id": sid,
                 "quality": cfg.quality,
+                **extra,
             }
         )
     return jobs, skipped
+
+
+def _object_jobs(cfg: BuildConfig, item: SourceItem, i: int, params: dict) -> list:
+    """``(job key, spec params, extra job fields)`` of one object: one job, or one per animation.
+
+    One job keeps the key ``i`` (the object's place), so single-animation builds
+    plan exactly what they did; with ``all_animations`` animation ``k`` is keyed
+    ``"i:k"`` and its spec names the animation by index (a sample of its own).
+    """
+    if not cfg.all_animations:
+        return [(i, params, {})]
+    found = animations_to_render(item.path, cfg.max_animations)
+    if not found:  # no animation, or unreadable: one job; its render says why
+        return [(i, params, {})]
+    return [
+        (f"{i}:{k}", dict(params, animation=k), {"animation": {"index": k, "name": name}})
+        for k, name in found
+    ]
 
 
 # ---- rendering ----------------------------------------------------------------
@@ -281,10 +305,7 @@ def sample_row(item: SourceItem, job: dict, res: dict, cfg: BuildConfig, run_id:
         "recipe": RECIPE,
         "recipe_version": cfg.recipe_version,
         # what the id hashed: the spec, and the store quality when not the default
-        "params_json": json.dumps(
-            spec if job.get("quality") is None else dict(spec, quality=job["quality"]),
-            sort_keys=True,
-        ),
+        "params_json": json.dumps(_catalog_params(job, res), sort_keys=True),
         "mode": None,
         "v": spec["views"],
         "t": spec["times"],
@@ -297,6 +318,17 @@ def sample_row(item: SourceItem, job: dict, res: dict, cfg: BuildConfig, run_id:
         "error": None if ok else res["error"],
         "run_id": run_id,
     }
+
+
+def _catalog_params(job: dict, res: dict) -> dict:
+    """What the id hashed (the spec, and the store quality when not the default); for one of
+    several animations also ``derived.animation``: its index, name and the object's count."""
+    spec = job["spec"]
+    params = spec if job.get("quality") is None else dict(spec, quality=job["quality"])
+    if "animation" in job:
+        count = (res.get("meta") or {}).get("animations")
+        params = dict(params, derived={"animation": dict(job["animation"], count=count)})
+    return params
 
 
 def unreadable_rows(items: Sequence[SourceItem], run_id: str) -> list[dict]:
@@ -312,7 +344,7 @@ def result_rows(
 
     def rows(res: dict) -> dict[str, list[dict]]:
         job = job_by_key[res["key"]]
-        item = items[res["key"]]
+        item = items[job.get("item", job["key"])]
         return {
             "sources": [source_row(item, res, run_id)],
             "samples": [sample_row(item, job, res, cfg, run_id)],
@@ -322,15 +354,17 @@ def result_rows(
 
 
 def summary_table(items, jobs, results, skipped) -> list[dict]:
-    """One row per object: source, status (ok | failed | skipped), sample id, error.
+    """One row per render: source, status (ok | failed | skipped), sample id, error.
 
     An object whose render never finished (the build was stopped) has no row.
     """
-    by_key = {j["key"]: (j, r) for j, r in zip(jobs, results, strict=True) if r is not None}
+    by_item: dict[int, list] = {}
+    for j, r in zip(jobs, results, strict=True):
+        if r is not None:
+            by_item.setdefault(j.get("item", j["key"]), []).append((j, r))
     rows = []
     for i, item in enumerate(items):
-        if i in by_key:
-            job, res = by_key[i]
+        for job, res in by_item.get(i, []):
             rows.append(
                 {
                     "source": item.uri,
@@ -339,7 +373,7 @@ def summary_table(items, jobs, results, skipped) -> list[dict]:
                     "error": res["error"] or "",
                 }
             )
-        elif item.sha256 is None:
+        if i not in by_item and item.sha256 is None:
             rows.append(
                 {"source": item.uri, "status": FAILED, "sample_id": "", "error": item.error or ""}
             )
