@@ -42,11 +42,12 @@ class BuildObjaverseParams(GridSizeMixin, StoreQualityMixin, FlowParams):
     source: str = Field(
         "objaverse",
         min_length=1,
-        description="'objaverse' (the objaverse package), or a folder / glob of .glb/.gltf files",
+        description="'objaverse' (from the Hugging Face hub: HF_ENDPOINT, HF_TOKEN, "
+        "HF_HUB_OFFLINE apply), or a folder / glob of .glb/.gltf files",
     )
     # -- Objaverse selection
     objaverse_cache: str | None = Field(
-        None, description="Objaverse cache folder (default ~/.objaverse)"
+        None, description="Hugging Face hub cache folder for Objaverse (default: the hub's own)"
     )
     uids: list[str] | None = Field(None, description="Only these Objaverse uids (curated subset)")
     min_animations: int = Field(1, ge=0, description="Keep objects with this many animations")
@@ -55,7 +56,12 @@ class BuildObjaverseParams(GridSizeMixin, StoreQualityMixin, FlowParams):
         None, description="Licences to keep, e.g. ['by', 'by-sa', 'cc0'] (None: any)"
     )
     limit: int | None = Field(None, ge=0, description="At most this many objects")
-    download_processes: int = Field(1, ge=1, le=64, description="Parallel Objaverse downloads")
+    download_processes: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Unused: Objaverse objects are fetched by the Ray workers, one task each",
+    )
     # -- what each grid shows
     animation: str | None = Field(
         None,
@@ -147,7 +153,7 @@ def build_objaverse_grids(params: BuildObjaverseParams) -> dict:
     with recorded_build(FLOW_NAME, params) as rec:
         cfg = params.build_config()
         items = discover_sources_task(
-            params.source, params.selection(), params.objaverse_cache, params.download_processes
+            params.source, params.selection(), params.objaverse_cache, params.ray_address
         )
         # quote(): Prefect walks every task argument looking for futures; over 10,000
         # sources that walk cost more than all the rest of a no-op rebuild

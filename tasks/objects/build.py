@@ -22,13 +22,7 @@ from fourreal.core.hashcache import sha256_files
 from fourreal.core.paths import data_root, relative_to_root, store_location
 from fourreal.core.store import sample_path
 from renderers.job import RenderSpec
-from renderers.sources import (
-    Selection,
-    load_objaverse_objects,
-    local_sources,
-    objaverse_annotations,
-    select_objaverse,
-)
+from renderers.sources import Selection, local_sources, select_objaverse
 from tasks.objects.animations import animations_to_render
 from tasks.recording import rearm_stop_signals
 
@@ -54,6 +48,7 @@ class SourceItem:
     sha256: str | None = None
     bytes: int | None = None
     error: str | None = None
+    hub: dict | None = None  # HubFile fields + "config" (HubConfig): a render worker refetches
 
     @property
     def source_id(self) -> str:
@@ -83,31 +78,16 @@ def discover_sources(
     source: str,
     selection: Selection | None = None,
     objaverse_cache: str | None = None,
-    download_processes: int = 1,
+    ray_address: str | None = None,
 ) -> list[SourceItem]:
-    """Local files of a folder/glob, or the selected Objaverse objects (downloaded)."""
+    """Local files of a folder/glob, or the selected Objaverse objects (fetched on Ray workers).
+
+    Objaverse comes from the Hugging Face hub (``tasks.objects.objaverse``;
+    ``HF_ENDPOINT``, ``HF_TOKEN``, ``HF_HUB_OFFLINE`` apply; ``objaverse_cache``
+    is the hub cache folder, default the hub client's own).
+    """
     if source == "objaverse":
-        selection = selection or Selection()
-        annotations = objaverse_annotations(selection.uids, cache_dir=objaverse_cache)
-        uids = select_objaverse(annotations, selection)
-        paths = load_objaverse_objects(
-            uids, cache_dir=objaverse_cache, processes=download_processes
-        )
-        items = []
-        for uid in uids:
-            row = annotations.get(uid, {})
-            lic = row.get("license")
-            items.append(
-                SourceItem(
-                    kind="objaverse",
-                    uri=uid,
-                    path=str(paths[uid]) if uid in paths else None,
-                    license=None if lic is None else str(lic),
-                    meta={k: row.get(k) for k in ("name", "animationCount", "faceCount")},
-                    error=None if uid in paths else "objaverse: object not found",
-                )
-            )
-        return items
+        return _objaverse_items(selection or Selection(), objaverse_cache, ray_address)
     files = local_sources(source)
     if not files:
         raise ValueError(f"source: no .glb/.gltf files match {source!r}")
@@ -122,12 +102,52 @@ def discover_sources(
     ]
 
 
+def _objaverse_items(
+    selection: Selection, cache_dir: str | None, ray_address: str | None
+) -> list[SourceItem]:
+    """The selected objects, fetched and hashed on the workers; failures carry their reason."""
+    from dataclasses import asdict
+
+    from fourreal.core.hub import HubConfig, HubFile
+    from tasks.objects.objaverse import REPO_ID, annotations, fetch_objects, object_paths
+
+    cfg = HubConfig.from_env(cache_dir)
+    paths = object_paths(cfg)
+    rows = annotations(selection.uids, paths, cfg)
+    uids = select_objaverse(rows, selection)
+    refs = [HubFile(REPO_ID, paths[uid]) for uid in uids]
+    items = []
+    for uid, ref, got in zip(uids, refs, fetch_objects(refs, cfg, ray_address), strict=True):
+        lic = rows[uid].get("license")
+        items.append(
+            SourceItem(
+                kind="objaverse",
+                uri=uid,
+                path=got["path"],
+                license=None if lic is None else str(lic),
+                meta={k: rows[uid].get(k) for k in ("name", "animationCount", "faceCount")},
+                sha256=got.get("sha256"),
+                bytes=got.get("bytes"),
+                error=got.get("error"),
+                hub=asdict(ref) | {"config": asdict(cfg)},
+            )
+        )
+    unknown = sorted(set(selection.uids or ()) - set(paths))
+    return items + [
+        SourceItem(kind="objaverse", uri=uid, path=None, error=f"objaverse: no uid {uid}")
+        for uid in unknown
+    ]
+
+
 def hash_sources(items: Sequence[SourceItem]) -> list[SourceItem]:
     """Content hash and size of each readable source (unreadable ones get ``error``).
 
     Hashes come through ``fourreal.core.hashcache``: an unchanged file is not read again.
+    A source hashed where it was fetched (an Objaverse object) is not hashed again.
     """
-    todo = [item for item in items if item.path is not None and not item.error]
+    todo = [
+        item for item in items if item.path is not None and not item.error and item.sha256 is None
+    ]
     for item, digest in zip(todo, sha256_files([i.path for i in todo]), strict=True):
         try:
             if isinstance(digest, OSError):
@@ -196,6 +216,7 @@ def plan_jobs(
                 "sample_id": sid,
                 "quality": cfg.quality,
                 **extra,
+                **({"hub": item.hub} if item.hub else {}),
             }
         )
     return jobs, skipped
