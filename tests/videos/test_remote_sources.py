@@ -218,6 +218,15 @@ def test_build_clips_from_http_urls_with_spans(
     for r in of_a:  # the caption reaches the catalog row and the stored sample
         assert json.loads(r["params_json"])["derived"]["caption"] == "a spinning thing"
         assert open_sample(data_root() / r["path"]).attrs["caption"] == "a spinning thing"
+    # ... and what training reads of a dataset snapshot
+    from catalog.datasets import create_dataset
+    from tasks.train.data import resolve_snapshot
+
+    ids = ", ".join(f"'{r['sample_id']}'" for r in samples)
+    create_dataset(cat, "issue25-captions", f"sample_id IN ({ids})")
+    refs = resolve_snapshot(cat, "issue25-captions", kinds=("clip",)).samples
+    captions = {ref.caption for ref in refs}
+    assert captions == {"a spinning thing", "b"} and len(refs) == len(samples)
 
     # a rebuild decides from the catalog: it downloads nothing at all
     before = len(http.requests())
