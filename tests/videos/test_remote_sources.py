@@ -122,6 +122,33 @@ def test_manifest_columns_url_spans_caption(tmp_path):
     assert d.url is None and d.path == str(tmp_path / "local.mp4") and d.source_id("x") == "x"
 
 
+def test_spans_key_the_source_and_the_samples(corpus, tmp_path):
+    """Two rows of one video with other spans are two sources with other clips; no spans:
+    the ids a plain build always gave."""
+    from catalog.ids import sample_id
+    from tasks.videos.build import SourceSpec, VideoJob, process_source
+
+    job = VideoJob(kind="clip", out_dir=str(tmp_path / "out"), stride=2, **{
+        k: SIZE[k] for k in ("times", "height", "width")
+    })  # fmt: skip
+    video = str(corpus / "a.mp4")
+    plain = process_source(SourceSpec(video), job)
+    first = process_source(SourceSpec(video, spans=((0.0, 0.5),)), job)
+    second = process_source(SourceSpec(video, spans=((1.0, 1.9),)), job)
+    sha = plain.source_row["sha256"]
+    assert plain.source_row["source_id"] == sha
+    assert plain.sample_rows[0]["sample_id"] == sample_id(
+        sha, "clip", "1", job.sample_params(0, "dynamic")
+    )
+    ids = [r.source_row["source_id"] for r in (plain, first, second)]
+    samples = [r.sample_rows[0]["sample_id"] for r in (plain, first, second)]
+    assert len(set(ids)) == 3 and len(set(samples)) == 3
+    _frames_inside(first.sample_rows, [(0, 15)])
+    _frames_inside(second.sample_rows, [(30, 57)])
+    outside = process_source(SourceSpec(video, spans=((5.0, 6.0),)), job)
+    assert "no span" in outside.sample_rows[0]["error"]
+
+
 # ---- builds ---------------------------------------------------------------------------
 
 
