@@ -24,6 +24,7 @@ from fourreal.core.params import output_path as resolve_output
 from renderers.camera import CameraArc
 from renderers.job import RenderSpec
 from renderers.sources import Selection
+from tasks.objects.animations import ALL, DEFAULT_MAX_ANIMATIONS
 from tasks.objects.build import OK, BuildConfig, node_counts, summary_table
 from tasks.objects.tasks import (
     discover_sources_task,
@@ -41,11 +42,12 @@ class BuildObjaverseParams(GridSizeMixin, StoreQualityMixin, FlowParams):
     source: str = Field(
         "objaverse",
         min_length=1,
-        description="'objaverse' (the objaverse package), or a folder / glob of .glb/.gltf files",
+        description="'objaverse' (from the Hugging Face hub: HF_ENDPOINT, HF_TOKEN, "
+        "HF_HUB_OFFLINE apply), or a folder / glob of .glb/.gltf files",
     )
     # -- Objaverse selection
     objaverse_cache: str | None = Field(
-        None, description="Objaverse cache folder (default ~/.objaverse)"
+        None, description="Hugging Face hub cache folder for Objaverse (default: the hub's own)"
     )
     uids: list[str] | None = Field(None, description="Only these Objaverse uids (curated subset)")
     min_animations: int = Field(1, ge=0, description="Keep objects with this many animations")
@@ -54,9 +56,21 @@ class BuildObjaverseParams(GridSizeMixin, StoreQualityMixin, FlowParams):
         None, description="Licences to keep, e.g. ['by', 'by-sa', 'cc0'] (None: any)"
     )
     limit: int | None = Field(None, ge=0, description="At most this many objects")
-    download_processes: int = Field(1, ge=1, le=64, description="Parallel Objaverse downloads")
+    download_processes: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Unused: Objaverse objects are fetched by the Ray workers, one task each",
+    )
     # -- what each grid shows
-    animation: str | None = Field(None, description="Animation index or name (None: longest)")
+    animation: str | None = Field(
+        None,
+        description="Animation index or name (None: the longest); 'all': one sample per "
+        "animation, up to max_animations",
+    )
+    max_animations: int = Field(
+        DEFAULT_MAX_ANIMATIONS, ge=1, le=256, description="With --animation all: at most this many"
+    )
     azimuth_deg: float = Field(0.0, ge=-360, le=360, description="Middle of the camera arc")
     azimuth_span_deg: float = Field(90.0, ge=0, le=360, description="First to last view")
     azimuth_jitter_deg: float = Field(
@@ -106,7 +120,7 @@ class BuildObjaverseParams(GridSizeMixin, StoreQualityMixin, FlowParams):
             elevation_deg=self.elevation_deg,
             yfov_deg=self.yfov_deg,
         )
-        animation = self.animation
+        animation = None if self.animation == ALL else self.animation
         spec = RenderSpec(
             views=self.views,
             times=self.times,
@@ -128,6 +142,8 @@ class BuildObjaverseParams(GridSizeMixin, StoreQualityMixin, FlowParams):
             seed=self.seed,
             azimuth_jitter_deg=self.azimuth_jitter_deg,
             quality=self.store_quality(),
+            all_animations=self.animation == ALL,
+            max_animations=self.max_animations,
         )
 
 
@@ -137,7 +153,7 @@ def build_objaverse_grids(params: BuildObjaverseParams) -> dict:
     with recorded_build(FLOW_NAME, params) as rec:
         cfg = params.build_config()
         items = discover_sources_task(
-            params.source, params.selection(), params.objaverse_cache, params.download_processes
+            params.source, params.selection(), params.objaverse_cache, params.ray_address
         )
         # quote(): Prefect walks every task argument looking for futures; over 10,000
         # sources that walk cost more than all the rest of a no-op rebuild
@@ -154,7 +170,7 @@ def build_objaverse_grids(params: BuildObjaverseParams) -> dict:
             params.max_retries,
         )
         # a stopped build (SIGTERM/SIGINT) has None for the renders it never finished
-        tried = {j["key"] for j, r in zip(jobs, results, strict=True) if r is not None}
+        tried = {j.get("item", j["key"]) for j, r in zip(jobs, results, strict=True) if r}
         for i, item in enumerate(items):
             if i in tried or item.sha256 is None:  # skipped objects are not this run's inputs
                 rec.add_input("sources", item.source_id)

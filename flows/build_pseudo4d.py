@@ -22,6 +22,7 @@ from pydantic import Field, model_validator
 
 from flows.common import interrupted_by, recorded_build
 from flows.params import GridSizeMixin, StoreQualityMixin
+from fourreal.core.fetch import FetchLimits
 from fourreal.core.grid import Mode
 from fourreal.core.params import FlowParams, Height, RayAddress, Seed, Times, Width
 from fourreal.core.params import output_path as resolve_output
@@ -50,8 +51,8 @@ class VideoBuildParams(StoreQualityMixin, FlowParams):
     source: str = Field(
         ...,
         min_length=1,
-        description="A folder of videos, a glob, or a CSV/Parquet manifest "
-        "(columns: path; optional mode, caption, license)",
+        description="A folder of videos, a glob, or a CSV/Parquet/JSONL manifest "
+        "(columns: path or url (http(s):// or s3://); optional spans, mode, caption, license)",
     )
     times: Times = 8
     height: Height = 72
@@ -97,6 +98,28 @@ class VideoBuildParams(StoreQualityMixin, FlowParams):
         description="Curation decodes a whole video at once: refuse longer ones",
     )
 
+    fetch_max_bytes: int = Field(
+        FetchLimits.max_bytes, ge=1, description="Refuse a remote video larger than this (bytes)"
+    )
+    fetch_timeout_s: float = Field(
+        FetchLimits.timeout_s,
+        gt=0,
+        le=3600,
+        description="Seconds a remote video's server may stay silent (connect, each read)",
+    )
+    fetch_retries: int = Field(
+        FetchLimits.retries,
+        ge=0,
+        le=20,
+        description="Tries after a transient fetch failure (timeout, 5xx), with backoff",
+    )
+
+    retry_failed: bool = Field(
+        False,
+        description="Fetch again the remote videos an earlier build recorded as failed "
+        "(by default a rebuild reports them without fetching)",
+    )
+
     @model_validator(mode="after")
     def _check(self):
         if self.fps is not None and self.stride is not None:
@@ -125,6 +148,12 @@ class VideoBuildParams(StoreQualityMixin, FlowParams):
             shot_filter=self.shot_filter,
             max_decoded_bytes=self.max_decoded_bytes,
             quality=self.store_quality(),
+            fetch={
+                "max_bytes": self.fetch_max_bytes,
+                "timeout_s": self.fetch_timeout_s,
+                "retries": self.fetch_retries,
+            },
+            retry_failed=self.retry_failed,
             **extra,
         )
 

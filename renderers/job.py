@@ -186,7 +186,7 @@ def render_job(job: dict, renderer, gl_lock=None) -> dict:
     }
     try:
         spec = RenderSpec.from_params(job["spec"])
-        grid = render_object(job["path"], spec, renderer, gl_lock)
+        grid = render_object(_local_input(job), spec, renderer, gl_lock)
         if str(job["out"]).endswith(store.LEGACY_SUFFIX):
             save_npz_atomic(job["out"], **grid.arrays())
             digest, size = sha256_file(job["out"]), Path(job["out"]).stat().st_size
@@ -206,6 +206,19 @@ def render_job(job: dict, renderer, gl_lock=None) -> dict:
         result["traceback"] = traceback.format_exc(limit=8)
     result["seconds"] = time.perf_counter() - start
     return result
+
+
+def _local_input(job: dict) -> str:
+    """The object's file here: ``job['path']``, or for a hub object fetched on another node,
+    the hub client's copy on this one (its cache, else a download)."""
+    path = job["path"]
+    hub = job.get("hub")
+    if hub is None or (path and Path(path).is_file()):
+        return path
+    from fourreal.core.hub import HubConfig, HubFile, hub_file
+
+    ref = HubFile(**{k: v for k, v in hub.items() if k != "config"})
+    return str(hub_file(ref, HubConfig(**hub["config"])))
 
 
 def load_grid(path: str | Path) -> dict[str, np.ndarray]:

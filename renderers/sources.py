@@ -1,29 +1,20 @@
 """Where objects come from: a local folder/glob of glTF files, or Objaverse.
 
 The Objaverse selection is a pure function over the annotations table
-(``{uid: metadata}`` as ``objaverse.load_annotations()`` returns it, or a
-list of records with a ``uid``), so it is testable without a network.
-Downloads go through the ``objaverse`` package into a configurable cache
-folder; offline, they fail fast with :class:`ObjaverseUnavailable`.
+(``{uid: metadata}`` as the dataset's ``metadata/*.json.gz`` shards hold it,
+or a list of records with a ``uid``), so it is testable without a network.
+Downloads go through the Hugging Face hub client (``tasks.objects.objaverse``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import os
-import urllib.error
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 GLTF_SUFFIXES = (".glb", ".gltf")
-DEFAULT_CACHE = Path("~/.objaverse").expanduser()
-OBJAVERSE_SUBDIR = "hf-objaverse-v1"  # the package's own versioned layout
-
-
-class ObjaverseUnavailable(RuntimeError):
-    """Objaverse annotations or objects could not be fetched (offline, or not cached)."""
 
 
 def local_sources(pattern: str | os.PathLike) -> list[Path]:
@@ -107,43 +98,3 @@ def select_objaverse(annotations, selection: Selection) -> list[str]:
         out.append(uid)
     out.sort()
     return out if selection.limit is None else out[: selection.limit]
-
-
-@contextlib.contextmanager
-def _objaverse_at(cache_dir: str | os.PathLike | None) -> Iterator[object]:
-    """The objaverse module with its cache moved to ``cache_dir`` for the duration."""
-    import objaverse
-
-    root = Path(cache_dir).expanduser() if cache_dir else DEFAULT_CACHE
-    old = objaverse._VERSIONED_PATH  # BASE_PATH does nothing in 0.1.7 (docs/install.md#objaverse)
-    objaverse._VERSIONED_PATH = str(root / OBJAVERSE_SUBDIR)
-    try:
-        yield objaverse
-    except (urllib.error.URLError, OSError, EOFError) as e:
-        raise ObjaverseUnavailable(
-            f"objaverse download failed ({type(e).__name__}: {e}). Offline? Objaverse needs "
-            f"huggingface.co, or a cache already holding the files under "
-            f"{root / OBJAVERSE_SUBDIR} (object-paths.json.gz, metadata/, glbs/)"
-        ) from None
-    finally:
-        objaverse._VERSIONED_PATH = old
-
-
-def objaverse_annotations(
-    uids: Sequence[str] | None = None, cache_dir: str | os.PathLike | None = None
-) -> dict[str, dict]:
-    """Annotations ``{uid: metadata}`` (all 800k when ``uids`` is None: ~160 downloads)."""
-    with _objaverse_at(cache_dir) as objaverse:
-        return objaverse.load_annotations(None if uids is None else list(uids))
-
-
-def load_objaverse_objects(
-    uids: Iterable[str], cache_dir: str | os.PathLike | None = None, processes: int = 1
-) -> dict[str, Path]:
-    """Local paths of the uids' GLBs, downloading the missing ones into ``cache_dir``."""
-    uids = list(uids)
-    if not uids:
-        return {}
-    with _objaverse_at(cache_dir) as objaverse:
-        found = objaverse.load_objects(uids, download_processes=processes)
-    return {uid: Path(p) for uid, p in found.items()}

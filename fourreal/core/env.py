@@ -58,6 +58,12 @@ def configure_environment() -> dict[str, str]:
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
         "AWS_REGION",
+        # the Hugging Face hub client on the workers: a mirror, a token, offline mode, its cache
+        "HF_ENDPOINT",
+        "HF_TOKEN",
+        "HF_HUB_OFFLINE",
+        "HF_HOME",
+        "HF_HUB_CACHE",
         "RAY_AUTH_MODE",
         "PREFECT_API_URL",
         "PREFECT_HOME",

@@ -103,6 +103,11 @@ def _s3_filesystem() -> pafs.S3FileSystem:
     return pafs.S3FileSystem(**kwargs)
 
 
+def s3_filesystem() -> pafs.S3FileSystem:
+    """An S3 client configured by the AWS variables (for ``s3://`` inputs anywhere)."""
+    return _s3_filesystem()
+
+
 _roots: dict[tuple[str, ...], DataRoot] = {}
 _inherited: list[dict] = []
 

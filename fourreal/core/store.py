@@ -359,14 +359,18 @@ def write_clip(
     mode: str,
     quality: Quality | dict | None = None,
     sample_id: str | None = None,
+    attrs: dict | None = None,
 ) -> Stored:
-    """A base-model clip: frames as video, the source frame indices, frame rate and mode."""
+    """A base-model clip: frames as video, the source frame indices, frame rate and mode.
+
+    ``attrs``: more of what the sample carries (e.g. the source's ``caption``).
+    """
     _check_frames("frames", frames, 4)
     T, H, W, _ = frames.shape
     w = _Writer(CLIP, (1, T, H, W), Quality.of(quality), sample_id)
     w.video("frames.mp4", frames)
     w.array("frame_indices", np.asarray(frame_indices, np.int64))
-    w.manifest["attrs"] = {"fps": float(fps), "mode": str(mode)}
+    w.manifest["attrs"] = {**(attrs or {}), "fps": float(fps), "mode": str(mode)}
     return w.finish(path)
 
 

@@ -22,13 +22,8 @@ from fourreal.core.hashcache import sha256_files
 from fourreal.core.paths import data_root, relative_to_root, store_location
 from fourreal.core.store import sample_path
 from renderers.job import RenderSpec
-from renderers.sources import (
-    Selection,
-    load_objaverse_objects,
-    local_sources,
-    objaverse_annotations,
-    select_objaverse,
-)
+from renderers.sources import Selection, local_sources, select_objaverse
+from tasks.objects.animations import animations_to_render
 from tasks.recording import rearm_stop_signals
 
 RECIPE = "render_gltf"
@@ -53,6 +48,7 @@ class SourceItem:
     sha256: str | None = None
     bytes: int | None = None
     error: str | None = None
+    hub: dict | None = None  # HubFile fields + "config" (HubConfig): a render worker refetches
 
     @property
     def source_id(self) -> str:
@@ -71,6 +67,10 @@ class BuildConfig:
     seed: int = 0
     azimuth_jitter_deg: float = 0.0
     quality: dict | None = None  # fourreal.core.store.Quality fields; None = the default
+    # --animation all: one sample per animation (the first ``max_animations``); the
+    # spec's own ``animation`` is then unused
+    all_animations: bool = False
+    max_animations: int = 6
 
 
 # ---- sources ----------------------------------------------------------------
@@ -78,31 +78,16 @@ def discover_sources(
     source: str,
     selection: Selection | None = None,
     objaverse_cache: str | None = None,
-    download_processes: int = 1,
+    ray_address: str | None = None,
 ) -> list[SourceItem]:
-    """Local files of a folder/glob, or the selected Objaverse objects (downloaded)."""
+    """Local files of a folder/glob, or the selected Objaverse objects (fetched on Ray workers).
+
+    Objaverse comes from the Hugging Face hub (``tasks.objects.objaverse``;
+    ``HF_ENDPOINT``, ``HF_TOKEN``, ``HF_HUB_OFFLINE`` apply; ``objaverse_cache``
+    is the hub cache folder, default the hub client's own).
+    """
     if source == "objaverse":
-        selection = selection or Selection()
-        annotations = objaverse_annotations(selection.uids, cache_dir=objaverse_cache)
-        uids = select_objaverse(annotations, selection)
-        paths = load_objaverse_objects(
-            uids, cache_dir=objaverse_cache, processes=download_processes
-        )
-        items = []
-        for uid in uids:
-            row = annotations.get(uid, {})
-            lic = row.get("license")
-            items.append(
-                SourceItem(
-                    kind="objaverse",
-                    uri=uid,
-                    path=str(paths[uid]) if uid in paths else None,
-                    license=None if lic is None else str(lic),
-                    meta={k: row.get(k) for k in ("name", "animationCount", "faceCount")},
-                    error=None if uid in paths else "objaverse: object not found",
-                )
-            )
-        return items
+        return _objaverse_items(selection or Selection(), objaverse_cache, ray_address)
     files = local_sources(source)
     if not files:
         raise ValueError(f"source: no .glb/.gltf files match {source!r}")
@@ -117,12 +102,52 @@ def discover_sources(
     ]
 
 
+def _objaverse_items(
+    selection: Selection, cache_dir: str | None, ray_address: str | None
+) -> list[SourceItem]:
+    """The selected objects, fetched and hashed on the workers; failures carry their reason."""
+    from dataclasses import asdict
+
+    from fourreal.core.hub import HubConfig, HubFile
+    from tasks.objects.objaverse import REPO_ID, annotations, fetch_objects, object_paths
+
+    cfg = HubConfig.from_env(cache_dir)
+    paths = object_paths(cfg)
+    rows = annotations(selection.uids, paths, cfg)
+    uids = select_objaverse(rows, selection)
+    refs = [HubFile(REPO_ID, paths[uid]) for uid in uids]
+    items = []
+    for uid, ref, got in zip(uids, refs, fetch_objects(refs, cfg, ray_address), strict=True):
+        lic = rows[uid].get("license")
+        items.append(
+            SourceItem(
+                kind="objaverse",
+                uri=uid,
+                path=got["path"],
+                license=None if lic is None else str(lic),
+                meta={k: rows[uid].get(k) for k in ("name", "animationCount", "faceCount")},
+                sha256=got.get("sha256"),
+                bytes=got.get("bytes"),
+                error=got.get("error"),
+                hub=asdict(ref) | {"config": asdict(cfg)},
+            )
+        )
+    unknown = sorted(set(selection.uids or ()) - set(paths))
+    return items + [
+        SourceItem(kind="objaverse", uri=uid, path=None, error=f"objaverse: no uid {uid}")
+        for uid in unknown
+    ]
+
+
 def hash_sources(items: Sequence[SourceItem]) -> list[SourceItem]:
     """Content hash and size of each readable source (unreadable ones get ``error``).
 
     Hashes come through ``fourreal.core.hashcache``: an unchanged file is not read again.
+    A source hashed where it was fetched (an Objaverse object) is not hashed again.
     """
-    todo = [item for item in items if item.path is not None and not item.error]
+    todo = [
+        item for item in items if item.path is not None and not item.error and item.sha256 is None
+    ]
     for item, digest in zip(todo, sha256_files([i.path for i in todo]), strict=True):
         try:
             if isinstance(digest, OSError):
@@ -169,30 +194,50 @@ def plan_jobs(
     for i, item in enumerate(items):
         if item.sha256 is None:
             continue
-        params = object_params(cfg, item, base)
-        # stored pixels differ with the quality: a different sample (the default keeps ids)
-        hashed = params if cfg.quality is None else dict(params, quality=cfg.quality)
-        planned.append(
-            (i, item, params, make_sample_id(item.sha256, RECIPE, cfg.recipe_version, hashed))
-        )
+        for key, params, extra in _object_jobs(cfg, item, i, object_params(cfg, item, base)):
+            # stored pixels differ with the quality: a different sample (the default keeps ids)
+            hashed = params if cfg.quality is None else dict(params, quality=cfg.quality)
+            sid = make_sample_id(item.sha256, RECIPE, cfg.recipe_version, hashed)
+            planned.append((key, i, item, params, sid, extra))
     # one listing of the output folder, not one existence check per recorded sample
-    present = fs.existing([done[sid] for *_, sid in planned if done.get(sid)], out_dir)
+    present = fs.existing([done[p[4]] for p in planned if done.get(p[4])], out_dir)
     jobs, skipped = [], []
-    for i, item, params, sid in planned:
+    for key, i, item, params, sid, extra in planned:
         if done.get(sid) in present:
-            skipped.append({"sample_id": sid, "source": item.uri, "path": done[sid]})
+            skipped.append({"sample_id": sid, "source": item.uri, "path": done[sid], **extra})
             continue
         jobs.append(
             {
-                "key": i,
+                "key": key,
+                "item": i,
                 "path": item.path,
                 "out": sample_path(out_dir, sid),
                 "spec": params,
                 "sample_id": sid,
                 "quality": cfg.quality,
+                **extra,
+                **({"hub": item.hub} if item.hub else {}),
             }
         )
     return jobs, skipped
+
+
+def _object_jobs(cfg: BuildConfig, item: SourceItem, i: int, params: dict) -> list:
+    """``(job key, spec params, extra job fields)`` of one object: one job, or one per animation.
+
+    One job keeps the key ``i`` (the object's place), so single-animation builds
+    plan exactly what they did; with ``all_animations`` animation ``k`` is keyed
+    ``"i:k"`` and its spec names the animation by index (a sample of its own).
+    """
+    if not cfg.all_animations:
+        return [(i, params, {})]
+    found = animations_to_render(item.path, cfg.max_animations)
+    if not found:  # no animation, or unreadable: one job; its render says why
+        return [(i, params, {})]
+    return [
+        (f"{i}:{k}", dict(params, animation=k), {"animation": {"index": k, "name": name}})
+        for k, name in found
+    ]
 
 
 # ---- rendering ----------------------------------------------------------------
@@ -281,10 +326,7 @@ def sample_row(item: SourceItem, job: dict, res: dict, cfg: BuildConfig, run_id:
         "recipe": RECIPE,
         "recipe_version": cfg.recipe_version,
         # what the id hashed: the spec, and the store quality when not the default
-        "params_json": json.dumps(
-            spec if job.get("quality") is None else dict(spec, quality=job["quality"]),
-            sort_keys=True,
-        ),
+        "params_json": json.dumps(_catalog_params(job, res), sort_keys=True),
         "mode": None,
         "v": spec["views"],
         "t": spec["times"],
@@ -297,6 +339,17 @@ def sample_row(item: SourceItem, job: dict, res: dict, cfg: BuildConfig, run_id:
         "error": None if ok else res["error"],
         "run_id": run_id,
     }
+
+
+def _catalog_params(job: dict, res: dict) -> dict:
+    """What the id hashed (the spec, and the store quality when not the default); for one of
+    several animations also ``derived.animation``: its index, name and the object's count."""
+    spec = job["spec"]
+    params = spec if job.get("quality") is None else dict(spec, quality=job["quality"])
+    if "animation" in job:
+        count = (res.get("meta") or {}).get("animations")
+        params = dict(params, derived={"animation": dict(job["animation"], count=count)})
+    return params
 
 
 def unreadable_rows(items: Sequence[SourceItem], run_id: str) -> list[dict]:
@@ -312,7 +365,7 @@ def result_rows(
 
     def rows(res: dict) -> dict[str, list[dict]]:
         job = job_by_key[res["key"]]
-        item = items[res["key"]]
+        item = items[job.get("item", job["key"])]
         return {
             "sources": [source_row(item, res, run_id)],
             "samples": [sample_row(item, job, res, cfg, run_id)],
@@ -322,15 +375,17 @@ def result_rows(
 
 
 def summary_table(items, jobs, results, skipped) -> list[dict]:
-    """One row per object: source, status (ok | failed | skipped), sample id, error.
+    """One row per render: source, status (ok | failed | skipped), sample id, error.
 
     An object whose render never finished (the build was stopped) has no row.
     """
-    by_key = {j["key"]: (j, r) for j, r in zip(jobs, results, strict=True) if r is not None}
+    by_item: dict[int, list] = {}
+    for j, r in zip(jobs, results, strict=True):
+        if r is not None:
+            by_item.setdefault(j.get("item", j["key"]), []).append((j, r))
     rows = []
     for i, item in enumerate(items):
-        if i in by_key:
-            job, res = by_key[i]
+        for job, res in by_item.get(i, []):
             rows.append(
                 {
                     "source": item.uri,
@@ -339,7 +394,7 @@ def summary_table(items, jobs, results, skipped) -> list[dict]:
                     "error": res["error"] or "",
                 }
             )
-        elif item.sha256 is None:
+        if i not in by_item and item.sha256 is None:
             rows.append(
                 {"source": item.uri, "status": FAILED, "sample_id": "", "error": item.error or ""}
             )

@@ -26,15 +26,27 @@ from tasks.progress import progress_bar
 from tasks.recording import StreamRecorder, stop_requested
 
 
-@task(name="discover_objects", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[2, 5, 15])
+def _transient(task, task_run, state) -> bool:
+    """Retry a failure of the network, not a bad source or a file missing offline."""
+    error = state.result(raise_on_failure=False)
+    return not isinstance(error, ValueError | FileNotFoundError)
+
+
+@task(
+    name="discover_objects",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=[2, 5, 15],
+    retry_condition_fn=_transient,
+)
 def discover_sources_task(
     source: str,
     selection: Selection | None,
     objaverse_cache: str | None,
-    download_processes: int = 1,
+    ray_address: str | None = None,
 ) -> list[SourceItem]:
-    """Find (and for Objaverse, download) the objects, then hash them."""
-    items = hash_sources(discover_sources(source, selection, objaverse_cache, download_processes))
+    """Find (and for Objaverse, fetch on the workers) the objects, then hash them."""
+    items = hash_sources(discover_sources(source, selection, objaverse_cache, ray_address))
     get_run_logger().info("%d objects from %s", len(items), source)
     return items
 

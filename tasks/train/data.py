@@ -38,6 +38,7 @@ loop reports them. Only when every sample is unreadable does it raise.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from collections import OrderedDict
@@ -92,6 +93,7 @@ class SampleRef:
     w: int
     path: str  # absolute on a local data root; root-relative on S3 (fourreal.core.fs)
     sha256: str
+    caption: str | None = None  # the source's text (video manifests), for text conditioning
 
     @property
     def is_grid(self) -> bool:
@@ -157,11 +159,21 @@ def resolve_snapshot(
                 w=int(r["w"]),
                 path=p,
                 sha256=r["sha256"],
+                caption=_caption(r.get("params_json")),
             )
         )
     if absent:
         raise ValueError(f"{field}: sample files missing on disk: {_few(absent)}")
     return Snapshot(dataset_id=ds["dataset_id"], name=ds["name"], samples=tuple(refs))
+
+
+def _caption(params_json: str | None) -> str | None:
+    """``derived.caption`` of a sample's catalog parameters (a manifest's caption)."""
+    if not params_json:
+        return None
+    derived = json.loads(params_json).get("derived")
+    caption = derived.get("caption") if isinstance(derived, dict) else None
+    return caption if isinstance(caption, str) else None
 
 
 # ---------------------------------------------------------------- item spec

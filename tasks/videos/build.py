@@ -22,6 +22,7 @@ the mined one (a static shot a user's filter keeps gets ``default_mode``).
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ import numpy as np
 
 from catalog.ids import canonical_json, sample_id
 from fourreal.core import fs, store
+from fourreal.core.fetch import FetchError, FetchLimits, fetched, is_url
 from fourreal.core.grid import MODES
 from fourreal.core.io import sha256_bytes, sha256_file
 from fourreal.core.paths import data_root, relative_to_root, store_location
@@ -53,11 +55,12 @@ from tasks.videos.curate import (
 )
 from tasks.videos.decode import VideoError, VideoMeta, probe_video
 from tasks.videos.pseudo4d import AffineBounds, camera_path, pseudo4d_grid
+from tasks.videos.spans import SpanError, inside, parse_spans, span_segments
 
 VIDEO_SUFFIXES = frozenset(
     {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".y4m", ".mpg", ".mpeg", ".ts", ".flv"}
 )
-MANIFEST_SUFFIXES = frozenset({".csv", ".parquet"})
+MANIFEST_SUFFIXES = frozenset({".csv", ".parquet", ".jsonl"})
 RECIPES = {"grid_pseudo4d": "pseudo4d_affine", "clip": "clip"}
 # Clips are stored losslessly (libx264rgb crf 0): a built pseudo-4D sample then
 # equals ``fourreal pseudo4d`` bit for bit, and only T frames are stored anyway.
@@ -68,15 +71,35 @@ VIDEO_QUALITY = {"codec": "h264rgb"}
 class SourceSpec:
     """One input video as listed by a folder, a glob or a manifest row."""
 
-    path: str  # absolute
+    path: str  # absolute (for a remote video: its URL until a worker fetches it)
     mode: str | None = None  # dynamic | freeze_time (manifest), None: the build's default
     caption: str | None = None
     license: str | None = None
     error: str | None = None  # a manifest row that is unusable before probing
+    url: str | None = None  # http(s):// or s3://: fetched by the worker that processes it
+    spans: tuple[tuple[float, float], ...] | None = None  # seconds clips may come from
 
     @property
     def uri(self) -> str:
-        return relative_to_root(self.path)
+        return self.url or relative_to_root(self.path)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """What identifies a remote input without fetching it: its URL and spans."""
+        return (self.uri, _spans_json(self.spans))
+
+    def source_id(self, sha: str | None) -> str:
+        """The ``sources`` key: the bytes' hash, with the spans when a row names some."""
+        base = sha or sha256_bytes(self.uri.encode())
+        return (
+            base
+            if self.spans is None
+            else sha256_bytes(f"{base}|{_spans_json(self.spans)}".encode())
+        )
+
+
+def _spans_json(spans) -> str:
+    return "" if spans is None else canonical_json([list(s) for s in spans])
 
 
 @dataclass(frozen=True)
@@ -105,12 +128,23 @@ class VideoJob:
     curation: dict | None = None  # CurationParams as a dict; None: no curation
     shot_filter: str = DEFAULT_SHOT_FILTER
     max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES
+    fetch: dict | None = None  # FetchLimits fields for remote videos; None: its defaults
+    retry_failed: bool = False  # fetch again the remote videos an earlier build found bad
 
     @property
     def recipe(self) -> str:
         return RECIPES[self.kind]
 
-    def sample_params(self, clip_index: int, mode: str | None, shot_id: str | None = None) -> dict:
+    def fetch_limits(self) -> FetchLimits:
+        return FetchLimits(**(self.fetch or {}))
+
+    def sample_params(
+        self,
+        clip_index: int,
+        mode: str | None,
+        shot_id: str | None = None,
+        spans: tuple | None = None,
+    ) -> dict:
         """The parameters hashed into a sample id (the shot id hashes the curation recipe)."""
         p = {
             "times": self.times,
@@ -132,6 +166,8 @@ class VideoJob:
             p |= {"mode": mode}
         if shot_id is not None:
             p |= {"shot_id": shot_id, "shot_filter": self.shot_filter}
+        if spans is not None:  # only then: ids of videos without spans stay what they were
+            p |= {"spans": [list(s) for s in spans]}
         if self.quality is not None:  # stored pixels differ: a different sample
             p |= {"quality": self.quality}
         return p
@@ -147,17 +183,21 @@ class SourceResult:
     shots_too_short: int = 0  # kept shots shorter than one clip: skipped, never padded
     sheet: str | None = None  # contact sheet of the shots, relative to the data root
     retracted: list[dict] = field(default_factory=list)  # clips of shots found duplicate late
+    fetched_bytes: int | None = None  # a remote video fetched by this run: its size
 
 
 # ---- discovery -----------------------------------------------------------------
 
 
 def discover_sources(source: str) -> list[SourceSpec]:
-    """Videos named by ``source``: a folder, a glob, or a CSV/Parquet manifest.
+    """Videos named by ``source``: a folder, a glob, or a CSV/Parquet/JSONL manifest.
 
-    A folder lists its files with a video suffix (recursively); a manifest
-    has a ``path`` column (relative paths are relative to the manifest) and
-    optional ``mode``, ``caption`` and ``license`` (or ``licence``) columns.
+    A folder lists its files with a video suffix (recursively). A manifest row
+    names its video by ``path`` (relative paths are relative to the manifest)
+    or by ``url`` (``http(s)://`` or ``s3://``, fetched by the worker that
+    processes it); optional columns: ``spans`` (``[[start, end], ...]`` seconds,
+    in CSV as JSON text; clips come only from inside them), ``mode``,
+    ``caption`` and ``license`` (or ``licence``).
     """
     p = Path(source).expanduser()
     if p.is_file() and p.suffix.lower() in MANIFEST_SUFFIXES:
@@ -177,42 +217,59 @@ def discover_sources(source: str) -> list[SourceSpec]:
     return [SourceSpec(str(Path(m).resolve())) for m in matches if Path(m).is_file()]
 
 
-def _read_manifest(path: Path) -> list[SourceSpec]:
+def _manifest_table(path: Path):
     import pyarrow.csv as pcsv
+    import pyarrow.json as pjson
     import pyarrow.parquet as pq
 
-    if path.suffix.lower() == ".csv":
-        table = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(strings_can_be_null=True))
-    else:
-        table = pq.read_table(path)
-    if "path" not in table.column_names:
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            opts = pcsv.ConvertOptions(strings_can_be_null=True)
+            return pcsv.read_csv(path, convert_options=opts)
+        if suffix == ".jsonl":
+            return pjson.read_json(path)
+        return pq.read_table(path)
+    except Exception as e:  # pyarrow's parse errors name no common base class
+        raise ValueError(f"source: manifest {path} cannot be read: {str(e)[:300]}") from None
+
+
+def _read_manifest(path: Path) -> list[SourceSpec]:
+    table = _manifest_table(path)
+    if "path" not in table.column_names and "url" not in table.column_names:
         raise ValueError(
-            f"source: manifest {path} has no 'path' column (columns: {table.column_names})"
+            f"source: manifest {path} has no 'path' or 'url' column (columns: {table.column_names})"
         )
-    specs = []
-    for row in table.to_pylist():
-        raw = row.get("path")
-        lic = row.get("license", row.get("licence"))
-        mode = row.get("mode") or None
-        caption = row.get("caption")
-        if not raw:
-            specs.append(SourceSpec(str(path), error="manifest row without a path"))
-            continue
+    return [_manifest_row(path, row) for row in table.to_pylist()]
+
+
+def _manifest_row(manifest: Path, row: dict) -> SourceSpec:
+    """One row as a ``SourceSpec``; an unusable row carries its reason in ``error``."""
+    lic = row.get("license", row.get("licence"))
+    common = {
+        "mode": row.get("mode") or None,
+        "caption": None if row.get("caption") is None else str(row["caption"]),
+        "license": None if lic is None else str(lic),
+    }
+    raw, url = row.get("path"), row.get("url")
+    errors = []
+    if url:
+        url = str(url).strip()
+        if not is_url(url):
+            errors.append(f"manifest url {url!r} is not http(s):// or s3://")
+        where = {"path": url, "url": url}
+    elif raw:
         f = Path(str(raw)).expanduser()
-        f = (f if f.is_absolute() else path.parent / f).resolve()
-        error = None
-        if mode is not None and mode not in MODES:
-            error = f"manifest mode {mode!r} is not one of {MODES}"
-        specs.append(
-            SourceSpec(
-                str(f),
-                mode=mode,
-                caption=caption,
-                license=None if lic is None else str(lic),
-                error=error,
-            )
-        )
-    return specs
+        where = {"path": str((f if f.is_absolute() else manifest.parent / f).resolve())}
+    else:
+        return SourceSpec(str(manifest), error="manifest row without a path or url", **common)
+    if common["mode"] is not None and common["mode"] not in MODES:
+        errors.append(f"manifest mode {common['mode']!r} is not one of {MODES}")
+    try:
+        spans = parse_spans(row.get("spans"))
+    except SpanError as e:
+        spans, errors = None, [*errors, f"manifest {e}"]
+    return SourceSpec(**where, **common, spans=spans, error="; ".join(errors) or None)
 
 
 # ---- per-video work ------------------------------------------------------------
@@ -232,14 +289,19 @@ def _source_row(
     meta: dict | None,
     error: str | None,
     run_id: str | None,
+    fetch: dict | None = None,
 ) -> dict:
     info = dict(meta or {})
     if spec.caption is not None:
         info["caption"] = spec.caption
     if spec.mode is not None:
         info["mode"] = spec.mode
+    if spec.spans is not None:
+        info["spans"] = [list(s) for s in spec.spans]
+    if fetch is not None:  # URL, HTTP status, ETag, bytes (or why it failed)
+        info["fetch"] = fetch
     return {
-        "source_id": sha or sha256_bytes(spec.uri.encode()),
+        "source_id": spec.source_id(sha),
         "kind": "video",
         "uri": spec.uri,
         "sha256": sha,
@@ -292,36 +354,57 @@ def process_source(
 ) -> SourceResult:
     """Probe one video and write its samples; a bad video becomes failed rows, never raises.
 
+    A remote video (``spec.url``) is fetched here, on the worker, into the
+    scratch area (``fourreal.core.fetch``) and deleted when its samples are written.
     ``index`` (curation only) marks duplicate shots across videos: a
     ``ShotIndex`` or anything with its ``check_all``; by default, one of its own.
     """
+    if spec.url is None or spec.error is not None:
+        return _process_file(spec, job, done, index)
+    try:
+        with fetched(spec.url, job.fetch_limits()) as got:
+            local = dataclasses.replace(spec, path=str(got.path))
+            result = _process_file(local, job, done, index, got.record())
+            result.fetched_bytes = got.bytes
+            return result
+    except FetchError as e:
+        fetch = {"url": spec.url, "error": str(e)} | ({"status": e.status} if e.status else {})
+        row = _source_row(spec, None, None, None, f"fetch: {e}", job.run_id, fetch)
+        return SourceResult(row, [], [])
+
+
+def _process_file(
+    spec: SourceSpec, job: VideoJob, done: frozenset[str], index, fetch: dict | None = None
+) -> SourceResult:
     path = Path(spec.path)
     readable = path.is_file()
     sha = sha256_file(path) if readable else None
     size = path.stat().st_size if readable else None
+
+    def source(meta: dict | None, error: str | None) -> dict:
+        return _source_row(spec, sha, size, meta, error, job.run_id, fetch)
+
     if spec.error is not None:
-        return SourceResult(_source_row(spec, sha, size, None, spec.error, job.run_id), [], [])
+        return SourceResult(source(None, spec.error), [], [])
     try:
         meta = probe_video(path, job.max_pixels, job.min_side, job.vfr_tolerance)
     except VideoError as e:
-        return SourceResult(_source_row(spec, sha, size, None, str(e), job.run_id), [], [])
-    source = _source_row(spec, sha, size, meta.to_json(), None, job.run_id)
+        return SourceResult(source(None, str(e)), [], [])
     if job.curation is not None:
-        return _process_curated(path, meta, sha, size, spec, job, done, index)
+        return _process_curated(path, meta, sha, spec, job, done, index, source)
+    src_id = spec.source_id(sha)
     mode = spec.mode or job.default_mode
     try:
-        plans = plan_clips(
-            meta.frames, meta.fps, job.times, job.fps, job.stride, job.clips_per_video
-        )
+        plans = _plan_video(meta, spec, job)
     except ClipError as e:
-        params = job.sample_params(0, mode)
+        params = job.sample_params(0, mode, spans=spec.spans)
         sid = sample_id(sha, job.recipe, job.recipe_version, params)
-        row = _sample_row(job, sid, sha, params, {}, mode, job.times, None, None, str(e))
-        return SourceResult(source, [row], [])
+        row = _sample_row(job, sid, src_id, params, {}, mode, job.times, None, None, str(e))
+        return SourceResult(source(meta.to_json(), None), [row], [])
 
     todo, skipped = [], []
     for plan in plans:
-        params = job.sample_params(plan.clip_index, mode)
+        params = job.sample_params(plan.clip_index, mode, spans=spec.spans)
         sid = sample_id(sha, job.recipe, job.recipe_version, params)
         (skipped if sid in done else todo).append((plan, params, sid))
     rows: list[dict] = []
@@ -331,7 +414,7 @@ def process_source(
             decoded = decode_clip(path, wanted, meta, job.height, job.width)
         except VideoError as e:
             rows = [
-                _sample_row(job, sid, sha, params, {}, mode, job.times, None, None, str(e))
+                _sample_row(job, sid, src_id, params, {}, mode, job.times, None, None, str(e))
                 for _, params, sid in todo
             ]
         else:
@@ -344,47 +427,70 @@ def process_source(
                 [(plan, params, sid, mode) for plan, params, sid in todo],
                 lambda plan: decoded[[where[i] for i in plan.frame_indices]],
             )
-    return SourceResult(source, rows, [sid for _, _, sid in skipped])
+    return SourceResult(source(meta.to_json(), None), rows, [sid for _, _, sid in skipped])
+
+
+def _plan_video(meta: VideoMeta, spec: SourceSpec, job: VideoJob) -> list[ClipPlan]:
+    """Clips of an uncurated video: spread over it, or only inside the manifest's spans."""
+    if spec.spans is None:
+        return plan_clips(
+            meta.frames, meta.fps, job.times, job.fps, job.stride, job.clips_per_video
+        )
+    segments = span_segments(spec.spans, meta.fps, meta.frames)
+    planned, _ = plan_shot_clips(segments, meta.fps, job)
+    if not planned:
+        raise ClipError(
+            f"no span of {_spans_json(spec.spans)} s holds a clip of T={job.times} "
+            f"at {meta.fps:.3g} fps (segments: {[(g.start, g.end) for g in segments]})"
+        )
+    return [plan for _, plan in planned]
 
 
 def _process_curated(
     path: Path,
     meta: VideoMeta,
     sha: str,
-    size: int,
     spec: SourceSpec,
     job: VideoJob,
     done: frozenset[str],
     index,
+    source,
 ) -> SourceResult:
-    """Decode every frame once, curate, keep the shots the filter selects, cut clips in them."""
+    """Decode every frame once, curate, keep the shots the filter selects, cut clips in them.
+
+    With spans, the selected shots are narrowed to the spans first (the shot
+    rows keep the whole shots: their scores describe them).
+    """
     params = CurationParams(**job.curation)
     try:
         frames = decode_all(path, meta, job.max_decoded_bytes)
         shots = curate_frames(frames, meta.fps, params)
     except (VideoError, CurationError) as e:
-        return SourceResult(_source_row(spec, sha, size, None, str(e), job.run_id), [], [])
-    source = _source_row(spec, sha, size, meta.to_json(), None, job.run_id)
+        return SourceResult(source(None, str(e)), [], [])
+    src_id = spec.source_id(sha)
     assign_shot_ids(shots, sha, job.recipe_version, params)
     (index if index is not None else ShotIndex(params.dedup_bits)).check_all(shots)
-    srows = shot_rows(shots, sha, spec.uri, meta.fps, job.recipe_version, params, job.run_id)
+    srows = shot_rows(shots, src_id, spec.uri, meta.fps, job.recipe_version, params, job.run_id)
     chosen = select_shots(srows, job.shot_filter)
     selected = [s for s in shots if s.shot_id in chosen]
+    if spec.spans is not None:
+        segments = span_segments(spec.spans, meta.fps, meta.frames)
+        selected = [part for _, part in inside(selected, segments)]
     sheet = _shot_sheet(frames, shots, sha, job)
-    result = SourceResult(source, [], [], srows, len(selected), 0, sheet)
+    result = SourceResult(source(meta.to_json(), None), [], [], srows, len(chosen), 0, sheet)
     try:
         planned, result.shots_too_short = plan_shot_clips(selected, meta.fps, job)
     except ClipError as e:  # the video's frame rate is below the target: no clip anywhere
         mode = spec.mode or job.default_mode
-        params0 = job.sample_params(0, mode)
+        params0 = job.sample_params(0, mode, spans=spec.spans)
         sid = sample_id(sha, job.recipe, job.recipe_version, params0)
-        row = _sample_row(job, sid, sha, params0, {}, mode, job.times, None, None, str(e))
+        row = _sample_row(job, sid, src_id, params0, {}, mode, job.times, None, None, str(e))
         result.sample_rows = [row]
         return result
     todo = []
     for shot, plan in planned:
         mode = spec.mode or (shot.mode if shot.mode != "static" else job.default_mode)
-        params_k = job.sample_params(plan.clip_index, mode, shot.shot_id)
+        params_k = job.sample_params(plan.clip_index, mode, shot.shot_id, spec.spans)
         sid = sample_id(sha, job.recipe, job.recipe_version, params_k)
         if sid in done:
             result.skipped.append(sid)
@@ -457,6 +563,8 @@ def _make_samples(
         indices = np.asarray(plan.frame_indices, np.int64)
         frames = clip_frames(plan)
         derived = {"frame_indices": indices.tolist(), "clip_fps": plan.fps(meta.fps)}
+        caption = {} if spec.caption is None else {"caption": spec.caption}
+        derived |= caption  # not hashed: the same clip whatever its text says
         final = sample_path(out_dir, sid)
         if job.kind == "grid_pseudo4d":
             # virtual: the clip and its V affine maps are stored, the grid is warped on read
@@ -477,7 +585,7 @@ def _make_samples(
                 backend=job.warp_backend,
                 quality={**VIDEO_QUALITY, **(job.quality or {})},
                 sample_id=sid,
-                attrs={"clip_index": plan.clip_index, "source_sha256": sha},
+                attrs={"clip_index": plan.clip_index, "source_sha256": sha, **caption},
             )
         else:
             stored = store.write_clip(
@@ -488,14 +596,13 @@ def _make_samples(
                 mode=mode,
                 quality={**VIDEO_QUALITY, **(job.quality or {})},
                 sample_id=sid,
+                attrs=caption,
             )
-            if spec.caption is not None:
-                derived["caption"] = spec.caption
         rows.append(
             _sample_row(
                 job,
                 sid,
-                sha,
+                spec.source_id(sha),
                 params,
                 derived,
                 mode,
@@ -564,6 +671,87 @@ def completed_samples(catalog, job: VideoJob) -> frozenset[str]:
     # one listing of the output folder, not a check (on S3 a HEAD) per recorded sample
     present = fs.existing([r["path"] for r in rows], store_location(job.out_dir))
     return frozenset(r["sample_id"] for r in rows if r["path"] in present)
+
+
+SQL_RECORDED_REMOTE = """
+SELECT s.source_id, s.kind, s.uri, s.sha256, s.bytes, s.license, s.meta_json, s.status,
+       s.error, s.run_id, x.sample_id, x.params_json
+FROM sources s JOIN samples x ON x.source_id = s.source_id
+WHERE s.status = 'ok' AND x.status = 'ok' AND x.kind = ? AND x.recipe = ?
+  AND x.recipe_version = ?
+  AND (s.uri LIKE 'http://%' OR s.uri LIKE 'https://%' OR s.uri LIKE 's3://%')
+"""
+SQL_FAILED_REMOTE = """
+SELECT source_id, kind, uri, sha256, bytes, license, meta_json, status, error, run_id
+FROM sources
+WHERE kind = 'video'
+  AND (uri LIKE 'http://%' OR uri LIKE 'https://%' OR uri LIKE 's3://%')
+"""
+SOURCE_COLUMNS = (
+    "source_id", "kind", "uri", "sha256", "bytes", "license", "meta_json", "status", "error", "run_id"
+)  # fmt: skip
+# what varies from one clip of a video to the next, not from one build to the next
+PER_CLIP_PARAMS = frozenset({"derived", "clip_index", "mode", "shot_id", "spans"})
+
+
+@dataclass(frozen=True)
+class RecordedSource:
+    """A remote video already built with this job's parameters: its row and sample ids."""
+
+    source_row: dict
+    sample_ids: tuple[str, ...]
+
+
+def recorded_remote(
+    catalog, job: VideoJob, done: frozenset[str]
+) -> dict[tuple[str, str], RecordedSource]:
+    """Remote videos (by URL and spans) this job already built: a rebuild fetches none of them.
+
+    A video counts when its ``sources`` row is ok and it has ok samples of this
+    recipe and version, built with the job's parameters, whose files are
+    present (``done``). Its ``(uri, spans)`` key is what the manifest says, so
+    nothing is fetched to decide. Unless ``job.retry_failed``, a video whose
+    only rows are failed ones (404, timeout, not a video) counts too, as that
+    failure: a rebuild reports it again without fetching it.
+    """
+    import json
+
+    found = {} if job.retry_failed else _failed_remote(catalog)
+
+    wanted = _build_params(job.sample_params(0, None, "" if job.curation else None))
+    for r in catalog.rows(SQL_RECORDED_REMOTE, [job.kind, job.recipe, job.recipe_version]):
+        if r["sample_id"] not in done:
+            continue
+        if _build_params(json.loads(r["params_json"])) != wanted:
+            continue
+        spans = json.loads(r["meta_json"] or "{}").get("spans")
+        key = (r["uri"], "" if spans is None else canonical_json(spans))
+        row = {c: r[c] for c in SOURCE_COLUMNS}
+        prev = found.get(key)
+        ids = (prev.sample_ids if prev and prev.source_row["status"] == "ok" else ()) + (
+            r["sample_id"],
+        )
+        found[key] = RecordedSource(row, tuple(sorted(set(ids))))
+    return found
+
+
+def _failed_remote(catalog) -> dict[tuple[str, str], RecordedSource]:
+    """Remote videos (by URL and spans) with failed rows and no ok one."""
+    import json
+
+    failed, fine = {}, set()
+    for r in catalog.rows(SQL_FAILED_REMOTE):
+        spans = json.loads(r["meta_json"] or "{}").get("spans")
+        key = (r["uri"], "" if spans is None else canonical_json(spans))
+        if r["status"] == "ok":
+            fine.add(key)
+        else:
+            failed[key] = RecordedSource(dict(r), ())
+    return {k: v for k, v in failed.items() if k not in fine}
+
+
+def _build_params(params: dict) -> dict:
+    return {k: v for k, v in params.items() if k not in PER_CLIP_PARAMS}
 
 
 SQL_KNOWN_SHOTS = """
@@ -666,8 +854,12 @@ def run_sources(
     known: list[tuple[str, list[int]]] = (),
     on_settle=None,
     should_stop=None,
+    recorded: dict[tuple[str, str], RecordedSource] | None = None,
 ) -> list[SourceResult]:
     """``process_source`` for every spec on Ray (one task per video), in input order.
+
+    ``recorded`` (``recorded_remote``): remote videos already built; their results
+    are the recorded rows, with their samples as skipped, and nothing is fetched.
 
     ``should_stop()`` is asked on every wait: once it says yes, the videos not yet
     finished are cancelled and left out of the results (a stopped build returns what
@@ -680,6 +872,15 @@ def run_sources(
     keeps a look, whichever finishes first: ``settle_duplicates`` corrects the
     videos that finished too early, and ``on_settle(result)`` gets each of them.
     """
+    recorded = recorded or {}
+    # remote videos already built: answered here, fetched by no worker, recorded again by no one
+    ahead = {
+        k: SourceResult(recorded[spec.key].source_row, [], list(recorded[spec.key].sample_ids))
+        for k, spec in enumerate(specs)
+        if spec.url is not None and spec.error is None and spec.key in recorded
+    }
+    if len(ahead) == len(specs):
+        return [ahead[k] for k in range(len(specs))]
     import ray
 
     from fourreal.core.raycluster import ensure_ray
@@ -695,8 +896,9 @@ def run_sources(
     pending = {
         remote.remote(spec, job_ref, done_ref, actor and RemoteShotIndex(actor, k)): k
         for k, spec in enumerate(specs)
+        if k not in ahead
     }
-    results: list[SourceResult | None] = [None] * len(specs)
+    results: list[SourceResult | None] = [ahead.get(k) for k in range(len(specs))]
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
         if on_idle is not None:
@@ -779,6 +981,9 @@ def summarize(results: list[SourceResult], run_id: str | None) -> dict:
         "shots_too_short": sum(res.shots_too_short for res in results),
         "shots_duplicate": sum(r["duplicate_of"] is not None for r in shots),
         "sources_same_bytes": len(results) - len(first_per_key(sources, "source_id")),
+        # remote videos downloaded by this run (a rebuild skips those already built)
+        "sources_fetched": sum(res.fetched_bytes is not None for res in results),
+        "fetched_bytes": sum(res.fetched_bytes or 0 for res in results),
         "shot_modes": {m: sum(r["mode"] == m for r in shots) for m in MODES_MINED},
         "samples_written": len(ok),
         "samples_skipped": sum(len(res.skipped) for res in results),

@@ -28,6 +28,7 @@ from tasks.videos.build import (
     contact_sheet,
     discover_sources,
     known_shots,
+    recorded_remote,
     result_rows,
     run_sources,
     source_table,
@@ -102,7 +103,9 @@ def process_sources_task(
             f" ({src['error']})" if src["error"] else "",
         )
 
-    with StreamRecorder(Catalog(), result_rows) as recorder:
+    catalog = Catalog()
+    recorded = recorded_remote(catalog, job, done)  # remote videos built before: not fetched
+    with StreamRecorder(catalog, result_rows) as recorder:
         try:
             results = run_sources(
                 specs,
@@ -115,6 +118,7 @@ def process_sources_task(
                 known=known,
                 on_settle=recorder.add,
                 should_stop=stop_requested,  # SIGTERM/SIGINT: no more videos
+                recorded=recorded,
             )
         finally:
             bar.close()

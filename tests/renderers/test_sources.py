@@ -1,24 +1,15 @@
-"""Objaverse selection over an annotations table, the offline failure, a local cache."""
+"""Objaverse selection over an annotations table; local folders and globs.
+
+(Objaverse downloads through the hub client: tests/objects/test_objaverse_hub.py.)"""
 
 from __future__ import annotations
-
-import gzip
-import json
-import time
 
 import pyarrow as pa
 import pytest
 
-from renderers.sources import (
-    ObjaverseUnavailable,
-    Selection,
-    load_objaverse_objects,
-    local_sources,
-    objaverse_annotations,
-    select_objaverse,
-)
+from renderers.sources import Selection, local_sources, select_objaverse
 from synthetic.objects import write_demo_objects
-from tasks.objects.build import discover_sources, hash_sources
+from tasks.objects.build import discover_sources
 
 ANNOTATIONS = {
     "a1": {"animationCount": 2, "faceCount": 1000, "license": "by"},
@@ -47,60 +38,6 @@ def test_selection_filters_animations_faces_licences_uids_and_limit():
     assert select_objaverse(table, Selection()) == ["a1", "d4", "f6"]
     with pytest.raises(ValueError, match="max_faces"):
         Selection(max_faces=0)
-
-
-def test_offline_download_fails_fast_with_a_clear_message(tmp_path, monkeypatch):
-    # Offline made real and deterministic: every HTTP(S) request goes to a closed loopback
-    # port (a refused connection), whether or not this machine can reach the internet.
-    for var in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
-        monkeypatch.setenv(var, "http://127.0.0.1:9")
-    monkeypatch.delenv("no_proxy", raising=False)
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    start = time.monotonic()
-    with pytest.raises(ObjaverseUnavailable, match="Offline"):
-        load_objaverse_objects(["0123abcd"], cache_dir=tmp_path / "cache")
-    with pytest.raises(ObjaverseUnavailable, match="object-paths.json.gz"):
-        objaverse_annotations(["0123abcd"], cache_dir=tmp_path / "cache")
-    assert time.monotonic() - start < 10
-
-
-def test_a_populated_cache_works_offline(tmp_path):
-    """The objaverse package's own layout, filled by hand: annotations, selection, objects."""
-    root = tmp_path / "cache" / "hf-objaverse-v1"
-    (root / "glbs" / "000-000").mkdir(parents=True)
-    (root / "metadata").mkdir()
-    uids = ["animated1", "static2"]
-    for uid, path in zip(uids, write_demo_objects(tmp_path / "src", 2), strict=True):
-        path.rename(root / "glbs" / "000-000" / f"{uid}.glb")
-    paths = {uid: f"glbs/000-000/{uid}.glb" for uid in uids}
-    with gzip.open(root / "object-paths.json.gz", "wt") as f:
-        json.dump(paths, f)
-    meta = {
-        "animated1": {
-            "uid": "animated1",
-            "animationCount": 1,
-            "faceCount": 36,
-            "license": "by",
-            "name": "arm",
-        },
-        "static2": {
-            "uid": "static2",
-            "animationCount": 0,
-            "faceCount": 288,
-            "license": "by",
-            "name": "tube",
-        },
-    }
-    with gzip.open(root / "metadata" / "000-000.json.gz", "wt") as f:
-        json.dump(meta, f)
-    items = hash_sources(
-        discover_sources(
-            "objaverse", Selection(uids=tuple(uids)), objaverse_cache=str(tmp_path / "cache")
-        )
-    )
-    assert [i.uri for i in items] == ["animated1"]  # static2 has no animation
-    assert items[0].kind == "objaverse" and items[0].license == "by" and items[0].sha256
-    assert items[0].path.endswith("animated1.glb")
 
 
 def test_local_folder_and_glob(tmp_path):
