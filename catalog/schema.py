@@ -193,8 +193,8 @@ PRIMARY_KEYS: dict[str, str] = {
 }
 
 # Each table's rows are kept in this order in its data files (DuckLake's sorted
-# tables: on insert, on compaction and when inlined rows are flushed; the write
-# path also sorts its batches). The columns are the ones builders, dataset
+# tables: on INSERT, on compaction and when inlined rows are flushed; what a
+# MERGE upsert writes waits for compaction). The columns are the ones builders, dataset
 # predicates and training filter on; Parquet min/max statistics then skip every
 # row group but the few that hold the matching rows.
 CLUSTER_BY: dict[str, tuple[str, ...]] = {

@@ -184,8 +184,6 @@ class Catalog:
             raise CatalogError("a time-travel view of the catalog is read-only")
         data = _validated(table, rows)
         keyed = table in PRIMARY_KEYS and not keys_are_new
-        if keyed and data.num_rows > INLINE_ROWS:
-            data = clustered(table, data)
         write = Write(table, data, keyed)
         tx = getattr(self._tx, "current", None)
         if tx is not None:
@@ -271,15 +269,6 @@ class Catalog:
 
 
 # ---- validation -------------------------------------------------------------
-def clustered(table: str, data: pa.Table) -> pa.Table:
-    """``data`` in the table's ``CLUSTER_BY`` order. DuckLake sorts what INSERT
-    writes, but not the rows MERGE inserts: the upsert path sorts its batch."""
-    keys = CLUSTER_BY.get(table)
-    if not keys:
-        return data
-    return data.sort_by([(k, "ascending") for k in keys])
-
-
 def _schema(table: str) -> pa.Schema:
     try:
         return TABLES[table]

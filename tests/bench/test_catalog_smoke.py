@@ -12,7 +12,7 @@ import pytest
 from catalog.schema import SAMPLES
 from fourreal.core.paths import REPO_ROOT
 
-TOY = ["--rows", "3000", "--small-appends", "3", "--writers", "2", "--writer-appends", "2"]
+TOY = ["--rows", "10000", "--small-appends", "3", "--writers", "2", "--writer-appends", "2"]
 
 
 def test_bench_rows_have_every_samples_column():
