@@ -10,8 +10,8 @@ import pytest
 
 from fourreal.core.paths import REPO_ROOT
 
-TOY = ["--videos", "1", "--shot-frames", "12", "--source-size", "48x64", "--repeats", "1",
-       "--views", "2", "--times", "2", "--clips-per-video", "1"]  # fmt: skip
+TOY = ["--videos", "1", "--shot-frames", "30", "--source-size", "72x128", "--repeats", "1",
+       "--views", "2", "--times", "4", "--clips-per-video", "1"]  # fmt: skip
 
 
 @pytest.mark.timeout(600)
