@@ -58,6 +58,6 @@ def test_scale_runs_at_toy_size_and_leaves_nothing_running():
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["left"] == [], out["left"]  # first: a failed run must not leak either
     assert out["returncode"] == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "objects/s" in run.stdout and "projection:" in run.stdout
-    assert out["left"] == [], out["left"]
