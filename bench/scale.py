@@ -43,8 +43,9 @@ npz ratio is (rgb uint8 + alpha uint8 + depth float32) / stored bytes (75.5 MB p
 at 8x8 x 288x512).
 
 Target (the issue): wall <= 1 hour. Every process it starts is stopped by pid: the S3
-server, and the Ray nodes by their temp dir and port (``ray stop`` would stop every Ray
-on the machine).
+server, and the Ray nodes by session (each ``ray start`` runs in a session of its own,
+which every process of that node keeps; ``ray stop`` would stop every Ray on the
+machine). ``tests/bench/test_scale_smoke.py`` checks that nothing is left running.
 """
 
 from __future__ import annotations

@@ -194,6 +194,17 @@ PRIMARY_KEYS: dict[str, str] = {
     "evaluations": "evaluation_id",
 }
 
+# Each table's rows are kept in this order in its data files (DuckLake's sorted
+# tables: on INSERT, on compaction and when inlined rows are flushed; what a
+# MERGE upsert writes waits for compaction). The columns are the ones builders, dataset
+# predicates and training filter on; Parquet min/max statistics then skip every
+# row group but the few that hold the matching rows.
+CLUSTER_BY: dict[str, tuple[str, ...]] = {
+    "samples": ("kind", "source_id"),
+    "shots": ("source_id",),
+    "metrics": ("run_id", "step"),
+}
+
 # One row per keyed table, bumped by every write to that table. Two concurrent
 # writers of one table both update its row, so DuckLake sees a conflict and
 # one of them retries: no key is ever inserted twice.

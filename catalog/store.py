@@ -26,7 +26,7 @@ from catalog import retry
 from catalog.extensions import BY_PATH, SCANNER, extension_directory, installed_file
 from catalog.lake import LAKE, CatalogError, CatalogUnavailable, first_line, open_lake
 from catalog.location import LakeLocation, resolve
-from catalog.schema import PRIMARY_KEYS, TABLES, WRITE_GUARD, WRITE_GUARD_TABLE
+from catalog.schema import CLUSTER_BY, PRIMARY_KEYS, TABLES, WRITE_GUARD, WRITE_GUARD_TABLE
 from fourreal.core.io import atomic_write_text
 from fourreal.core.paths import catalog_dir
 
@@ -351,7 +351,7 @@ def _ensure_tables(cur: duckdb.DuckDBPyConnection) -> None:
     """Create missing tables, columns and write-guard rows (older lakes gain new ones)."""
 
     def complete() -> bool:
-        return not _missing(cur) and not _missing_guard_rows(cur)
+        return not _missing(cur) and not _missing_guard_rows(cur) and not _unclustered(cur)
 
     # another process may be creating the lake right now: even the check can race it
     if retry.with_backoff(complete, what="catalog open"):
@@ -371,12 +371,37 @@ def _ensure_tables(cur: duckdb.DuckDBPyConnection) -> None:
                 cur.execute(
                     f'INSERT INTO "{WRITE_GUARD_TABLE}" SELECT unnest(?), 0, now()', [guard_rows]
                 )
+            for table in _unclustered(cur):
+                keys = ", ".join(f'"{c}" ASC NULLS LAST' for c in CLUSTER_BY[table])
+                cur.execute(f'ALTER TABLE "{table}" SET SORTED BY ({keys})')
             cur.execute("COMMIT")
         except BaseException:
             _rollback(cur)
             raise
 
     retry.with_backoff(once, what="catalog init")
+
+
+def sort_orders(cur: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, ...]]:
+    """Each lake table's current DuckLake sort order (its columns, in order)."""
+    meta = f"__ducklake_metadata_{LAKE}"
+    rows = cur.execute(
+        f"SELECT t.table_name, e.expression FROM {meta}.ducklake_sort_info i "
+        f"JOIN {meta}.ducklake_sort_expression e USING (sort_id, table_id) "
+        f"JOIN {meta}.ducklake_table t USING (table_id) "
+        "WHERE i.end_snapshot IS NULL AND t.end_snapshot IS NULL "
+        "ORDER BY t.table_name, e.sort_key_index"
+    ).fetchall()
+    orders: dict[str, tuple[str, ...]] = {}
+    for table, expression in rows:
+        orders[table] = (*orders.get(table, ()), expression.strip('"'))
+    return orders
+
+
+def _unclustered(cur: duckdb.DuckDBPyConnection) -> list[str]:
+    """Tables of ``CLUSTER_BY`` whose lake sort order differs (new lakes, older lakes)."""
+    have = sort_orders(cur)
+    return sorted(t for t, keys in CLUSTER_BY.items() if have.get(t) != keys)
 
 
 def _existing_tables(cur: duckdb.DuckDBPyConnection) -> set[str]:

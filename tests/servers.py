@@ -185,9 +185,12 @@ class RayNodes:
     """Ray nodes that ``ray start`` runs on this machine (one cluster), stopped by pid.
 
     The first :meth:`start` is the head, later ones join it. ``ray stop`` cannot name a
-    cluster (it stops every Ray on the machine), so :meth:`stop` signals only the
-    processes whose command line names this cluster's temp dir or GCS port, each
-    checked by pid and start time.
+    cluster (it stops every Ray on the machine), so each ``ray start`` runs in a session
+    of its own: every process the node starts (GCS, raylet, dashboard agents, log
+    monitor, workers: Ray changes their process group, never their session) keeps that
+    session id, whatever its command line names. :meth:`stop` signals the processes of
+    those sessions, and any whose command line names this cluster's temp dir or GCS
+    port, each checked by pid and start time.
     """
 
     temp_dir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
@@ -195,6 +198,8 @@ class RayNodes:
     port: int = field(default_factory=lambda: free_ports(1)[0])
     extra_env: dict[str, str] = field(default_factory=dict)
     nodes: int = 0
+    sessions: list[tuple[int, int]] = field(default_factory=list)
+    """(session id, start ticks of its leader: the ``ray start`` process) per node."""
 
     @property
     def address(self) -> str:
@@ -220,37 +225,58 @@ class RayNodes:
         else:
             where = [f"--address={self.address}"]
         ray = str(Path(sys.executable).with_name("ray"))
+        from fourreal.core.procs import proc_stat
+
         t0 = time.perf_counter()
-        res = subprocess.run(
+        proc = subprocess.Popen(
             [ray, "start", *where, *common],
             env=self.env(),
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=300,
+            start_new_session=True,
         )
-        if res.returncode != 0:
-            raise RuntimeError(f"ray start failed:\n{res.stdout[-2000:]}{res.stderr[-2000:]}")
+        st = proc_stat(proc.pid)  # its start time, read while it runs: pids are reused
+        # Its session outlives it (a node's processes are in it): ``stop`` needs it even
+        # when ``ray start`` failed half-way.
+        self.sessions.append((proc.pid, st[1] if st else 0))
+        try:
+            out, err = proc.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"ray start failed:\n{out[-2000:]}{err[-2000:]}")
         self.nodes += 1
         return time.perf_counter() - t0
 
     def pids(self) -> list[tuple[int, int]]:
         """(pid, start ticks) of every process of this cluster (not this process)."""
-        from fourreal.core.procs import proc_stat
+        from fourreal.core.procs import proc_stat, session_id
 
         out = []
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit() or int(entry.name) == os.getpid():
                 continue
-            try:
-                raw = (entry / "cmdline").read_bytes()
-            except OSError:
+            pid = int(entry.name)
+            st = proc_stat(pid)
+            if st is None:
                 continue
-            cmd = raw.replace(b"\0", b" ").decode(errors="replace").strip()
-            if self.temp_dir in cmd or f":{self.port} " in cmd or cmd.endswith(f":{self.port}"):
-                st = proc_stat(int(entry.name))
-                if st is not None:
-                    out.append((int(entry.name), st[1]))
+            if self._in_our_sessions(session_id(pid), st[1]) or self._names_us(entry):
+                out.append((pid, st[1]))
         return out
+
+    def _in_our_sessions(self, sid: int | None, ticks: int) -> bool:
+        # a session id is its leader's pid: started no earlier than that leader, or reused
+        return any(sid == leader and ticks >= since for leader, since in self.sessions)
+
+    def _names_us(self, entry: Path) -> bool:
+        try:
+            raw = (entry / "cmdline").read_bytes()
+        except OSError:
+            return False
+        cmd = raw.replace(b"\0", b" ").decode(errors="replace").strip()
+        return self.temp_dir in cmd or f":{self.port} " in cmd or cmd.endswith(f":{self.port}")
 
     def stop(self, grace_s: float = 10.0) -> None:
         """SIGTERM every process of the cluster, SIGKILL what is left after ``grace_s``."""
@@ -264,6 +290,7 @@ class RayNodes:
         for pid, ticks in self.pids():
             signal_if_same(pid, ticks, signal.SIGKILL)
         self.nodes = 0
+        self.sessions.clear()
 
 
 # ---------------------------------------------------------------- PostgreSQL

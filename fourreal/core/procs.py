@@ -22,6 +22,15 @@ def proc_stat(pid: int) -> tuple[int, int] | None:
     return int(fields[1]), int(fields[19])
 
 
+def session_id(pid: int) -> int | None:
+    """The session a live process belongs to (the pid of the session's leader)."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    return int(raw[raw.rindex(")") + 2 :].split()[3])  # state, ppid, pgrp, session
+
+
 def descendants(pid: int) -> list[tuple[int, int]]:
     """(pid, start ticks) of every live descendant of ``pid``."""
     children: dict[int, list[tuple[int, int]]] = {}
