@@ -116,16 +116,6 @@ def stage_of(params) -> str:
     raise ValueError(f"params: {type(params).__name__} is not a training parameter model")
 
 
-ENGINE_FIELDS = ("batch_size", "grad_accum", "lr", "weight_decay", "warmup_steps", "grad_clip")
-ENGINE_FIELDS += ("ema_decay", "timestep_sampler", "precision", "compile", "seed", "loader_workers")
-ENGINE_FIELDS += ("loss_weighting", "timestep_shift")
-ENGINE_FIELDS += ("checkpoint_every", "keep_last", "log_every")
-
-
-def engine_config(stage: str, p) -> EngineConfig:
-    return EngineConfig(stage=stage, **{k: getattr(p, k) for k in ENGINE_FIELDS})
-
-
 def half_resolution(cfg: DiTConfig) -> tuple[int, int]:
     """Progressive resolution's first phase: half of each side, down to a patch multiple."""
     p = cfg.patch_size
@@ -197,7 +187,7 @@ def choose_checkpointing(
         return checkpointing_mode(params.grad_checkpointing)
     device = torch.device(target_device(params))
     precision = "bf16" if engine.uses_bf16(device) else "fp32"
-    traced = dataclasses.replace(engine, precision=precision)
+    traced = engine.model_copy(update={"precision": precision})
     batch = example_batch(StreamDataset(phase.snapshot.samples, phase.spec), engine.batch_size)
     return least_checkpointing(traced, cfg, batch, budget)
 
@@ -345,7 +335,7 @@ def _plan_meta(params, run_id: str, parent_id: str | None, phases: list[PhasePla
 def prepare(params, catalog: Catalog, run_id: str) -> StagePlan:
     """Check everything and fix the phases; ``ValueError`` naming the field otherwise."""
     stage = stage_of(params)
-    engine = engine_config(stage, params)
+    engine = EngineConfig.of(stage, params)
     parent_row = parent_path = None
     if stage == "base":
         cfg = base_preset(params.preset)

@@ -16,7 +16,7 @@ from tasks.train.engine import weights_digest
 def test_two_workers_see_different_data_and_end_identical(
     ray_session, train_data, train_catalog, tiny
 ):
-    from flows.train import run_stage
+    from tasks.train.run import run_stage
     from tasks.train.params import TrainBaseParams
 
     params = TrainBaseParams(
