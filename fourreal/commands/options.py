@@ -180,10 +180,14 @@ def lazy_command(make: Callable[[], Callable]) -> type[TyperCommand]:
     made by ``make()`` on first use: listing the app's commands imports no model."""
 
     class LazyCommand(TyperCommand):
+        def real(self) -> TyperCommand:
+            """The command with its options (made once)."""
+            if "_real" not in self.__dict__:
+                self._real = _built(self.name, make)
+            return self._real
+
         def make_context(self, info_name, args, parent=None, **extra):
-            real = self.__dict__.get("_real") or _built(self.name, make)
-            self._real = real
-            return real.make_context(info_name, args, parent=parent, **extra)
+            return self.real().make_context(info_name, args, parent=parent, **extra)
 
     return LazyCommand
 
