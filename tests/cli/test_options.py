@@ -71,8 +71,13 @@ def test_a_field_added_to_a_model_is_an_option():
     seen = []
     one = typer.Typer(add_completion=False)
     one.command()(
-        model_command(Extended, lambda values: seen.append(parse(Extended, values)),
-                      name="x", doc="Extended.", positional=("name",))  # fmt: skip
+        model_command(
+            Extended,
+            lambda values: seen.append(parse(Extended, values)),
+            name="x",
+            doc="Extended.",
+            positional=("name",),
+        )  # fmt: skip
     )
     runner = CliRunner()
     shown = runner.invoke(one, ["--help"], terminal_width=200)
@@ -106,3 +111,21 @@ def test_bad_values_are_one_line_on_stderr_exit_2(args, field):
     assert res.stdout == "" and "Traceback" not in res.output
     (line,) = res.stderr.strip().splitlines()
     assert line.startswith(f"error: {field}"), line
+
+
+def test_render_object_maps_its_options_as_the_flow_does():
+    """``render-object`` defaults are RenderSpec's (max_triangles too: the flow's 500,000),
+    and its options and the objects flow's fields map to one spec through one function."""
+    from flows.build_objaverse import BuildObjaverseParams
+    from renderers.spec import render_spec
+
+    cmd = command_at(("render-object",))
+    given = {p.name: p.default for p in cmd.params if p.name not in ("path", "out")}
+    names = {"azimuth": "azimuth_deg", "azimuth_span": "azimuth_span_deg",
+             "elevation": "elevation_deg", "yfov": "yfov_deg"}  # fmt: skip
+    spec = render_spec(**{names.get(k, k): v for k, v in given.items()})
+    assert spec == render_spec() and spec.max_triangles == 500_000
+    flow = BuildObjaverseParams(source="objects", animation="2", azimuth_deg=30.0)
+    assert flow.build_config().spec == render_spec(
+        animation=2, azimuth_deg=30.0, min_motion=flow.min_motion
+    )

@@ -108,8 +108,8 @@ def test_sync_stage_trains_only_sync_layers(sync_run, base_run, train_data, trai
 
 
 def test_sync_kinds_hard_and_sequential(base_run, train_data, tiny):
-    from tasks.train.run import run_stage
     from tasks.train.params import TrainSyncParams
+    from tasks.train.run import run_stage
 
     common = tiny(
         parent_checkpoint=base_run["final_checkpoint_id"],
@@ -131,8 +131,8 @@ def test_sync_kinds_hard_and_sequential(base_run, train_data, tiny):
 
 
 def test_upsampler_stage(train_data, train_catalog, tiny):
-    from tasks.train.run import run_stage
     from tasks.train.params import TrainUpsamplerParams
+    from tasks.train.run import run_stage
 
     s = run_stage(
         TrainUpsamplerParams(
@@ -191,8 +191,8 @@ def test_rerun_of_finished_settings_returns_its_checkpoint(base_run, base_run_pa
 
 
 def test_run_all_chains_the_three_stages(train_data, train_catalog, tiny):
-    from tasks.train.run import run_all
     from tasks.train.params import TrainAllParams
+    from tasks.train.run import run_all
 
     out = run_all(
         TrainAllParams(
