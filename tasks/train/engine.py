@@ -404,15 +404,14 @@ class Engine:
         try:
             report = estimate_step_memory(self.cfg, self.model_config, batch, self.device)
         except Exception as e:  # an estimate must never stop a run; say why it is missing
-            print(
-                f"[train {self.cfg.stage}] no memory estimate: {type(e).__name__}: {e}", flush=True
-            )
+            self._emit("on_message", f"[train {self.cfg.stage}] no memory estimate: "
+                       f"{type(e).__name__}: {e}")  # fmt: skip
             return None
         mode = getattr(self.model_config, "base", self.model_config).grad_checkpointing
-        print(
+        self._emit(
+            "on_message",
             f"[train {self.cfg.stage}] memory estimate, batch {self.cfg.batch_size} per rank, "
             f"activation checkpointing {mode}: {report.describe()}",
-            flush=True,
         )
         return report
 
@@ -491,7 +490,9 @@ class Engine:
         if "psnr/model" in metrics:
             shown += f", held-out PSNR {metrics['psnr/model']:.2f} dB"
             shown += f" (oracle baseline {metrics.get('psnr/oracle', float('nan')):.2f})"
-        print(f"[train {self.cfg.stage}] step {state.step}: {shown} (EMA weights)", flush=True)
+        self._emit(
+            "on_message", f"[train {self.cfg.stage}] step {state.step}: {shown} (EMA weights)"
+        )
         self._emit("on_validate", state.step, metrics)
 
     def _next_micro_batches(self, batches) -> tuple[list[dict], float]:

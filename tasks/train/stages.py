@@ -54,6 +54,7 @@ from tasks.train.callbacks import (
     Callback,
     CatalogCheckpoints,
     CatalogMetrics,
+    PrintMessages,
     TensorBoardLogger,
 )
 from tasks.train.checkpointing import check_safetensors
@@ -396,9 +397,10 @@ def resolve_device(name: str) -> str:
 
 
 def default_callbacks(plan: StagePlan) -> list[Callback]:
-    """TensorBoard, catalog metrics and checkpoint rows (what every rank-0 process writes)."""
+    """Messages on stdout, TensorBoard, catalog metrics and checkpoint rows (rank 0's sinks)."""
     catalog = Catalog(plan.catalog_dir)
     return [
+        PrintMessages(),
         TensorBoardLogger(Path(plan.run_dir) / "tensorboard", prefix=plan.stage),
         CatalogMetrics(catalog, plan.run_id, plan.stage),
         CatalogCheckpoints(
