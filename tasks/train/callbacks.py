@@ -7,9 +7,9 @@ The engine knows only :class:`Callback`. This module provides the sinks:
 * :class:`CatalogMetrics`     the catalog ``metrics`` table (split ``train`` and ``val``, the
   checkpoint id on rows of a checkpoint's step), flushed at every checkpoint;
 * :class:`CatalogCheckpoints` a ``checkpoints`` row (sha256, lineage) per checkpoint;
-* :class:`PrefectArtifacts`   a progress artifact while training, then a loss-curve
-  PNG (saved under the run folder, shown in a markdown artifact) and a table.
-  Prefect is imported lazily inside it, so the engine stays Prefect-free.
+* ``tasks.train.tasks.PrefectArtifacts`` (beside the Prefect task, so this module stays
+  Prefect-free): a progress artifact while training, then a loss-curve PNG (saved under
+  the run folder, shown in a markdown artifact) and a table.
 
 The full history (across resumes) is ``<run>/metrics.jsonl``, written by the engine:
 one line per logged step, and one per validation with ``"split": "val"``.
