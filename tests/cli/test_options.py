@@ -24,6 +24,7 @@ COMMANDS = {
     ("generate",): ("flows.generate:GenerateParams", {"as_json"}),
     ("evaluate",): ("flows.generate:EvaluateParams", {"as_json"}),
     ("dataset", "create"): ("tasks.snapshot:SnapshotParams", set()),
+    ("demo",): ("flows.demo:DemoParams", set()),
 }
 # the option names the CLI had before its options were made from the models (a contract)
 KNOWN_FLAGS = {
@@ -38,6 +39,7 @@ KNOWN_FLAGS = {
     "--no-ema --seed --detector --allow-non-heldout --lpips-weights --fid-weights --fvd-weights "
     "--clip-weights --clip-model --dust3r-weights --dust3r-repo --dust3r-tau --json",
     ("dataset", "create"): "--where --split --heldout-fraction --split-seed",
+    ("demo",): "--objects --base-steps --sync-steps --upsampler-steps --generate-steps",
 }
 
 
@@ -103,6 +105,7 @@ def test_a_field_added_to_a_model_is_an_option():
         (["evaluate", "--checkpoint", "a", "--checkpoint", "b", "--dataset", "d",
           "--detector", "nope"], "detector"),
         (["dataset", "create", "x", "--split", "nope"], "split"),
+        (["demo", "--objects", "1"], "objects"),
     ],
 )  # fmt: skip
 def test_bad_values_are_one_line_on_stderr_exit_2(args, field):
