@@ -25,6 +25,7 @@ COMMANDS = {
     ("evaluate",): ("flows.generate:EvaluateParams", {"as_json"}),
     ("dataset", "create"): ("tasks.snapshot:SnapshotParams", set()),
     ("demo",): ("flows.demo:DemoParams", set()),
+    ("pseudo4d",): ("fourreal.commands.pseudo4d:ExportParams", set()),
 }
 # the option names the CLI had before its options were made from the models (a contract)
 KNOWN_FLAGS = {
@@ -40,6 +41,7 @@ KNOWN_FLAGS = {
     "--clip-weights --clip-model --dust3r-weights --dust3r-repo --dust3r-tau --json",
     ("dataset", "create"): "--where --split --heldout-fraction --split-seed",
     ("demo",): "--objects --base-steps --sync-steps --upsampler-steps --generate-steps",
+    ("pseudo4d",): "--views -V --times -T --height --width --seed --out -o --fps --stride --start",
 }
 
 
@@ -106,6 +108,7 @@ def test_a_field_added_to_a_model_is_an_option():
           "--detector", "nope"], "detector"),
         (["dataset", "create", "x", "--split", "nope"], "split"),
         (["demo", "--objects", "1"], "objects"),
+        (["pseudo4d", "v.mp4", "--fps", "8", "--stride", "2"], "fps"),
     ],
 )  # fmt: skip
 def test_bad_values_are_one_line_on_stderr_exit_2(args, field):
