@@ -61,7 +61,7 @@ def run_block(block: DiTBlock, x: Tensor, c: Tensor, rope: Rope, recompute: bool
     """
     if not recompute or not torch.is_grad_enabled():
         return block(x, c, rope)
-    if getattr(block, "checkpointing", True) == "selective":
+    if block.checkpointing == "selective":
         return checkpoint(block, x, c, rope, use_reentrant=False, context_fn=_selective_contexts)
     return checkpoint(block, x, c, rope, use_reentrant=False)
 
