@@ -98,7 +98,7 @@ def _stage_command(stage: str):
         try:
             result = run(stage, params, flow)
         except TrainingInterrupted as e:  # SIGTERM/SIGINT: a checkpoint was written
-            typer.echo(f"interrupted: {e}", err=True)
+            print(f"interrupted: {e}", flush=True)  # on stdout, as it always was
             raise typer.Exit(e.exit_code) from None
         except ValueError as e:
             raise fail(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
