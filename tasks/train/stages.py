@@ -68,7 +68,7 @@ from tasks.train.data import (
     resolve_snapshot,
 )
 from tasks.train.engine import Engine, EngineConfig, Phase, estimate_step_memory, example_batch
-from tasks.train.params import TrainBaseParams, TrainSyncParams, TrainUpsamplerParams
+from tasks.train.params import STAGE_PARAMS
 from tasks.train.validation import ValidationConfig, Validator, ValSet
 
 CLIP_KINDS = (CLIP_KIND, *GRID_KINDS)
@@ -110,8 +110,7 @@ class StagePlan:
 
 
 def stage_of(params) -> str:
-    stages = {"base": TrainBaseParams, "sync": TrainSyncParams, "upsampler": TrainUpsamplerParams}
-    for stage, cls in stages.items():
+    for stage, cls in STAGE_PARAMS.items():
         if isinstance(params, cls):
             return stage
     raise ValueError(f"params: {type(params).__name__} is not a training parameter model")
