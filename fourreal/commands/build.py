@@ -25,11 +25,11 @@ from collections.abc import Callable
 import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
-from typer.core import TyperGroup
 
 from fourreal.commands.options import (
     fail,
     field_values,
+    lazy_group,
     model_options,
     validation_message,
 )
@@ -214,23 +214,13 @@ BUILDS = {
 }
 
 
-class _LazyBuilds(TyperGroup):
-    """Builds its subcommands on first use: their options come from the flows' parameter
-    models, and importing the flows (Prefect, Ray) must not slow every other command."""
-
-    def list_commands(self, ctx):
-        return list(BUILDS)
-
-    def get_command(self, ctx, name):
-        if name not in BUILDS:
-            return None
-        one = typer.Typer()
-        one.command(name)(_command(name, *BUILDS[name]))
-        return typer.main.get_command(one)
-
-
 def register(app: typer.Typer) -> None:
+    # made on first use: their options come from the flows' parameter models, and
+    # importing the flows (Prefect, Ray) must not slow every other command
+    commands = {
+        name: ((lambda n=name: _command(n, *BUILDS[n])), BUILDS[name][2]) for name in BUILDS
+    }
     build_app = typer.Typer(
-        cls=_LazyBuilds, help="Build samples: render objects, pseudo-4D grids, clips."
+        cls=lazy_group(commands), help="Build samples: render objects, pseudo-4D grids, clips."
     )
     app.add_typer(build_app, name="build")

@@ -26,6 +26,8 @@ COMMANDS = {
     ("dataset", "create"): ("tasks.snapshot:SnapshotParams", set()),
     ("demo",): ("flows.demo:DemoParams", set()),
     ("pseudo4d",): ("fourreal.commands.pseudo4d:ExportParams", set()),
+    ("build", "objects"): ("flows.build_objaverse:BuildObjaverseParams", {"as_json"}),
+    ("build", "clips"): ("flows.build_pseudo4d:ClipParams", {"as_json"}),
 }
 # the option names the CLI had before its options were made from the models (a contract)
 KNOWN_FLAGS = {
@@ -42,6 +44,8 @@ KNOWN_FLAGS = {
     ("dataset", "create"): "--where --split --heldout-fraction --split-seed",
     ("demo",): "--objects --base-steps --sync-steps --upsampler-steps --generate-steps",
     ("pseudo4d",): "--views -V --times -T --height --width --seed --out -o --fps --stride --start",
+    ("build", "objects"): "--views --times --workers --num-workers --json",
+    ("build", "clips"): "--times --workers --num-cpus --json",
 }
 
 
