@@ -219,7 +219,7 @@ def engine_config(args, stage: str, seed: int):
     return EngineConfig(stage=stage, batch_size=args.batch_size, lr=args.lr, warmup_steps=20,
                         ema_decay=0.99, seed=seed, timestep_sampler=args.timestep_sampler,
                         checkpoint_every=1_000_000, keep_last=1,
-                        log_every=1_000_000)  # fmt: skip
+                        log_every=1_000_000, loader_workers=0)  # fmt: skip
 
 
 def run_engine(args, model, stage: str, seed: int, phases: list, run_dir: Path) -> dict:

@@ -284,7 +284,8 @@ def train(args, model, stage: str, phases: list, run_dir: Path, validator) -> di
     cfg = EngineConfig(stage=stage, batch_size=batch, lr=args.lr, warmup_steps=50,
                        ema_decay=0.99, seed=0, timestep_sampler=args.timestep_sampler,
                        loss_weighting=args.loss_weighting, timestep_shift=args.timestep_shift,
-                       checkpoint_every=1_000_000, keep_last=1, log_every=10)  # fmt: skip
+                       checkpoint_every=1_000_000, keep_last=1, log_every=10,
+                       loader_workers=0)  # fmt: skip
     built = [Phase(name, steps, StreamDataset(refs, spec), name)
              for name, steps, refs, spec in phases if steps > 0]  # fmt: skip
     engine = Engine(cfg, model, built, run_dir, meta={}, device=args.device, resume=False,

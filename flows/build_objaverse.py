@@ -21,9 +21,8 @@ from flows.common import interrupted_by, recorded_build
 from flows.params import GridSizeMixin, StoreQualityMixin
 from fourreal.core.params import FlowParams, RayAddress, Seed
 from fourreal.core.params import output_path as resolve_output
-from renderers.camera import CameraArc
-from renderers.job import RenderSpec
 from renderers.sources import Selection
+from renderers.spec import render_spec
 from tasks.objects.animations import ALL, DEFAULT_MAX_ANIMATIONS
 from tasks.objects.build import OK, BuildConfig, node_counts, summary_table
 from tasks.objects.tasks import (
@@ -114,22 +113,17 @@ class BuildObjaverseParams(GridSizeMixin, StoreQualityMixin, FlowParams):
         )
 
     def build_config(self) -> BuildConfig:
-        arc = CameraArc(
-            azimuth_deg=self.azimuth_deg,
-            azimuth_span_deg=self.azimuth_span_deg,
-            elevation_deg=self.elevation_deg,
-            yfov_deg=self.yfov_deg,
-        )
         animation = None if self.animation == ALL else self.animation
-        spec = RenderSpec(
+        spec = render_spec(
             views=self.views,
             times=self.times,
             height=self.height,
             width=self.width,
-            arc=arc,
-            animation=int(animation)
-            if animation is not None and animation.isdigit()
-            else animation,
+            animation=animation,
+            azimuth_deg=self.azimuth_deg,
+            azimuth_span_deg=self.azimuth_span_deg,
+            elevation_deg=self.elevation_deg,
+            yfov_deg=self.yfov_deg,
             max_triangles=self.max_triangles,
             min_motion=self.min_motion,
             min_active_fraction=self.min_active_fraction,

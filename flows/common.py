@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from pydantic import BaseModel
 
-from catalog.runs import RunRecord, start_run
+from catalog.runs import RunRecord
 from catalog.store import Catalog
-from tasks.recording import stop_on_signals, stop_signal
-
-# () -> (status, error) of a run whose body returned: "completed", or e.g. "interrupted"
-Outcome = Callable[[], tuple[str, str | None]]
+from tasks.recording import Outcome, stop_on_signals, stop_signal
+from tasks.recording import recorded_run as run_row
 
 
 def current_flow_run_id() -> str | None:
@@ -27,18 +25,9 @@ def current_flow_run_id() -> str | None:
 def recorded_run(
     flow: str, params: BaseModel, catalog: Catalog | None = None, outcome: Outcome | None = None
 ) -> Iterator[RunRecord]:
-    """Write the ``runs`` row (running -> completed | failed) around a flow body.
-
-    ``outcome`` says how a body that returned ended (default: completed).
-    """
-    catalog = catalog or Catalog()
-    rec = start_run(catalog, flow, params.model_dump(mode="json"), current_flow_run_id())
-    try:
+    """``tasks.recording.recorded_run`` with the Prefect flow run's id as the run id."""
+    with run_row(flow, params, catalog, outcome, current_flow_run_id()) as rec:
         yield rec
-    except BaseException as e:
-        rec.finish("failed", f"{type(e).__name__}: {e}")
-        raise
-    rec.finish(*(outcome() if outcome is not None else ("completed", None)))
 
 
 def interrupted_by() -> str | None:

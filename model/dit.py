@@ -61,7 +61,7 @@ def run_block(block: DiTBlock, x: Tensor, c: Tensor, rope: Rope, recompute: bool
     """
     if not recompute or not torch.is_grad_enabled():
         return block(x, c, rope)
-    if getattr(block, "checkpointing", True) == "selective":
+    if block.checkpointing == "selective":
         return checkpoint(block, x, c, rope, use_reentrant=False, context_fn=_selective_contexts)
     return checkpoint(block, x, c, rope, use_reentrant=False)
 
@@ -192,7 +192,3 @@ class DiT(nn.Module):
         tokens = rearrange(x_tok, "b (f n) d -> b f n d", f=F)
         out = self.head(tokens, c, h, w)  # (B, F, C_out, H, W)
         return self.to_velocity(out, x, s, x0_offset)
-
-
-def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
-    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)

@@ -105,6 +105,9 @@ class DiTBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
+        # activation checkpointing when trained: False | True (full) | "selective"
+        # (set by the model that holds the block: DiT.set_checkpointing)
+        self.checkpointing: bool | str = False
 
     def forward(self, x: Tensor, c: Tensor, rope: Rope) -> Tensor:
         """``x [B, N, D]`` tokens of B videos, ``c [B, D]`` condition, rope for the layout."""

@@ -28,7 +28,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from catalog.runs import RunRecord, start_run
 from catalog.schema import PRIMARY_KEYS
+from catalog.store import Catalog
 
 MAX_RESULTS = 16
 MAX_SECONDS = 10.0
@@ -184,3 +186,33 @@ def stop_on_signals() -> Iterator[None]:
         _armed.clear()
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+# () -> (status, error) of a run whose body returned: "completed", or e.g. "interrupted"
+Outcome = Callable[[], tuple[str, str | None]]
+
+
+@contextlib.contextmanager
+def recorded_run(
+    flow: str,
+    params,
+    catalog: Catalog | None = None,
+    outcome: Outcome | None = None,
+    flow_run_id: str | None = None,
+) -> Iterator[RunRecord]:
+    """Write the ``runs`` row (running -> completed | failed) around a run's body.
+
+    ``params`` is the run's pydantic parameter model; ``outcome`` says how a body
+    that returned ended (default: completed); ``flow_run_id`` is the Prefect flow
+    run's id when there is one (``flows.common.recorded_run`` passes it), else the
+    row gets an id of its own. Library entries (training, snapshots) use this
+    directly, so a run without Prefect records the same lineage as its flow.
+    """
+    catalog = catalog or Catalog()
+    rec = start_run(catalog, flow, params.model_dump(mode="json"), flow_run_id)
+    try:
+        yield rec
+    except BaseException as e:
+        rec.finish("failed", f"{type(e).__name__}: {e}")
+        raise
+    rec.finish(*(outcome() if outcome is not None else ("completed", None)))

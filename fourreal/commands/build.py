@@ -1,7 +1,8 @@
 """``fourreal build objects|pseudo4d|clips SOURCE``: the build flows, in-process.
 
 The options are the flows' own typed parameters (one ``--option`` per field of the
-pydantic model, same names with dashes, same defaults and descriptions), so the CLI, the
+pydantic model, same names with dashes, same defaults and descriptions;
+fourreal/commands/options.py), so the CLI, the
 Prefect UI form and a deployment's parameters are one contract. ``--workers`` is the
 number of Ray workers of each build. With ``--json`` the last line of stdout is one JSON
 object: ``{"run_id", "ok", "failed", "skipped", "sample_ids"}`` (``ok``: samples made by
@@ -19,14 +20,19 @@ from __future__ import annotations
 import inspect
 import json
 import signal
-import types
-import typing
 from collections.abc import Callable
 
 import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
-from typer.core import TyperGroup
+
+from fourreal.commands.options import (
+    fail,
+    field_values,
+    lazy_group,
+    model_options,
+    validation_message,
+)
 
 console = Console(stderr=True)
 
@@ -35,82 +41,13 @@ console = Console(stderr=True)
 WORKERS_FIELD = {"objects": "num_workers", "pseudo4d": "num_cpus", "clips": "num_cpus"}
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)  # one line, never wrapped
-    return typer.Exit(2)
-
-
-def validation_message(e: ValidationError) -> str:
-    """The first error as ``field: message`` (a model-level check names its own field)."""
-    err = e.errors()[0]
-    msg = err["msg"].removeprefix("Value error, ")
-    field = ".".join(str(x) for x in err["loc"])
-    return f"{field}: {msg}" if field else msg
-
-
-def _option_type(annotation) -> tuple[type, bool]:
-    """(click-friendly scalar type, is a list) of a field's annotation."""
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType) and len(args) == 1:
-        return _option_type(args[0])
-    if origin is list:
-        return str, True
-    if origin is typing.Literal:
-        return str, False
-    if annotation in (int, float, str, bool):
-        return annotation, False
-    return str, False  # nested models: JSON text
+# the one CLI pattern (options from the model, one-line errors), under its older names here
+_fail, _values = fail, field_values
 
 
 def _parameters(model: type[BaseModel], workers_field: str) -> list[inspect.Parameter]:
-    params = []
-    for name, field in model.model_fields.items():
-        if name == "source":
-            continue  # the positional SOURCE
-        kind, is_list = _option_type(field.annotation)
-        flags = [f"--{name.replace('_', '-')}"]
-        if name == workers_field:
-            flags.append("--workers")
-        help_ = (field.description or "") + (" (comma-separated)" if is_list else "")
-        if kind is not bool and not is_list and issubclass(kind, (int, float, str)):
-            default = field.get_default(call_default_factory=True)
-            if isinstance(default, BaseModel):
-                default, help_ = None, help_ + " (JSON object)"
-        else:
-            default = field.get_default(call_default_factory=True)
-        if is_list:
-            default = None if default is None else ",".join(map(str, default))
-        if kind is bool:
-            flags = [f"--{name.replace('_', '-')}/--no-{name.replace('_', '-')}"]
-        annotation = kind | None if default is None else kind
-        params.append(
-            inspect.Parameter(
-                name,
-                inspect.Parameter.KEYWORD_ONLY,
-                default=typer.Option(default, *flags, help=help_, show_default=True),
-                annotation=annotation,
-            )
-        )
-    return params
-
-
-def _values(model: type[BaseModel], given: dict) -> dict:
-    """Option strings back to field values (lists, JSON objects); None means the default."""
-    out = {}
-    for name, value in given.items():
-        if value is None:
-            continue
-        kind, is_list = _option_type(model.model_fields[name].annotation)
-        if is_list:
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        elif isinstance(model.model_fields[name].default_factory, type):  # nested model
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError as e:
-                raise _fail(f"{name}: not a JSON object: {e}") from None
-        out[name] = value
-    return out
+    workers = (f"--{workers_field.replace('_', '-')}", "--workers")
+    return model_options(model, skip=("source",), flags={workers_field: workers})
 
 
 def summary_line(result: dict) -> dict:
@@ -277,23 +214,13 @@ BUILDS = {
 }
 
 
-class _LazyBuilds(TyperGroup):
-    """Builds its subcommands on first use: their options come from the flows' parameter
-    models, and importing the flows (Prefect, Ray) must not slow every other command."""
-
-    def list_commands(self, ctx):
-        return list(BUILDS)
-
-    def get_command(self, ctx, name):
-        if name not in BUILDS:
-            return None
-        one = typer.Typer()
-        one.command(name)(_command(name, *BUILDS[name]))
-        return typer.main.get_command(one)
-
-
 def register(app: typer.Typer) -> None:
+    # made on first use: their options come from the flows' parameter models, and
+    # importing the flows (Prefect, Ray) must not slow every other command
+    commands = {
+        name: ((lambda n=name: _command(n, *BUILDS[n])), BUILDS[name][2]) for name in BUILDS
+    }
     build_app = typer.Typer(
-        cls=_LazyBuilds, help="Build samples: render objects, pseudo-4D grids, clips."
+        cls=lazy_group(commands), help="Build samples: render objects, pseudo-4D grids, clips."
     )
     app.add_typer(build_app, name="build")

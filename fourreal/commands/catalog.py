@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
+from fourreal.commands.options import fail, lazy_command, model_command, parse
+
 console = Console()
 catalog_app = typer.Typer(help="The catalog (a DuckLake): query, lineage, maintenance.")
 dataset_app = typer.Typer(help="Immutable dataset snapshots.")
@@ -32,8 +34,7 @@ def one_line_errors():
         yield
     except (ValueError, duckdb.Error, CommitGaveUp) as e:
         text = str(e).strip().splitlines()
-        console.print(f"[red]error:[/red] {text[0] if text else type(e).__name__}", soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise fail(text[0] if text else type(e).__name__) from None
 
 
 def print_table(table, title: str | None = None, max_rows: int = 200) -> None:
@@ -163,37 +164,31 @@ def migrate_cmd(
     console.print("imported " + ", ".join(f"{t}: {n} rows" for t, n in counts.items()))
 
 
-@dataset_app.command("create")
-def create(
-    name: str = typer.Argument(..., help="Dataset name"),
-    where: str = typer.Option("true", "--where", help="SQL predicate over the samples table"),
-    split: str = typer.Option("all", help="train | heldout | all"),
-    heldout_fraction: float = typer.Option(
-        0.0,
-        "--heldout-fraction",
-        help="Hold out about this fraction of the sources (by source, never by frame); "
-        "training validates on them. 0 = none",
-    ),
-    split_seed: int = typer.Option(0, "--split-seed", help="Which sources are held out"),
-) -> None:
-    """Snapshot the ok samples matching --where as an immutable dataset."""
-    from catalog.datasets import create_dataset
-    from catalog.store import Catalog
+CREATE_DOC = "Snapshot the ok samples matching --where as an immutable dataset."
 
-    with one_line_errors():
-        row = create_dataset(
-            Catalog(),
-            name,
-            where,
-            split=split,
-            heldout_fraction=heldout_fraction,
-            split_seed=split_seed,
+
+def create_command():
+    """``dataset create NAME``: the options are SnapshotParams' fields; the code and the
+    lineage (its ``runs`` row) are the ``snapshot_dataset`` flow's (tasks.snapshot)."""
+    from tasks.snapshot import SnapshotParams, snapshot
+
+    def body(values: dict) -> None:
+        params = parse(SnapshotParams, values)
+        with one_line_errors():
+            row = snapshot(params).row
+        console.print(
+            f"dataset {row['name']} id={row['dataset_id']} samples={row['num_samples']}"
+            f"{_heldout_text(row)} hash={row['content_hash'][:16]} "
+            f"lake snapshot={row['snapshot_id']}",
+            soft_wrap=True,
         )
-    console.print(
-        f"dataset {row['name']} id={row['dataset_id']} samples={row['num_samples']}"
-        f"{_heldout_text(row)} hash={row['content_hash'][:16]} lake snapshot={row['snapshot_id']}",
-        soft_wrap=True,
-    )
+
+    return model_command(SnapshotParams, body, name="create", doc=CREATE_DOC, positional=("name",))
+
+
+@dataset_app.command("create", cls=lazy_command(create_command), help=CREATE_DOC)
+def create() -> None:
+    """Stands in for the lazy command in the group's listing; never runs."""
 
 
 def _heldout_text(row: dict) -> str:

@@ -2,13 +2,14 @@
 
 The engine knows only :class:`Callback`. This module provides the sinks:
 
+* :class:`PrintMessages`      the engine's messages (memory estimate, validation) on stdout;
 * :class:`TensorBoardLogger`  scalars under ``<run>/tensorboard`` (``tensorboard --logdir``);
 * :class:`CatalogMetrics`     the catalog ``metrics`` table (split ``train`` and ``val``, the
   checkpoint id on rows of a checkpoint's step), flushed at every checkpoint;
 * :class:`CatalogCheckpoints` a ``checkpoints`` row (sha256, lineage) per checkpoint;
-* :class:`PrefectArtifacts`   a progress artifact while training, then a loss-curve
-  PNG (saved under the run folder, shown in a markdown artifact) and a table.
-  Prefect is imported lazily inside it, so the engine stays Prefect-free.
+* ``tasks.train.tasks.PrefectArtifacts`` (beside the Prefect task, so this module stays
+  Prefect-free): a progress artifact while training, then a loss-curve PNG (saved under
+  the run folder, shown in a markdown artifact) and a table.
 
 The full history (across resumes) is ``<run>/metrics.jsonl``, written by the engine:
 one line per logged step, and one per validation with ``"split": "val"``.
@@ -43,6 +44,16 @@ class Callback:
 
     def on_end(self, summary: dict) -> None:
         """Training finished (not called on failure)."""
+
+    def on_message(self, text: str) -> None:
+        """A line for whoever runs the training (memory estimate, validation losses)."""
+
+
+class PrintMessages(Callback):
+    """The engine's messages on stdout (a flow's ``log_prints`` turns them into logs)."""
+
+    def on_message(self, text: str) -> None:
+        print(text, flush=True)
 
 
 class TensorBoardLogger(Callback):

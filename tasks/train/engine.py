@@ -42,94 +42,52 @@ re-upsampled frames.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import json
 import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.distributed as dist
+from pydantic import Field
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from fourreal.core.io import atomic_write_text
 from model.checkpoint import build_model, load_saved_tensors
 from model.config import config_to_dict
-from model.flow import LOSS_WEIGHTINGS, flow_loss, sample_timesteps
+from model.flow import flow_loss, sample_timesteps
 from model.memory import GIB, MemoryReport, trace_peak_memory
 from model.upsampler import upsampler_loss
 from tasks.train import checkpointing as ckpt
 from tasks.train.callbacks import Callback
 from tasks.train.data import StreamDataset, make_loader
+from tasks.train.params import EngineSettings
 from tasks.train.preemption import StopFlag, stop_on_signals
 
-PRECISIONS = ("auto", "fp32", "bf16")
+Stage = Literal["base", "sync", "upsampler"]
 
 
-@dataclass(kw_only=True)
-class EngineConfig:
-    """Optimisation settings shared by every stage."""
+class EngineConfig(EngineSettings):
+    """What the engine reads: the training parameters' optimisation settings
+    (``tasks.train.params.EngineSettings``, defaults stated there once), the stage, and
+    the AdamW and schedule constants no flow exposes. ``EngineConfig.of(stage, params)``
+    takes them from a stage's parameter model."""
 
-    stage: str
+    stage: Stage
     """base | sync | upsampler (picks the loss)."""
-    batch_size: int = 2
-    """Samples per micro-batch per rank."""
-    grad_accum: int = 1
-    """Micro-batches per optimiser step (effective batch = batch_size x grad_accum x ranks)."""
-    lr: float = 1e-4
-    """Peak learning rate."""
-    weight_decay: float = 0.0
-    """AdamW decoupled weight decay."""
     betas: tuple[float, float] = (0.9, 0.999)
     """AdamW betas."""
-    warmup_steps: int = 0
-    """Linear warmup from 0 to ``lr``."""
-    min_lr_ratio: float = 0.1
+    min_lr_ratio: float = Field(0.1, ge=0.0, le=1.0)
     """The cosine decays to ``min_lr_ratio * lr`` at the last step."""
-    grad_clip: float = 1.0
-    """Max global gradient norm (0 = no clipping)."""
-    ema_decay: float = 0.999
-    """EMA decay (warmed up as ``min(decay, (1 + n) / (10 + n))``)."""
-    precision: str = "auto"
-    """auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16."""
-    compile: bool | None = None
-    """``torch.compile`` the model; None = on for CUDA, off on CPU."""
-    seed: int = 0
-    """Data order, per-item and per-sample randomness."""
-    loader_workers: int = 0
-    """DataLoader worker processes per rank."""
-    checkpoint_every: int = 100
-    """Steps between checkpoints (the last step always writes one)."""
-    keep_last: int = 3
-    """Checkpoint folders kept on disk (catalog rows stay)."""
-    log_every: int = 10
-    """Steps between logged metrics."""
-    timestep_sampler: str = "logit_normal"
-    """Flow-time distribution in training (model.flow.TIMESTEP_SAMPLERS)."""
-    timestep_shift: float = 1.0
-    """Training times shifted as sampling's ``shift`` (> 1: more high-noise steps)."""
-    loss_weighting: str = "x0"
-    """Per noise level: ``x0`` (the clean frames' error) or ``velocity`` as is (model.flow)."""
 
-    def __post_init__(self) -> None:
-        if not (self.timestep_shift > 0 and math.isfinite(self.timestep_shift)):
-            raise ValueError(f"timestep_shift must be > 0, got {self.timestep_shift}")
-        if self.loss_weighting not in LOSS_WEIGHTINGS:
-            raise ValueError(
-                f"loss_weighting must be one of {LOSS_WEIGHTINGS}, got {self.loss_weighting!r}"
-            )
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        for name in ("batch_size", "grad_accum", "checkpoint_every", "log_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.keep_last < 1:
-            raise ValueError(f"keep_last must be >= 1, got {self.keep_last}")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+    @classmethod
+    def of(cls, stage: str, params: EngineSettings) -> EngineConfig:
+        """The engine settings of a stage's parameter model (every field of EngineSettings)."""
+        return cls(stage=stage, **{k: getattr(params, k) for k in EngineSettings.model_fields})
 
     def uses_bf16(self, device: torch.device) -> bool:
         return self.precision == "bf16" or (self.precision == "auto" and device.type == "cuda")
@@ -446,15 +404,14 @@ class Engine:
         try:
             report = estimate_step_memory(self.cfg, self.model_config, batch, self.device)
         except Exception as e:  # an estimate must never stop a run; say why it is missing
-            print(
-                f"[train {self.cfg.stage}] no memory estimate: {type(e).__name__}: {e}", flush=True
-            )
+            self._emit("on_message", f"[train {self.cfg.stage}] no memory estimate: "
+                       f"{type(e).__name__}: {e}")  # fmt: skip
             return None
         mode = getattr(self.model_config, "base", self.model_config).grad_checkpointing
-        print(
+        self._emit(
+            "on_message",
             f"[train {self.cfg.stage}] memory estimate, batch {self.cfg.batch_size} per rank, "
             f"activation checkpointing {mode}: {report.describe()}",
-            flush=True,
         )
         return report
 
@@ -533,7 +490,9 @@ class Engine:
         if "psnr/model" in metrics:
             shown += f", held-out PSNR {metrics['psnr/model']:.2f} dB"
             shown += f" (oracle baseline {metrics.get('psnr/oracle', float('nan')):.2f})"
-        print(f"[train {self.cfg.stage}] step {state.step}: {shown} (EMA weights)", flush=True)
+        self._emit(
+            "on_message", f"[train {self.cfg.stage}] step {state.step}: {shown} (EMA weights)"
+        )
         self._emit("on_validate", state.step, metrics)
 
     def _next_micro_batches(self, batches) -> tuple[list[dict], float]:
@@ -673,7 +632,7 @@ class Engine:
             "step": state.step,
             "dataset_id": phase.dataset_id,
             "metrics": metrics,
-            "engine": dataclasses.asdict(self.cfg),
+            "engine": self.cfg.model_dump(),
             "fingerprint": self.fingerprint,
         }
         path = ckpt.save_checkpoint(
@@ -694,7 +653,7 @@ class Engine:
         config = {
             "model_kind": type(state.model).__name__,
             "model": config_to_dict(self.model_config),
-            "engine": dataclasses.asdict(self.cfg),
+            "engine": self.cfg.model_dump(),
             **self.meta,
         }
         meta = {"dataset_id": phase.dataset_id, "config": config, "metrics": metrics}

@@ -6,6 +6,7 @@ values fail at construction with a message naming the field.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from typing import Literal
@@ -99,21 +100,33 @@ class GridMaskProportions(FlowParams):
         return tuple(self.model_dump().items())
 
 
-class TrainCommon(FlowParams):
-    """Settings every training stage shares."""
+class EngineSettings(FlowParams):
+    """Optimisation settings of every stage: fields of the training flows' parameters, and
+    what the engine reads (``tasks.train.engine.EngineConfig`` adds the stage to them).
 
-    preset: Preset = Field(
-        "tiny", description="Model size preset: tiny (CPU tests) | small | paper"
-    )
+    Defaults, bounds and descriptions are stated here once.
+    """
+
     batch_size: int = Field(2, ge=1, le=4096, description="Samples per micro-batch per worker")
-    grad_accum: int = Field(1, ge=1, le=1024, description="Micro-batches per optimiser step")
+    grad_accum: int = Field(
+        1,
+        ge=1,
+        le=1024,
+        description="Micro-batches per optimiser step "
+        "(effective batch = batch_size x grad_accum x workers)",
+    )
     lr: float = Field(1e-4, gt=0.0, le=1.0, description="Peak learning rate (AdamW)")
     weight_decay: float = Field(0.0, ge=0.0, le=1.0, description="AdamW weight decay")
     warmup_steps: int = Field(
         0, ge=0, le=1_000_000, description="Linear warmup steps before the cosine decay"
     )
     grad_clip: float = Field(1.0, ge=0.0, le=1e6, description="Max gradient norm (0 = off)")
-    ema_decay: float = Field(0.999, ge=0.0, lt=1.0, description="EMA decay of the trained weights")
+    ema_decay: float = Field(
+        0.999,
+        ge=0.0,
+        lt=1.0,
+        description="EMA decay of the trained weights (warmed up as min(decay, (1+n)/(10+n)))",
+    )
     timestep_sampler: TimestepSampler = Field(
         "logit_normal",
         description="Training noise levels: logit_normal (SD3: mostly mid noise) | uniform "
@@ -122,16 +135,45 @@ class TrainCommon(FlowParams):
     timestep_shift: float = Field(1.0, gt=0.0, le=100.0, description=TIMESTEP_SHIFT_HELP)
     loss_weighting: LossWeighting = Field("x0", description=LOSS_WEIGHTING_HELP)
     precision: Precision = Field("auto", description="auto = bf16 autocast on GPU, fp32 on CPU")
+    compile: bool | None = Field(
+        None, description="torch.compile the model; empty = on for CUDA, off on CPU"
+    )
+    seed: Seed = 0
+    # 2: decoding the next batches overlaps the step on a GPU; tests and benches that want
+    # no worker processes pass 0
+    loader_workers: int = Field(2, ge=0, le=64, description="DataLoader processes per worker")
+    checkpoint_every: int = Field(
+        100,
+        ge=1,
+        le=10_000_000,
+        description="Steps between checkpoints (the last step always writes one)",
+    )
+    keep_last: int = Field(
+        3, ge=1, le=1000, description="Checkpoint folders kept on disk (catalog rows stay)"
+    )
+    log_every: int = Field(10, ge=1, le=1_000_000, description="Steps between logged metrics")
+
+
+def same_field(model: type[FlowParams], name: str, description: str | None = None):
+    """``model``'s field ``name`` (default, bounds, description) for another model to reuse:
+    ``train_all``'s fields restate no default of the stages they are passed to."""
+    field = copy.copy(model.model_fields[name])
+    if description is not None:
+        field.description = description
+    return field
+
+
+class TrainCommon(EngineSettings):
+    """Settings every training stage shares (the engine's, then the run's)."""
+
+    preset: Preset = Field(
+        "tiny", description="Model size preset: tiny (CPU tests) | small | paper"
+    )
     grad_checkpointing: Checkpointing = Field(
         "auto",
         description="Activation checkpointing: auto = the least recomputation whose "
         "estimated peak fits an 80 GB GPU (off, then selective, then full)",
     )
-    compile: bool | None = Field(
-        None, description="torch.compile the model; empty = on for CUDA, off on CPU"
-    )
-    seed: Seed = 0
-    loader_workers: int = Field(2, ge=0, le=64, description="DataLoader processes per worker")
     workers: int = Field(
         1,
         ge=1,
@@ -141,9 +183,6 @@ class TrainCommon(FlowParams):
     )
     device: Device = Field("auto", description="auto = CUDA when available, else CPU")
     ray_address: RayAddress = None
-    checkpoint_every: int = Field(100, ge=1, le=10_000_000, description="Steps between checkpoints")
-    keep_last: int = Field(3, ge=1, le=1000, description="Checkpoint folders kept on disk")
-    log_every: int = Field(10, ge=1, le=1_000_000, description="Steps between logged metrics")
     run_name: str | None = Field(
         None,
         pattern=RUN_NAME,
@@ -282,52 +321,46 @@ class TrainAllParams(FlowParams):
     upsampler_dataset: str | None = Field(
         None, description="Upsampler snapshot; empty = clips_dataset"
     )
-    base_steps: int = Field(1000, ge=1, le=10_000_000, description="Base steps at full resolution")
-    base_low_res_steps: int = Field(
-        0, ge=0, le=10_000_000, description="Base steps at half resolution first"
+    base_steps: int = same_field(TrainBaseParams, "steps", "Base steps at full resolution")
+    base_low_res_steps: int = same_field(
+        TrainBaseParams, "low_res_steps", "Base steps at half resolution first"
     )
-    base_masks: BaseMaskProportions = Field(
-        default_factory=BaseMaskProportions,
-        description="Weights of the base masking strategies (the 4Real recipe by default)",
-    )
-    pseudo4d_steps: int = Field(20000, ge=0, le=10_000_000, description="Sync phase 1 steps")
-    objaverse_steps: int = Field(3000, ge=0, le=10_000_000, description="Sync phase 2 steps")
+    base_masks: BaseMaskProportions = same_field(TrainBaseParams, "base_masks")
+    pseudo4d_steps: int = same_field(TrainSyncParams, "pseudo4d_steps", "Sync phase 1 steps")
+    objaverse_steps: int = same_field(TrainSyncParams, "objaverse_steps", "Sync phase 2 steps")
     upsampler_steps: int = Field(
         1000, ge=0, le=10_000_000, description="Upsampler steps (0 = skip)"
     )
-    sync: SyncKind = Field("soft", description="hard | soft | sequential")
-    frames: int = Field(8, ge=2, le=64, description="Frames per clip (base and upsampler)")
-    batch_size: int = Field(2, ge=1, le=4096, description="Samples per micro-batch per worker")
+    sync: SyncKind = same_field(TrainSyncParams, "sync")
+    frames: int = same_field(TrainBaseParams, "frames", "Frames per clip (base and upsampler)")
+    batch_size: int = same_field(TrainCommon, "batch_size")
     base_batch_size: int | None = Field(
         None,
         ge=1,
         le=4096,
         description="The base's micro-batch (clips, not grids); empty = batch_size",
     )
-    lr: float = Field(1e-4, gt=0.0, le=1.0, description="Peak learning rate")
-    timestep_sampler: TimestepSampler = Field(
-        "logit_normal", description="Training noise levels of every stage: logit_normal | uniform"
-    )
-    timestep_shift: float = Field(1.0, gt=0.0, le=100.0, description=TIMESTEP_SHIFT_HELP)
-    loss_weighting: LossWeighting = Field("x0", description=LOSS_WEIGHTING_HELP)
-    precision: Precision = Field("auto", description="auto = bf16 on GPU, fp32 on CPU")
+    lr: float = same_field(TrainCommon, "lr")
+    timestep_sampler: TimestepSampler = same_field(TrainCommon, "timestep_sampler")
+    timestep_shift: float = same_field(TrainCommon, "timestep_shift")
+    loss_weighting: LossWeighting = same_field(TrainCommon, "loss_weighting")
+    precision: Precision = same_field(TrainCommon, "precision")
     seed: Seed = 0
-    workers: int = Field(1, ge=1, le=4096, description="Training workers (DDP ranks)")
-    loader_workers: int = Field(2, ge=0, le=64, description="DataLoader processes per worker")
-    device: Device = Field("auto", description="auto = CUDA when available, else CPU")
+    workers: int = same_field(TrainCommon, "workers")
+    loader_workers: int = same_field(TrainCommon, "loader_workers")
+    device: Device = same_field(TrainCommon, "device")
     ray_address: RayAddress = None
-    checkpoint_every: int = Field(100, ge=1, le=10_000_000, description="Steps between checkpoints")
-    log_every: int = Field(10, ge=1, le=1_000_000, description="Steps between logged metrics")
-    eval_every: int = Field(
-        100,
-        ge=0,
-        le=10_000_000,
-        description="Steps between validation losses on the held-out part of each "
-        "snapshot (every stage; 0 = off)",
+    checkpoint_every: int = same_field(TrainCommon, "checkpoint_every")
+    log_every: int = same_field(TrainCommon, "log_every")
+    eval_every: int = same_field(
+        TrainCommon,
+        "eval_every",
+        "Steps between validation losses on the held-out part of each snapshot "
+        "(every stage; 0 = off)",
     )
-    val_items: int = Field(8, ge=1, le=4096, description="Held-out items per validation")
-    sample_every: int = Field(
-        0, ge=0, le=10_000_000, description="Sync: steps between generated held-out grids (0 = off)"
+    val_items: int = same_field(TrainCommon, "val_items")
+    sample_every: int = same_field(
+        TrainSyncParams, "sample_every", "Sync: steps between generated held-out grids (0 = off)"
     )
 
     def _common(self) -> dict:

@@ -54,6 +54,7 @@ from tasks.train.callbacks import (
     Callback,
     CatalogCheckpoints,
     CatalogMetrics,
+    PrintMessages,
     TensorBoardLogger,
 )
 from tasks.train.checkpointing import check_safetensors
@@ -67,7 +68,7 @@ from tasks.train.data import (
     resolve_snapshot,
 )
 from tasks.train.engine import Engine, EngineConfig, Phase, estimate_step_memory, example_batch
-from tasks.train.params import TrainBaseParams, TrainSyncParams, TrainUpsamplerParams
+from tasks.train.params import STAGE_PARAMS
 from tasks.train.validation import ValidationConfig, Validator, ValSet
 
 CLIP_KINDS = (CLIP_KIND, *GRID_KINDS)
@@ -109,21 +110,10 @@ class StagePlan:
 
 
 def stage_of(params) -> str:
-    stages = {"base": TrainBaseParams, "sync": TrainSyncParams, "upsampler": TrainUpsamplerParams}
-    for stage, cls in stages.items():
+    for stage, cls in STAGE_PARAMS.items():
         if isinstance(params, cls):
             return stage
     raise ValueError(f"params: {type(params).__name__} is not a training parameter model")
-
-
-ENGINE_FIELDS = ("batch_size", "grad_accum", "lr", "weight_decay", "warmup_steps", "grad_clip")
-ENGINE_FIELDS += ("ema_decay", "timestep_sampler", "precision", "compile", "seed", "loader_workers")
-ENGINE_FIELDS += ("loss_weighting", "timestep_shift")
-ENGINE_FIELDS += ("checkpoint_every", "keep_last", "log_every")
-
-
-def engine_config(stage: str, p) -> EngineConfig:
-    return EngineConfig(stage=stage, **{k: getattr(p, k) for k in ENGINE_FIELDS})
 
 
 def half_resolution(cfg: DiTConfig) -> tuple[int, int]:
@@ -197,7 +187,7 @@ def choose_checkpointing(
         return checkpointing_mode(params.grad_checkpointing)
     device = torch.device(target_device(params))
     precision = "bf16" if engine.uses_bf16(device) else "fp32"
-    traced = dataclasses.replace(engine, precision=precision)
+    traced = engine.model_copy(update={"precision": precision})
     batch = example_batch(StreamDataset(phase.snapshot.samples, phase.spec), engine.batch_size)
     return least_checkpointing(traced, cfg, batch, budget)
 
@@ -345,7 +335,7 @@ def _plan_meta(params, run_id: str, parent_id: str | None, phases: list[PhasePla
 def prepare(params, catalog: Catalog, run_id: str) -> StagePlan:
     """Check everything and fix the phases; ``ValueError`` naming the field otherwise."""
     stage = stage_of(params)
-    engine = engine_config(stage, params)
+    engine = EngineConfig.of(stage, params)
     parent_row = parent_path = None
     if stage == "base":
         cfg = base_preset(params.preset)
@@ -406,9 +396,10 @@ def resolve_device(name: str) -> str:
 
 
 def default_callbacks(plan: StagePlan) -> list[Callback]:
-    """TensorBoard, catalog metrics and checkpoint rows (what every rank-0 process writes)."""
+    """Messages on stdout, TensorBoard, catalog metrics and checkpoint rows (rank 0's sinks)."""
     catalog = Catalog(plan.catalog_dir)
     return [
+        PrintMessages(),
         TensorBoardLogger(Path(plan.run_dir) / "tensorboard", prefix=plan.stage),
         CatalogMetrics(catalog, plan.run_id, plan.stage),
         CatalogCheckpoints(

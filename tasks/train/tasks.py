@@ -1,18 +1,26 @@
-"""Prefect pieces of training: the artifact callback (progress, loss curve, metrics table)."""
+"""Prefect pieces of training: the stage ``@task`` and its artifact callback.
+
+``train_stage_task`` runs ``tasks.train.run.run_stage`` (the library entry) inside a
+flow run, with the artifacts (progress, loss curve, metrics table) as a callback.
+"""
 
 from __future__ import annotations
 
 import base64
 from pathlib import Path
 
+from prefect import task
 from prefect.artifacts import (
     create_markdown_artifact,
     create_progress_artifact,
     create_table_artifact,
     update_progress_artifact,
 )
+from prefect.cache_policies import NO_CACHE
 
 from tasks.train.callbacks import Callback, plot_loss_curve, read_history, validation_markdown
+from tasks.train.run import run_stage
+from tasks.train.stages import stage_of
 
 
 class PrefectArtifacts(Callback):
@@ -61,3 +69,13 @@ class PrefectArtifacts(Callback):
         create_table_artifact(
             key=f"{self.key}-metrics", table=rows, description=f"{summary['stage']} metrics"
         )
+
+
+@task(name="train-stage", cache_policy=NO_CACHE)
+def train_stage_task(params, flow_run_id: str | None = None) -> dict:
+    """Check inputs, train, register checkpoints (progress and loss-curve artifacts).
+
+    ``flow_run_id``: the calling flow run's id, which the ``runs`` row takes.
+    """
+    stage = stage_of(params)
+    return run_stage(params, [PrefectArtifacts(f"train-{stage}")], flow_run_id=flow_run_id)

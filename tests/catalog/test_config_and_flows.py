@@ -81,3 +81,48 @@ def test_failed_flow_records_failed_run(prefect_harness):
         "SELECT status, error FROM runs WHERE flow = 'snapshot_dataset' AND status = 'failed'"
     )
     assert rows and "no ok samples" in rows[0]["error"]
+
+
+def _lineage(cat, dataset_id: str) -> dict:
+    """The ``runs`` row a dataset points to, as the fields two snapshot paths must share."""
+    import json
+
+    ds = cat.rows("SELECT * FROM datasets WHERE dataset_id = ?", [dataset_id])[0]
+    run = cat.rows("SELECT * FROM runs WHERE run_id = ?", [ds["run_id"]])[0]
+    params = json.loads(run["parameters_json"])
+    return {
+        "flow": run["flow"],
+        "status": run["status"],
+        "param_fields": sorted(params),
+        "where": params["where"],
+        "outputs": json.loads(run["outputs_json"]),
+        "run_id": run["run_id"],
+    }
+
+
+def test_cli_and_flow_snapshots_record_the_same_lineage(prefect_harness, data_home):
+    """``fourreal dataset create`` and the ``snapshot_dataset`` flow run one code path: each
+    dataset row points to a completed ``snapshot_dataset`` run with the same parameters,
+    the dataset as its output (the flow's run id is its Prefect flow run's)."""
+    from typer.testing import CliRunner
+
+    from catalog.store import Catalog
+    from flows.dataset import SnapshotParams, snapshot_dataset
+    from fourreal.cli import app
+
+    cat = Catalog()
+    rows = [dict(sample_id=f"lineage{i}", kind="clip", status="ok", recipe="clip",
+                 path=f"l{i}.npz") for i in range(2)]  # fmt: skip
+    cat.append("samples", rows)
+    where = "sample_id LIKE 'lineage%'"
+    made = CliRunner().invoke(app, ["dataset", "create", "by-cli", "--where", where])
+    assert made.exit_code == 0, made.output
+    by_cli = cat.rows("SELECT dataset_id FROM datasets WHERE name = 'by-cli'")[0]["dataset_id"]
+    by_flow = snapshot_dataset(SnapshotParams(name="by-flow", where=where))["dataset_id"]
+    cli, flow = _lineage(cat, by_cli), _lineage(cat, by_flow)
+    assert cli["outputs"] == {"datasets": [by_cli]} and flow["outputs"] == {"datasets": [by_flow]}
+    for side in (cli, flow):
+        side.pop("outputs")
+    assert cli.pop("run_id") != flow.pop("run_id")
+    assert cli == flow == {"flow": "snapshot_dataset", "status": "completed",
+                           "param_fields": sorted(SnapshotParams.model_fields), "where": where}  # fmt: skip

@@ -65,7 +65,7 @@ def base_run_params(train_data, tiny):
 @pytest.fixture(scope="session")
 def base_run(base_run_params) -> dict:
     """A finished tiny base run."""
-    from flows.train import run_stage
+    from tasks.train.run import run_stage
 
     return run_stage(base_run_params)
 
@@ -73,8 +73,8 @@ def base_run(base_run_params) -> dict:
 @pytest.fixture(scope="session")
 def sync_run(train_data, base_run, tiny) -> dict:
     """A finished tiny soft-sync run: 2 pseudo-4D steps then 2 Objaverse steps."""
-    from flows.train import run_stage
     from tasks.train.params import TrainSyncParams
+    from tasks.train.run import run_stage
 
     return run_stage(
         TrainSyncParams(

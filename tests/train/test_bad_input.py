@@ -34,7 +34,7 @@ def _count(cat) -> int:
 
 
 def _fails(cat, params, *needles):
-    from flows.train import run_stage
+    from tasks.train.run import run_stage
 
     before = _count(cat)
     with pytest.raises(ValueError) as info:

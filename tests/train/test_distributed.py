@@ -16,8 +16,8 @@ from tasks.train.engine import weights_digest
 def test_two_workers_see_different_data_and_end_identical(
     ray_session, train_data, train_catalog, tiny
 ):
-    from flows.train import run_stage
     from tasks.train.params import TrainBaseParams
+    from tasks.train.run import run_stage
 
     params = TrainBaseParams(
         **tiny(

@@ -110,3 +110,24 @@ def test_resume_restores_ema_and_rng_state(train_data, train_catalog, tiny):
     assert np.array_equal(np_state[1], saved_rng["numpy_keys"].numpy().astype(np.uint32))
     assert np_state[2] == saved_state["rng"]["numpy"]["pos"]
     assert list(random.getstate()[1]) == saved_state["rng"]["python"]["internal"]
+
+
+def test_engine_messages_go_through_its_callbacks(train_data, train_catalog, tiny, capsys):
+    """The engine prints nothing itself: its messages (the memory estimate) reach every
+    callback, and the default ``PrintMessages`` shows them on stdout."""
+    from tasks.train.callbacks import Callback
+    from tasks.train.stages import execute
+
+    class Messages(Callback):
+        def __init__(self):
+            self.lines = []
+
+        def on_message(self, text: str) -> None:
+            self.lines.append(text)
+
+    seen = Messages()
+    plan = _plan(train_catalog, tiny, train_data["clips"], steps=1, run_name="messages")
+    execute(plan, [seen])
+    assert any(line.startswith("[train base] memory estimate") for line in seen.lines)
+    printed = capsys.readouterr().out.splitlines()
+    assert all(line in printed for line in seen.lines)

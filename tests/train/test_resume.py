@@ -69,8 +69,8 @@ def _final(run_dir: Path):
 @pytest.fixture(scope="module")
 def reference(train_data, tiny) -> Path:
     """The same settings, uninterrupted, in this process: its run folder."""
-    from flows.train import run_stage
     from tasks.train.params import TrainBaseParams
+    from tasks.train.run import run_stage
 
     ref = run_stage(
         TrainBaseParams(

@@ -108,8 +108,8 @@ def test_sync_stage_trains_only_sync_layers(sync_run, base_run, train_data, trai
 
 
 def test_sync_kinds_hard_and_sequential(base_run, train_data, tiny):
-    from flows.train import run_stage
     from tasks.train.params import TrainSyncParams
+    from tasks.train.run import run_stage
 
     common = tiny(
         parent_checkpoint=base_run["final_checkpoint_id"],
@@ -131,8 +131,8 @@ def test_sync_kinds_hard_and_sequential(base_run, train_data, tiny):
 
 
 def test_upsampler_stage(train_data, train_catalog, tiny):
-    from flows.train import run_stage
     from tasks.train.params import TrainUpsamplerParams
+    from tasks.train.run import run_stage
 
     s = run_stage(
         TrainUpsamplerParams(
@@ -181,7 +181,7 @@ def test_lineage_from_sync_checkpoint(sync_run, base_run, train_data, train_cata
 
 
 def test_rerun_of_finished_settings_returns_its_checkpoint(base_run, base_run_params):
-    from flows.train import run_stage
+    from tasks.train.run import run_stage
 
     # the same settings derive the same run folder: nothing left to train, same result
     again = run_stage(base_run_params.model_copy())
@@ -191,8 +191,8 @@ def test_rerun_of_finished_settings_returns_its_checkpoint(base_run, base_run_pa
 
 
 def test_run_all_chains_the_three_stages(train_data, train_catalog, tiny):
-    from flows.train import run_all
     from tasks.train.params import TrainAllParams
+    from tasks.train.run import run_all
 
     out = run_all(
         TrainAllParams(

@@ -109,8 +109,8 @@ def split_clips(train_catalog, train_data):
 
 @pytest.fixture(scope="module")
 def validated_run(split_clips, tiny):
-    from flows.train import run_stage
     from tasks.train.params import TrainBaseParams
+    from tasks.train.run import run_stage
 
     params = TrainBaseParams(
         **tiny(
@@ -165,7 +165,7 @@ def test_validation_rows_in_catalog_and_runs_show(validated_run, train_catalog):
 
 def test_validation_changes_no_training_number(validated_run):
     """The same run without validation ends with bit-identical weights (EMA included)."""
-    from flows.train import run_stage
+    from tasks.train.run import run_stage
 
     params, summary = validated_run
     plain = run_stage(params.model_copy(update={"eval_every": 0, "run_name": "unvalidated"}))
@@ -222,9 +222,9 @@ def params_prediction(params) -> str:
 
 def test_sync_scores_heldout_grids_against_the_baselines(train_catalog, train_data, base_run, tiny):
     """sample_every: held-out grids generated and scored beside the trivial baselines."""
-    from flows.train import run_stage
     from tasks.evaluation.baselines import BASELINES
     from tasks.train.params import TrainSyncParams
+    from tasks.train.run import run_stage
 
     where = get_dataset(train_catalog, train_data["pseudo4d"])["query"]
     for seed in range(50):  # 3 grids, one source each: a seed that holds out one or two
