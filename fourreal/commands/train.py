@@ -20,6 +20,8 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from model.variants import help_line
+
 console = Console()
 train_app = typer.Typer(help="Train the base model, the sync layers, the upsampler, or all three.")
 
@@ -94,7 +96,7 @@ def sync(
     objaverse: str = typer.Option(None, help="Phase 2 snapshot (Objaverse grids)"),
     pseudo4d_steps: int = typer.Option(None, help="Phase 1 steps"),
     objaverse_steps: int = typer.Option(None, help="Phase 2 steps"),
-    sync_kind: str = typer.Option(None, "--sync", help="hard | soft | sequential"),
+    sync_kind: str = typer.Option(None, "--sync", help=help_line()),
     preset: str = typer.Option("tiny", help="tiny | small | paper"),
     param: list[str] = typer.Option([], "--param", "-p", help=PARAM_HELP),
     flow: bool = typer.Option(False, "--flow", help="Run as a Prefect flow"),

@@ -47,7 +47,7 @@ from model.config import (
     validate_for_data,
 )
 from model.dit import DiT
-from model.fourd import FourDModel
+from model.fourd import build_fourd
 from model.memory import GIB
 from model.upsampler import Upsampler
 from tasks.train.callbacks import (
@@ -354,7 +354,12 @@ def prepare(params, catalog: Catalog, run_id: str) -> StagePlan:
         parent_row, parent_path, base_cfg = load_parent(
             catalog, params.parent_checkpoint, params.preset
         )
-        cfg = FourDConfig(base=base_cfg, sync=params.sync)
+        cfg = FourDConfig(
+            base=base_cfg,
+            sync=params.sync,
+            finetune="" if params.finetune == "auto" else params.finetune,
+            lora_rank=params.lora_rank,
+        )
         phases = _sync_phases(params, catalog, cfg)
     else:
         cfg = upsampler_preset(params.preset)
@@ -394,7 +399,7 @@ def build_stage_model(plan: StagePlan) -> torch.nn.Module:
         return Upsampler(cfg)
     base, _, _ = load_model(plan.parent_path)
     base.set_checkpointing(cfg.base.grad_checkpointing)  # the parent's weights, this run's memory
-    return FourDModel(base, cfg)
+    return build_fourd(cfg, base)
 
 
 def resolve_device(name: str) -> str:
