@@ -137,7 +137,9 @@ class FourDConfig:
         modes = FINETUNE_MODES if variant.finetunes_base else ("frozen",)
         finetune = self.finetune or modes[0]
         if finetune not in modes:
-            raise ValueError(f"finetune for sync={self.sync!r} must be one of {modes}, got {finetune!r}")
+            raise ValueError(
+                f"finetune for sync={self.sync!r} must be one of {modes}, got {finetune!r}"
+            )
         object.__setattr__(self, "finetune", finetune)
         _positive(self, "lora_rank")
 

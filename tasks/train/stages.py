@@ -199,13 +199,16 @@ def choose_checkpointing(
     precision = "bf16" if engine.uses_bf16(device) else "fp32"
     traced = dataclasses.replace(engine, precision=precision)
     batch = example_batch(StreamDataset(phase.snapshot.samples, phase.spec), engine.batch_size)
-    return least_checkpointing(traced, cfg, batch, budget)
+    return least_checkpointing(traced, cfg, batch, budget, device.type)
 
 
-def least_checkpointing(engine: EngineConfig, cfg, batch: dict, budget: int) -> bool | str:
+def least_checkpointing(
+    engine: EngineConfig, cfg, batch: dict, budget: int, target: str = "cpu"
+) -> bool | str:
     """Off, selective or full: the first whose traced peak for ``batch`` fits ``budget``."""
     for mode in (False, "selective"):
-        report = estimate_step_memory(engine, with_checkpointing(cfg, mode), batch, "cpu")
+        config = with_checkpointing(cfg, mode)
+        report = estimate_step_memory(engine, config, batch, "cpu", target=target)
         if report.peak_bytes <= budget:
             return mode
     return True

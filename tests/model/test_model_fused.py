@@ -199,7 +199,9 @@ def test_a_fused_checkpoint_holds_what_it_finetuned_and_references_its_base(
     assert trained <= keys
     if finetune == "lora":  # the frozen base weights stay in the base's file
         assert not any(".base_layer." in k for k in keys)
-        loaded, _, _ = load_model(tmp_path / "fused.safetensors", base_path=tmp_path / "base.safetensors")
+        loaded, _, _ = load_model(
+            tmp_path / "fused.safetensors", base_path=tmp_path / "base.safetensors"
+        )
     else:  # the whole fine-tuned base is in the file; no base file needed
         assert {f"base.{k}" for k in base.state_dict()} <= keys
         loaded, _, _ = load_model(tmp_path / "fused.safetensors")
@@ -215,5 +217,7 @@ def test_docs_table_is_the_registry():
     from pathlib import Path
 
     doc = (Path(__file__).parents[2] / "docs" / "model.md").read_text()
-    assert markdown_table() in doc, "regenerate docs/model.md's table: model.variants.markdown_table()"
+    assert markdown_table() in doc, (
+        "regenerate docs/model.md's table: model.variants.markdown_table()"
+    )
     assert set(VARIANTS) == set(VARIANT_NAMES)

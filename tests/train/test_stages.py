@@ -265,4 +265,6 @@ def test_fused_variant_trains_resumes_and_generates(base_run, train_data, tiny, 
     grid = torch.rand(4, 4, 3, 16, 32) * 2 - 1
     out = generate_grid(resumed.eval(), grid[0], grid[:, 0], steps=2)
     assert out.shape == grid.shape and torch.isfinite(out).all()
-    assert torch.allclose(out[0], grid[0], atol=1 / 127) and torch.allclose(out[:, 0], grid[:, 0], atol=1 / 127)
+    assert torch.allclose(out[0], grid[0], atol=1 / 127) and torch.allclose(
+        out[:, 0], grid[:, 0], atol=1 / 127
+    )
