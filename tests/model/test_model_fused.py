@@ -221,3 +221,20 @@ def test_docs_table_is_the_registry():
         "regenerate docs/model.md's table: model.variants.markdown_table()"
     )
     assert set(VARIANTS) == set(VARIANT_NAMES)
+
+
+def test_the_cli_and_the_prefect_form_list_the_registry():
+    from typer.testing import CliRunner
+
+    from fourreal.cli import app
+    from tasks.train.params import TrainAllParams, TrainSyncParams
+
+    for params in (TrainSyncParams, TrainAllParams):
+        schema = params.model_json_schema()
+        sync = schema["properties"]["sync"]
+        enum = sync.get("enum") or schema["$defs"][sync["$ref"].split("/")[-1]]["enum"]
+        assert tuple(enum) == VARIANT_NAMES
+    out = CliRunner().invoke(app, ["train", "sync", "--help"], terminal_width=200).output
+    assert all(name in out for name in VARIANT_NAMES), out
+    bad = CliRunner().invoke(app, ["train", "sync", "ck", "--sync", "interleaved"])
+    assert bad.exit_code == 2 and "Traceback" not in bad.output
