@@ -64,9 +64,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-VARIANTS = ("sequential", "hard", "soft", "soft_no_objects")
-SYNC_OF = {"sequential": "sequential", "hard": "hard", "soft": "soft", "soft_no_objects": "soft"}
+from model.variants import VARIANT_NAMES, get_variant
+
+# Every 4D variant of the registry (model.variants), plus the paper's "w/o Obj" row.
+SYNC_OF = {**{name: name for name in VARIANT_NAMES}, "soft_no_objects": "soft"}
+VARIANTS = tuple(SYNC_OF)
 DIFFERENCES = (("soft", "hard"), ("hard", "sequential"), ("soft", "soft_no_objects"))
+DIFFERENCES += (("fused", "soft"),) if "fused" in VARIANT_NAMES else ()
 NOISE_LEVELS = (0.25, 0.5, 0.75)  # flow times of the held-out loss
 # name -> (base preset, overrides): every preset has >= 6 layers (depth-dependent sync)
 PRESETS = {"tiny6": ("tiny", {"depth": 6}), "small": ("small", {}), "paper": ("paper", {})}
@@ -125,6 +129,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--bootstrap", type=int, default=10_000, help="Bootstrap resamples")
     p.add_argument("--json", default=None, help="Also write the results to this JSON file")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument(
+        "--fused-finetune",
+        default="full",
+        choices=["full", "lora"],
+        help="How the fused variant trains its base",
+    )
     args = p.parse_args(argv)
     for name in ("views", "times"):
         if getattr(args, name) < 2:
@@ -251,11 +261,14 @@ def train_sync(args, base, variant: str, seed: int, data: Data, root: Path):
     import copy
 
     from model.config import FourDConfig
-    from model.fourd import FourDModel
+    from model.fourd import build_fourd
     from tasks.train.data import ItemSpec
 
     torch.manual_seed(seed)
-    model = FourDModel(copy.deepcopy(base), FourDConfig(base=base.cfg, sync=SYNC_OF[variant]))
+    sync = SYNC_OF[variant]
+    finetune = args.fused_finetune if get_variant(sync).finetunes_base else ""
+    cfg = FourDConfig(base=base.cfg, sync=sync, finetune=finetune)
+    model = build_fourd(cfg, copy.deepcopy(base))
     spec = ItemSpec(stage="sync", height=base.cfg.height, width=base.cfg.width, seed=seed)
     phase2 = data.pseudo4d if variant == "soft_no_objects" else data.objects
     phases = [("pseudo4d", args.pseudo4d_steps, data.pseudo4d, spec),

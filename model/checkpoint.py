@@ -6,10 +6,11 @@ model kind, config, sha256 of the tensor file, ``extra``), each atomically;
 a checkpoint whose sidecar exists is complete. ``load_model`` rebuilds the
 model from the saved config and loads the tensors strictly. No pickles.
 
-A 4D model trains only its sync layers: saved with ``base_ref={"checkpoint_id":
-..., "sha256": ...}`` it holds only the tensors outside its frozen ``base``
-(a few hundred MB instead of the 2.5 GB base, twice with the EMA), and its
-sidecar keeps the reference. Loading it needs the base file
+A 4D model saved with ``base_ref={"checkpoint_id": ..., "sha256": ...}``
+holds only the tensors it trained: a sync variant's sync layers (a few hundred
+MB instead of the 2.5 GB base, twice with the EMA), a LoRA-fused model's
+adapters; a fully fine-tuned fused model holds its whole base. The sidecar
+keeps the reference either way (lineage). Loading it needs the base file
 (``load_model(path, base_path=...)``; the catalog resolves the id, see
 ``tasks.train.checkpointing.load_checkpoint``), whose sha256 must be the
 referenced one: a different base is refused, never silently combined.
@@ -37,7 +38,7 @@ from model.config import (
     config_to_dict,
 )
 from model.dit import DiT
-from model.fourd import FourDModel
+from model.fourd import build_fourd
 from model.upsampler import Upsampler
 
 FORMAT_VERSION = 1
@@ -55,15 +56,16 @@ def build_model(cfg: DiTConfig | FourDConfig | UpsamplerConfig) -> nn.Module:
     if kind == "dit":
         return DiT(cfg)
     if kind == "fourd":
-        return FourDModel(DiT(cfg.base), cfg)
+        return build_fourd(cfg)
     return Upsampler(cfg)
 
 
 def saved_tensors(model: nn.Module, base_ref: dict | None = None) -> dict[str, torch.Tensor]:
-    """The state dict a checkpoint holds: all of it, or (``base_ref``) all but the base."""
+    """The state dict a checkpoint holds: all of it, or (``base_ref``) all but the frozen base."""
     state = model.state_dict()
     if base_ref is not None:
-        state = {k: v for k, v in state.items() if not k.startswith(BASE_PREFIX)}
+        trained = {k for k, p in model.named_parameters() if p.requires_grad}
+        state = {k: v for k, v in state.items() if not k.startswith(BASE_PREFIX) or k in trained}
     return {k: v.detach().cpu().contiguous() for k, v in state.items()}
 
 
@@ -163,6 +165,18 @@ def _base_tensors(config: FourDConfig, base_ref: dict, base_path, device) -> dic
     return _read_tensors(Path(base_path), device, BASE_PREFIX)
 
 
+def _fill_base(state: dict, base: dict, model_keys: set[str]) -> None:
+    """Add the base's tensors the checkpoint lacks; a fine-tuned tensor in ``state`` wins.
+
+    A LoRA-adapted linear (peft) keeps the original weight as ``<name>.base_layer.weight``.
+    """
+    for key, tensor in base.items():
+        if key not in model_keys:
+            head, _, leaf = key.rpartition(".")
+            key = f"{head}.base_layer.{leaf}"
+        state.setdefault(key, tensor)
+
+
 def load_model(
     path: str | os.PathLike,
     device: str | torch.device = "cpu",
@@ -179,8 +193,9 @@ def load_model(
     with torch.device("meta"):  # no random init of weights about to be overwritten
         model = build_model(config)
     state = _read_tensors(path, device)
-    if "base" in meta:
-        state.update(_base_tensors(config, meta["base"], base_path, device))
+    if "base" in meta and config.finetune != "full":  # a full fine-tune holds its whole base
+        base = _base_tensors(config, meta["base"], base_path, device)
+        _fill_base(state, base, set(model.state_dict()))
     # assign=True adopts the loaded tensors and keeps each parameter's requires_grad
     model.load_state_dict(state, strict=True, assign=True)
     return model, config, meta["extra"]

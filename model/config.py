@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Literal
 
-SyncKind = Literal["hard", "soft", "sequential"]
+from model.variants import FINETUNE_MODES, VARIANT_NAMES, VariantName, get_variant
+
+SyncKind = VariantName  # the 4D variants of model.variants
 # What the network's head outputs (docs/model.md#what-the-network-predicts). Both train on
 # the same velocity loss and sample with the same Euler ODE; "x0" derives the velocity
 # from a predicted clean frame, v = (x_s - x0_hat) / s.
 PREDICTIONS: tuple[str, ...] = ("x0", "velocity")
 # Configs saved before ``prediction`` existed were velocity models.
 LEGACY_PREDICTION = "velocity"
-SYNC_KINDS: tuple[str, ...] = ("hard", "soft", "sequential")
+SYNC_KINDS: tuple[str, ...] = VARIANT_NAMES
 # Activation checkpointing of the transformer blocks. ``False`` keeps every activation;
 # ``True`` (full) keeps each block's input and recomputes the block in backward;
 # ``"selective"`` keeps the outputs of matmuls and attention and recomputes only the
@@ -117,18 +118,30 @@ class DiTConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class FourDConfig:
-    """Two-stream 4D model: a frozen base plus synchronisation layers."""
+    """4D model: a base video model and the variant (model.variants) that makes it see grids."""
 
     base: DiTConfig
-    """Config of the frozen base model."""
+    """Config of the base model."""
     sync: str = "soft"
-    """``hard`` (streams merge), ``soft`` (streams pulled together) or ``sequential``."""
+    """The 4D variant: ``sequential``, ``hard``, ``soft`` or ``fused`` (model.variants)."""
+    finetune: str = ""
+    """How the base trains: ``frozen`` (sync variants), ``full`` or ``lora`` (variants that
+    fine-tune it; ``""`` takes the variant's default: ``full`` for them, ``frozen`` otherwise)."""
+    lora_rank: int = 16
+    """Rank of the LoRA adapters when ``finetune == "lora"``."""
 
     def __post_init__(self) -> None:
         if isinstance(self.base, dict):  # rebuilt from JSON
             object.__setattr__(self, "base", DiTConfig(**legacy_dit_fields(self.base)))
-        if self.sync not in SYNC_KINDS:
-            raise ValueError(f"sync must be one of {SYNC_KINDS}, got {self.sync!r}")
+        variant = get_variant(self.sync)
+        modes = FINETUNE_MODES if variant.finetunes_base else ("frozen",)
+        finetune = self.finetune or modes[0]
+        if finetune not in modes:
+            raise ValueError(
+                f"finetune for sync={self.sync!r} must be one of {modes}, got {finetune!r}"
+            )
+        object.__setattr__(self, "finetune", finetune)
+        _positive(self, "lora_rank")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -240,9 +253,13 @@ def base_preset(name: str, **overrides) -> DiTConfig:
     return dataclasses.replace(_preset(BASE_PRESETS, name), **overrides)
 
 
-def fourd_preset(name: str, sync: str = "soft", **overrides) -> FourDConfig:
-    """Named 4D config: the base preset of that name plus a sync kind."""
-    return FourDConfig(base=base_preset(name, **overrides), sync=sync)
+def fourd_preset(
+    name: str, sync: str = "soft", *, finetune: str = "", lora_rank: int = 16, **overrides
+) -> FourDConfig:
+    """Named 4D config: the base preset of that name (``overrides`` go to it) plus a variant."""
+    return FourDConfig(
+        base=base_preset(name, **overrides), sync=sync, finetune=finetune, lora_rank=lora_rank
+    )
 
 
 def upsampler_preset(name: str, **overrides) -> UpsamplerConfig:

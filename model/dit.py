@@ -52,18 +52,22 @@ def _selective_contexts():
     return create_selective_checkpoint_contexts(_keep_matmuls)
 
 
-def run_block(block: DiTBlock, x: Tensor, c: Tensor, rope: Rope, recompute: bool) -> Tensor:
-    """``block(x, c, rope)``, with activation checkpointing when ``recompute``.
+def run_block(
+    block: DiTBlock, x: Tensor, c: Tensor, rope: Rope, recompute: bool, mask=None
+) -> Tensor:
+    """``block(x, c, rope, mask)``, with activation checkpointing when ``recompute``.
 
     How much is recomputed is the block's ``checkpointing`` mode (set by
     :meth:`DiT.set_checkpointing`): True recomputes the whole block in
     backward, ``"selective"`` only its pointwise ops.
     """
     if not recompute or not torch.is_grad_enabled():
-        return block(x, c, rope)
+        return block(x, c, rope, mask)
     if block.checkpointing == "selective":
-        return checkpoint(block, x, c, rope, use_reentrant=False, context_fn=_selective_contexts)
-    return checkpoint(block, x, c, rope, use_reentrant=False)
+        return checkpoint(
+            block, x, c, rope, mask, use_reentrant=False, context_fn=_selective_contexts
+        )
+    return checkpoint(block, x, c, rope, mask, use_reentrant=False)
 
 
 class DiT(nn.Module):

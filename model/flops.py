@@ -58,12 +58,28 @@ def estimate_flops_per_step(
     more forward (weight gradients of the frozen base are skipped). Sync layers
     are small and not counted.
     """
+    if isinstance(cfg, FourDConfig) and cfg.sync == "fused":
+        return fused_flops_per_step(cfg, batch, frames, height, width)
     if isinstance(cfg, FourDConfig):
         V, T = frames
         fwd = forward_flops(cfg.base, batch * T, V, height, width)
         fwd += forward_flops(cfg.base, batch * V, T, height, width)
         return 2.0 * fwd
     return 3.0 * forward_flops(cfg, batch, int(frames), height, width)
+
+
+def fused_flops_per_step(
+    cfg: FourDConfig, batch: int, frames: tuple[int, int], height: int, width: int
+) -> float:
+    """The fused variant: every block once over the grid's ``V T n`` tokens, each query
+    attending ``(V + T - 1) n`` keys; the base trains, so backward is 2 x forward."""
+    V, T = frames
+    base = cfg.base
+    n = (height // base.patch_size) * (width // base.patch_size)
+    tokens = V * T * n
+    linear = 2.0 * _matmul_params(base) * tokens
+    attention = 4.0 * base.depth * tokens * (V + T - 1) * n * base.dim
+    return 3.0 * batch * (linear + attention)
 
 
 def mfu(
@@ -81,6 +97,10 @@ def print_param_counts() -> dict[str, dict[str, int]]:
             "base": param_count(BASE_PRESETS[name]),
             "sync_soft": param_count(fourd_preset(name, "soft"), trainable_only=True),
             "sync_hard": param_count(fourd_preset(name, "hard"), trainable_only=True),
+            "fused_full": param_count(fourd_preset(name, "fused"), trainable_only=True),
+            "fused_lora16": param_count(
+                fourd_preset(name, "fused", finetune="lora"), trainable_only=True
+            ),
             "upsampler": param_count(UPSAMPLER_PRESETS[name]),
         }
         row = "  ".join(f"{k} {v / 1e6:9.3f}M" for k, v in counts[name].items())

@@ -166,6 +166,8 @@ class FourDModel(nn.Module):
         return 0.5 * (v_view + v_time)
 
 
-def build_fourd(cfg: FourDConfig, base: DiT | None = None) -> FourDModel:
-    """A 4D model around ``base`` (or a freshly initialised base of ``cfg.base``)."""
-    return FourDModel(base if base is not None else DiT(cfg.base), cfg)
+def build_fourd(cfg: FourDConfig, base: DiT | None = None) -> nn.Module:
+    """The 4D model of variant ``cfg.sync`` (model.variants) around ``base`` (or a fresh one)."""
+    from model.variants import variant_class  # the registry imports every variant's module
+
+    return variant_class(cfg.sync)(base if base is not None else DiT(cfg.base), cfg)

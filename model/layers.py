@@ -18,6 +18,9 @@ from torch import Tensor, nn
 from model.rope import apply_rope
 
 Rope = tuple[Tensor, Tensor]
+# Which keys each query may attend to: None (all), a bool ``[N, N]`` tensor (True = attend;
+# through SDPA) or a flex_attention ``BlockMask`` (sparse kernels; model.fused builds both).
+AttentionMask = object
 
 
 def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
@@ -74,14 +77,23 @@ class Attention(nn.Module):
         self.k_norm = nn.RMSNorm(head_dim, eps=1e-6) if qk_norm else nn.Identity()
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: Tensor, rope: Rope) -> Tensor:
-        """``x [B, N, D]`` -> ``[B, N, D]``."""
+    def forward(self, x: Tensor, rope: Rope, mask: AttentionMask | None = None) -> Tensor:
+        """``x [B, N, D]`` -> ``[B, N, D]``; ``mask`` restricts which keys a query sees."""
         qkv = rearrange(self.qkv(x), "b n (k h d) -> k b h n d", k=3, h=self.heads)
         q, k, v = qkv.unbind(0)  # each (B, heads, N, head_dim)
         q, k = self.q_norm(q), self.k_norm(k)
         q, k = apply_rope(q, *rope), apply_rope(k, *rope)
-        out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, N, head_dim)
+        out = attend(q, k, v, mask)  # (B, heads, N, head_dim)
         return self.proj(rearrange(out, "b h n d -> b n (h d)"))
+
+
+def attend(q: Tensor, k: Tensor, v: Tensor, mask: AttentionMask | None) -> Tensor:
+    """Scaled dot-product attention, dense or under ``mask`` (see :data:`AttentionMask`)."""
+    if mask is None or isinstance(mask, Tensor):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    from model.sparse import flex_attend  # a BlockMask: the sparse kernel
+
+    return flex_attend(q, k, v, mask)
 
 
 class Mlp(nn.Module):
@@ -109,11 +121,14 @@ class DiTBlock(nn.Module):
         # (set by the model that holds the block: DiT.set_checkpointing)
         self.checkpointing: bool | str = False
 
-    def forward(self, x: Tensor, c: Tensor, rope: Rope) -> Tensor:
+    def forward(
+        self, x: Tensor, c: Tensor, rope: Rope, mask: AttentionMask | None = None
+    ) -> Tensor:
         """``x [B, N, D]`` tokens of B videos, ``c [B, D]`` condition, rope for the layout."""
         mods = self.adaLN_modulation(c).chunk(6, dim=-1)  # 6 x (B, D)
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = mods
-        x = x + gate_msa[:, None] * self.attn(modulate(self.norm1(x), shift_msa, scale_msa), rope)
+        h = modulate(self.norm1(x), shift_msa, scale_msa)
+        x = x + gate_msa[:, None] * self.attn(h, rope, mask)
         x = x + gate_mlp[:, None] * self.mlp(modulate(self.norm2(x), shift_mlp, scale_mlp))
         return x  # (B, N, D)
 

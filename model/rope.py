@@ -31,9 +31,20 @@ def rope_3d(
     frames: int, h: int, w: int, head_dim: int, theta: float = 10000.0, device=None
 ) -> tuple[Tensor, Tensor]:
     """(cos, sin), each float32 ``[frames * h * w, head_dim // 2]``, tokens ordered (f, y, x)."""
+    return rope_at(torch.arange(frames, device=device), h, w, head_dim, theta)
+
+
+def rope_at(
+    frame_positions: Tensor, h: int, w: int, head_dim: int, theta: float = 10000.0
+) -> tuple[Tensor, Tensor]:
+    """:func:`rope_3d` for frames at arbitrary positions ``frame_positions [F]`` (integers).
+
+    The fused 4D attention puts frame ``(v, t)`` of a grid at position ``v + t``.
+    """
     d_f, d_y, d_x = split_head_dim(head_dim)
+    device = frame_positions.device
     f, y, x = torch.meshgrid(
-        torch.arange(frames, device=device),
+        frame_positions,
         torch.arange(h, device=device),
         torch.arange(w, device=device),
         indexing="ij",

@@ -273,14 +273,25 @@ def example_batch(dataset: StreamDataset, batch_size: int) -> dict[str, Tensor]:
 
 
 def estimate_step_memory(
-    cfg: EngineConfig, model_config, batch: dict[str, Tensor], device: str | torch.device
+    cfg: EngineConfig,
+    model_config,
+    batch: dict[str, Tensor],
+    device: str | torch.device,
+    target: str = "cpu",
 ) -> MemoryReport:
-    """Peak memory of one training step of a fresh model of ``model_config`` (traced, fake)."""
+    """Peak memory of one training step of a fresh model of ``model_config`` (traced, fake).
+
+    ``target``: the device type the run will train on. A masked attention (the fused
+    variant) runs a block-mask kernel on CUDA and dense SDPA elsewhere; the trace keeps
+    what that kernel keeps.
+    """
     device = torch.device(device)
 
     def build():
         with device:
             model = build_model(model_config).train()
+        if hasattr(model, "attention"):  # model.fused: its attention backend on ``target``
+            model.attention = "memory-proxy" if target == "cuda" else "sdpa"
         trainable = {k: p for k, p in model.named_parameters() if p.requires_grad}
         opt, ema = make_optimizer(cfg, trainable)
         fake = {k: torch.zeros(v.shape, dtype=v.dtype, device=device) for k, v in batch.items()}

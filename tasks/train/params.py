@@ -15,8 +15,15 @@ from pydantic import Field, model_validator
 
 from fourreal.core.params import FlowParams, Preset, RayAddress, Seed
 from model.masking import BASE_MASK_MIX, GRID_MASK_MIX, check_base_mask_mix, check_grid_mask_mix
+from model.variants import VariantName, get_variant, help_line
 
-SyncKind = Literal["hard", "soft", "sequential"]
+SyncKind = VariantName  # the 4D variants, from their registry (model.variants)
+Finetune = Literal["auto", "full", "lora"]
+SYNC_HELP = f"4D variant: {help_line()} (model.variants; docs/model.md#the-4d-variants)"
+FINETUNE_HELP = (
+    "How a variant that fine-tunes the base (fused) trains it: full | lora (peft adapters); "
+    "auto = full for it, frozen for the sync variants"
+)
 Precision = Literal["auto", "fp32", "bf16"]
 Checkpointing = Literal["auto", "off", "selective", "full"]
 Device = Literal["auto", "cpu", "cuda"]
@@ -38,6 +45,12 @@ NOT_IN_RUN_NAME = {
     # validation reads the model, never changes it: turning it on resumes the same run
     *("eval_every", "val_items", "val_dataset", "sample_every", "sample_items", "sample_steps"),
 }
+
+
+def check_finetune(p) -> None:
+    """``finetune`` full / lora only for a variant that fine-tunes its base."""
+    if p.finetune != "auto" and not get_variant(p.sync).finetunes_base:
+        raise ValueError(f"finetune={p.finetune!r}: sync={p.sync!r} keeps its base frozen")
 
 
 def check_sync_phases(p) -> None:
@@ -244,10 +257,9 @@ class TrainSyncParams(TrainCommon):
     """Stage 2: synchronisation layers over the frozen base, pseudo-4D then Objaverse grids."""
 
     parent_checkpoint: str = Field(..., min_length=1, description="Base checkpoint (id or path)")
-    sync: SyncKind = Field(
-        "soft",
-        description="hard | soft | sequential (interleaved baseline, soft's trainable budget)",
-    )
+    sync: SyncKind = Field("soft", description=SYNC_HELP)
+    finetune: Finetune = Field("auto", description=FINETUNE_HELP)
+    lora_rank: int = Field(16, ge=1, le=1024, description="LoRA rank when finetune = lora")
     pseudo4d_dataset: str | None = Field(None, description="Phase 1 snapshot of pseudo-4D grids")
     pseudo4d_steps: int = Field(
         20000, ge=0, le=10_000_000, description="Phase 1 steps (paper: 20k)"
@@ -275,6 +287,7 @@ class TrainSyncParams(TrainCommon):
     @model_validator(mode="after")
     def _phases(self):
         check_sync_phases(self)
+        check_finetune(self)
         return self
 
 
@@ -332,6 +345,8 @@ class TrainAllParams(FlowParams):
         1000, ge=0, le=10_000_000, description="Upsampler steps (0 = skip)"
     )
     sync: SyncKind = same_field(TrainSyncParams, "sync")
+    finetune: Finetune = same_field(TrainSyncParams, "finetune")
+    lora_rank: int = same_field(TrainSyncParams, "lora_rank")
     frames: int = same_field(TrainBaseParams, "frames", "Frames per clip (base and upsampler)")
     batch_size: int = same_field(TrainCommon, "batch_size")
     base_batch_size: int | None = Field(
@@ -384,6 +399,8 @@ class TrainAllParams(FlowParams):
             **self._common(),
             parent_checkpoint=parent_checkpoint,
             sync=self.sync,
+            finetune=self.finetune,
+            lora_rank=self.lora_rank,
             pseudo4d_dataset=self.pseudo4d_dataset,
             pseudo4d_steps=self.pseudo4d_steps,
             objaverse_dataset=self.objaverse_dataset,
@@ -404,6 +421,7 @@ class TrainAllParams(FlowParams):
     @model_validator(mode="after")
     def _sync_data(self):
         check_sync_phases(self)
+        check_finetune(self)
         return self
 
 

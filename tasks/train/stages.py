@@ -47,7 +47,7 @@ from model.config import (
     validate_for_data,
 )
 from model.dit import DiT
-from model.fourd import FourDModel
+from model.fourd import build_fourd
 from model.memory import GIB
 from model.upsampler import Upsampler
 from tasks.train.callbacks import (
@@ -189,13 +189,16 @@ def choose_checkpointing(
     precision = "bf16" if engine.uses_bf16(device) else "fp32"
     traced = engine.model_copy(update={"precision": precision})
     batch = example_batch(StreamDataset(phase.snapshot.samples, phase.spec), engine.batch_size)
-    return least_checkpointing(traced, cfg, batch, budget)
+    return least_checkpointing(traced, cfg, batch, budget, device.type)
 
 
-def least_checkpointing(engine: EngineConfig, cfg, batch: dict, budget: int) -> bool | str:
+def least_checkpointing(
+    engine: EngineConfig, cfg, batch: dict, budget: int, target: str = "cpu"
+) -> bool | str:
     """Off, selective or full: the first whose traced peak for ``batch`` fits ``budget``."""
     for mode in (False, "selective"):
-        report = estimate_step_memory(engine, with_checkpointing(cfg, mode), batch, "cpu")
+        config = with_checkpointing(cfg, mode)
+        report = estimate_step_memory(engine, config, batch, "cpu", target=target)
         if report.peak_bytes <= budget:
             return mode
     return True
@@ -344,7 +347,12 @@ def prepare(params, catalog: Catalog, run_id: str) -> StagePlan:
         parent_row, parent_path, base_cfg = load_parent(
             catalog, params.parent_checkpoint, params.preset
         )
-        cfg = FourDConfig(base=base_cfg, sync=params.sync)
+        cfg = FourDConfig(
+            base=base_cfg,
+            sync=params.sync,
+            finetune="" if params.finetune == "auto" else params.finetune,
+            lora_rank=params.lora_rank,
+        )
         phases = _sync_phases(params, catalog, cfg)
     else:
         cfg = upsampler_preset(params.preset)
@@ -384,7 +392,7 @@ def build_stage_model(plan: StagePlan) -> torch.nn.Module:
         return Upsampler(cfg)
     base, _, _ = load_model(plan.parent_path)
     base.set_checkpointing(cfg.base.grad_checkpointing)  # the parent's weights, this run's memory
-    return FourDModel(base, cfg)
+    return build_fourd(cfg, base)
 
 
 def resolve_device(name: str) -> str:
