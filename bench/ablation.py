@@ -24,7 +24,7 @@ The experiment (everything written under ``--home``, a new temporary folder by d
 4. **evaluation** on the held-out grids, every model, every sampling seed:
    each grid generated from its ``grid[0, :]`` and ``grid[:, 0]`` (Euler,
    ``--sample-steps``); PSNR and SSIM over the generated frames; LPIPS when
-   its weights are on disk (tasks.evaluation.metrics; else a ``skipped`` line); the
+   its weights are on disk (tasks.metrics; else a ``skipped`` line); the
    weight-free consistency score of the generated grid (mean of its
    freeze-time and fixed-view scores); and the held-out masked flow loss at
    fixed noise levels with fixed noise (no sampling: the low-variance
@@ -36,7 +36,7 @@ The experiment (everything written under ``--home``, a new temporary folder by d
    divergence ``|x_v - x_t| / |x_v|`` after each layer's sync, trained vs
    untrained (does sync pull the streams together, and more with depth?).
 
-The table has the trivial baselines as rows (tasks.evaluation.baselines: copy
+The table has the trivial baselines as rows (tasks.baselines: copy
 the same-time or the same-view conditioning frame, their per-grid oracle, the
 background; PSNR on whole frames and on the object's pixels, SSIM), and every
 variant minus the best of them, paired per grid: an ordering between variants
@@ -379,9 +379,9 @@ def lpips_scorer():
 
 def grid_scores(pred: np.ndarray, gt: np.ndarray, lpips, min_side: int) -> dict[str, np.ndarray]:
     """Per grid over the generated frames: PSNR (whole and on the object's pixels) and SSIM
-    as tasks.evaluation.baselines scores them, LPIPS (if weights) and consistency."""
-    from tasks.evaluation.baselines import grid_scores as scored
-    from tasks.evaluation.metrics import grid_consistency
+    as tasks.baselines scores them, LPIPS (if weights) and consistency."""
+    from tasks.baselines import grid_scores as scored
+    from tasks.metrics import grid_consistency
 
     unknown = np.ones(gt.shape[1:3], bool)
     unknown[0, :] = unknown[:, 0] = False
@@ -412,8 +412,8 @@ def evaluate(args, model, gt_t: torch.Tensor, gt: np.ndarray, lpips) -> dict[str
 
 def baseline_scores(gt: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
     """``{baseline: {metric: [N]}}``: the trivial baselines on every held-out grid."""
-    from tasks.evaluation.baselines import BASELINES
-    from tasks.evaluation.baselines import grid_scores as scored
+    from tasks.baselines import BASELINES
+    from tasks.baselines import grid_scores as scored
 
     tables = [scored(g, g) for g in gt]  # the model row is unused here
     return {b: {m: np.array([t[b][m] for t in tables]) for m in BASELINE_METRICS}
@@ -564,7 +564,7 @@ def main(argv=None) -> int:
     baselines = baseline_scores(heldout)
     lpips, lpips_note = lpips_scorer()
     lpips_note = None if lpips else lpips_note
-    from tasks.evaluation.metrics import grid_consistency
+    from tasks.metrics import grid_consistency
 
     reference = float(np.mean([
         0.5 * sum(grid_consistency(g, "sift", args.min_side)[k]

@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from fourreal.core.paths import data_root
+from fourreal.core.video import probe_video
 from synthetic.curation_videos import write_edited_video
 from tasks.videos.build import SourceSpec, VideoJob, process_source
 from tasks.videos.curate import CurationParams, curate_frames, decode_all
-from tasks.videos.decode import probe_video
 
 
 def make_videos(folder: Path, count: int, height: int, width: int, shot: int) -> list[Path]:

@@ -22,7 +22,7 @@ minutes on a CPU; this is the same for the 4D pipeline:
 5. **scores on the held-out objects**: every grid generated from its ``grid[0, :]``
    and ``grid[:, 0]``; PSNR / SSIM over the generated frames, whole and on the
    object's pixels (from the renderer's alpha), beside the trivial baselines
-   (tasks.evaluation.baselines: same time, same view, their per-grid oracle, the
+   (tasks.baselines: same time, same view, their per-grid oracle, the
    background) and the untrained 4D model (the frozen base on each stream), with
    paired bootstrap intervals of model minus the best baseline. The upsampler is
    scored against bicubic upsampling of the same low-resolution frames.
@@ -374,7 +374,7 @@ def generate_all(model, grids: torch.Tensor, steps: int, batch: int = 8) -> np.n
 
 def score_rows(named: dict[str, np.ndarray], gt: np.ndarray, alpha: np.ndarray, resamples: int):
     """Per model: the baselines' table and the paired comparison with the best baseline."""
-    from tasks.evaluation.baselines import grid_scores, summarise
+    from tasks.baselines import grid_scores, summarise
 
     return {
         name: summarise(
@@ -390,8 +390,8 @@ def upsampler_scores(args, model, high: np.ndarray, resamples: int) -> dict:
     import cv2
 
     from model.generate import upsample
-    from tasks.evaluation.baselines import paired_interval
-    from tasks.evaluation.metrics import psnr
+    from tasks.baselines import paired_interval
+    from tasks.metrics import psnr
 
     diffs, ours, bicubic = [], [], []
     side = high.shape[-2]
@@ -445,7 +445,7 @@ def zero_velocity_loss(x0: torch.Tensor, known: torch.Tensor) -> float:
 
 
 def print_table(title: str, summary: dict) -> None:
-    from tasks.evaluation.baselines import format_table
+    from tasks.baselines import format_table
 
     print(f"\n{title} ({summary['grids']} held-out grids)")
     print(format_table(summary))

@@ -36,10 +36,10 @@ from pathlib import Path
 import numpy as np
 
 from fourreal.core.paths import data_root
+from fourreal.core.video import probe_video
 from synthetic.videos import write_video
 from tasks.videos.build import SourceSpec, VideoJob, process_source, run_sources
 from tasks.videos.clips import plan_clips
-from tasks.videos.decode import probe_video
 
 
 def make_videos(folder: Path, count: int, height: int, width: int, frames: int) -> list[Path]:
@@ -84,9 +84,9 @@ def stage_breakdown(paths: list[Path], plans: dict[Path, list[int]], job: VideoJ
     """Seconds per stage of the flow path, one pass (where the time goes)."""
     from fourreal.core import store
     from fourreal.core.io import sha256_file
+    from fourreal.core.resize import crop_resize
+    from fourreal.core.video import decode_frames
     from tasks.videos.build import VIDEO_QUALITY
-    from tasks.videos.clips import crop_resize
-    from tasks.videos.decode import decode_frames
     from tasks.videos.pseudo4d import AffineBounds, camera_path
 
     out = dict.fromkeys(("hash+probe", "decode", "crop+resize", "path", "store write"), 0.0)

@@ -136,6 +136,33 @@ def _data_path(con: duckdb.DuckDBPyConnection) -> str:
     ).fetchone()[0]
 
 
+def confine(
+    con: duckdb.DuckDBPyConnection, temp_directory: str, allowed_directories: list[str] = ()
+) -> None:
+    """Let ``con`` read files only under ``allowed_directories`` and lock its configuration.
+
+    The temp directory is set first: DuckDB allows it whatever
+    ``allowed_directories`` says (``""``: no spilling, so no directory at all).
+    After the lock no query can turn external access back on.
+    """
+    con.execute("SET temp_directory = ?", [temp_directory])
+    if allowed_directories:
+        con.execute("SET allowed_directories = ?", [list(allowed_directories)])
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+def sandbox_connection() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that may read no file at all (not even spill files)."""
+    con = duckdb.connect(":memory:")
+    try:
+        confine(con, "")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
 def readonly_connection(catalog: Catalog, snapshot: int | None = None) -> duckdb.DuckDBPyConnection:
     """A connection of its own: lake attached read-only, files confined, config locked."""
     catalog.snapshot_id()  # creates the lake (writable handle) when it does not exist yet
@@ -143,11 +170,7 @@ def readonly_connection(catalog: Catalog, snapshot: int | None = None) -> duckdb
     con = open_lake(catalog.location, read_only=True, snapshot=snapshot)
     try:
         con.execute(f"USE {LAKE}")
-        # before the lock: DuckDB allows its temp directory whatever allowed_directories says
-        con.execute("SET temp_directory = ?", [str(catalog.dir / TEMP_DIR)])
-        con.execute("SET allowed_directories = ?", [[_data_path(con)]])
-        con.execute("SET enable_external_access = false")
-        con.execute("SET lock_configuration = true")
+        confine(con, str(catalog.dir / TEMP_DIR), [_data_path(con)])
     except BaseException:
         con.close()
         raise

@@ -26,6 +26,7 @@ from fourreal.core.fetch import FetchLimits
 from fourreal.core.grid import Mode
 from fourreal.core.params import FlowParams, Height, RayAddress, Seed, Times, Width
 from fourreal.core.params import output_path as resolve_output
+from fourreal.core.video import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE, DEFAULT_VFR_TOLERANCE
 from tasks.recording import BuildStopped
 from tasks.videos.build import VideoJob
 from tasks.videos.curate import (
@@ -34,7 +35,6 @@ from tasks.videos.curate import (
     CurationParams,
     check_shot_filter,
 )
-from tasks.videos.decode import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE, DEFAULT_VFR_TOLERANCE
 from tasks.videos.pseudo4d import AffineBounds
 from tasks.videos.tasks import (
     completed_samples_task,

@@ -12,7 +12,7 @@ on (``corpus/demo_heldout``, its own snapshot ``demo-heldout`` with split
 from its ``grid[0, :]`` and ``grid[:, 0]``, writes its ground-truth grid beside
 the generated one (``ground_truth.npz``, same layout: ``grid`` uint8 ``[V, T, H,
 W, 3]``) and prints the scores over the generated frames beside the trivial
-baselines of tasks.evaluation.baselines (same time, same view, their oracle,
+baselines of tasks.baselines (same time, same view, their oracle,
 the background), on whole frames and on the object's own pixels, with one line
 saying whether the model beats the best of them.
 """
@@ -207,14 +207,14 @@ def compare_with_ground_truth(catalog: Catalog, sample_id: str, generated: dict)
 
 def grid_scores(grid: np.ndarray, gt: np.ndarray) -> dict:
     """Scores of a generated grid against its ground truth (uint8 ``[V, T, H, W, 3]``) over
-    the generated frames, beside every trivial baseline (tasks.evaluation.baselines), on
+    the generated frames, beside every trivial baseline (tasks.baselines), on
     whole frames and on the object's own pixels; ``verdicts``: one line per score.
 
     The renders are a small object on a plain background: a frame of background alone
     scores well on whole-frame PSNR, so the object's own pixels are also scored apart.
     """
-    from tasks.evaluation.baselines import grid_scores as scores
-    from tasks.evaluation.baselines import object_mask, summarise, verdict
+    from tasks.baselines import grid_scores as scores
+    from tasks.baselines import object_mask, summarise, verdict
 
     table = scores(grid, gt)
     summary = summarise([table], resamples=1)

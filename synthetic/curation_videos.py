@@ -19,10 +19,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import numpy as np
 
 from fourreal.core.io import atomic_path
+from fourreal.core.video import write_mp4
 from synthetic.videos import render_frame
 
 
@@ -65,19 +65,7 @@ def letterbox(frames: np.ndarray, top: int, bottom: int, left: int = 0, right: i
 
 def write_frames(path: str | os.PathLike, frames: np.ndarray, fps: int = 30, crf: int = 12) -> Path:
     """Encode uint8 ``[N, H, W, 3]`` RGB (even H and W) as H.264 yuv420p, atomically."""
-    path = Path(path)
-    n, h, w, _ = frames.shape
-    with atomic_path(path) as tmp:
-        with av.open(str(tmp), "w", format="mp4") as out:
-            stream = out.add_stream("libx264", rate=fps)
-            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-            stream.options = {"crf": str(crf), "preset": "veryfast"}
-            for i in range(n):
-                for packet in stream.encode(av.VideoFrame.from_ndarray(frames[i], format="rgb24")):
-                    out.mux(packet)
-            for packet in stream.encode():
-                out.mux(packet)
-    return path
+    return write_mp4(path, frames, fps, crf=crf, preset="veryfast")
 
 
 @dataclass(frozen=True)

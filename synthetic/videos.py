@@ -173,7 +173,7 @@ def write_bad_inputs(folder: str | os.PathLike, few_frames: int = 3) -> dict[str
 
     ``too_few_frames.mp4`` has ``few_frames`` frames: broken only for a clip
     that needs more. The rotated-metadata video is not here: it is honoured
-    (see ``tasks.videos.decode``), so it is a good input (``write_video(rotation=90)``).
+    (see ``fourreal.core.video``), so it is a good input (``write_video(rotation=90)``).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

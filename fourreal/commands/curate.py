@@ -25,8 +25,8 @@ def curate(
     sheet: Path | None = typer.Option(None, "--sheet", help="Also write a contact sheet PNG"),
 ) -> None:
     """Split VIDEO into shots and score them: motion, camera vs scene, bars, blanks, mode."""
+    from fourreal.core.video import VideoError
     from tasks.videos.curate import CurationError, curate_video
-    from tasks.videos.decode import VideoError
 
     try:
         meta, frames, shots = curate_video(video)

@@ -77,7 +77,7 @@ def show_demo(params) -> None:
 
 
 def score_table(rows: dict[str, dict[str, float]]) -> str:
-    """The model's row and every baseline's, one line each (tasks.evaluation.baselines)."""
+    """The model's row and every baseline's, one line each (tasks.baselines)."""
     head = f"  {'':12s}{'PSNR dB':>10s}{'object dB':>11s}{'SSIM':>8s}"
     lines = [head]
     for name, r in rows.items():

@@ -63,9 +63,9 @@ def pseudo4d_command():
 def export(p: ExportParams) -> None:
     """Build the grid of ``p.video`` and write the npz contract to ``p.out``."""
     from fourreal.core.io import save_npz_atomic
+    from fourreal.core.video import VideoError
     from tasks.videos.build import grid_from_video
     from tasks.videos.clips import ClipError
-    from tasks.videos.decode import VideoError
 
     try:
         arrays = grid_from_video(

@@ -5,14 +5,14 @@ from its ``grid[0, :]`` and ``grid[:, 0]`` (same steps and seed for every
 checkpoint), then
 
 * against ground truth, over the generated frames only (not the conditioning
-  ones): PSNR and SSIM (tasks.evaluation.metrics);
+  ones): PSNR and SSIM (tasks.metrics);
 * without ground truth: the consistency score and RANSAC inlier ratio of the
   freeze-time and fixed-view slices of the generated grid; the same scores of
   the ground-truth grids are the reference row of the table;
 * FID / KID / FVD / LPIPS / CLIP score / DUSt3R τ-consistency
   (tasks.evaluation.learned) only from local weights, else a skipped line;
 * beside the model, the trivial baselines of every generated frame
-  (tasks.evaluation.baselines: copy ``grid[0, t]``, copy ``grid[v, 0]``, the
+  (tasks.baselines: copy ``grid[0, t]``, copy ``grid[v, 0]``, the
   better of the two, the plain background) on whole frames and on the object's
   pixels (from the sample's alpha where it has one), and whether the model
   beats the best of them (a paired bootstrap interval over the grids).
@@ -36,15 +36,15 @@ from catalog.datasets import dataset_samples, get_dataset
 from catalog.ids import evaluation_id
 from catalog.store import Catalog
 from fourreal.core import store
-from tasks.evaluation.baselines import grid_scores, summarise
-from tasks.evaluation.metrics import frame_metrics, grid_consistency
-from tasks.generation.generate import (
+from fourreal.core.resize import crop_resize
+from tasks.baselines import grid_scores, summarise
+from tasks.grid_sampling import (
     GenerationInputs,
     read_grid_npz,
     sample_grid,
     sample_grid_path,
 )
-from tasks.videos.clips import crop_resize
+from tasks.metrics import frame_metrics, grid_consistency
 
 GT_METRICS = ("psnr", "ssim")
 CONSISTENCY_METRICS = (
@@ -217,7 +217,7 @@ def baseline_summary(
     resamples: int = 10_000,
 ) -> dict:
     """The model's and the trivial baselines' scores over the generated frames of every
-    grid (tasks.evaluation.baselines), summarised: ``{"rows", "vs_best", "grids"}``.
+    grid (tasks.baselines), summarised: ``{"rows", "vs_best", "grids"}``.
 
     ``alphas``: the fitted alpha of each grid that has one (its object's pixels; other
     grids take the pixels that differ from the background colour).

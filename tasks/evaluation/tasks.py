@@ -55,9 +55,9 @@ def evaluate_checkpoint(
     ``sampling``: ``steps``, ``seed``, ``guidance_scale``, ``shift``, ``ema``, ``tau``.
     ``alphas``: ``{sample_id: alpha or None}`` of the grids (their objects' pixels).
     """
-    from tasks.evaluation.baselines import verdict
+    from tasks.baselines import verdict
+    from tasks.checkpoint_loading import load_sync_checkpoint
     from tasks.evaluation.learned import learned_metrics
-    from tasks.generation.generate import load_sync_checkpoint
 
     logger = get_run_logger()
     model, cfg, ckpt = load_sync_checkpoint(catalog, ref, sampling["ema"])

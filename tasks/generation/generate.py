@@ -30,21 +30,21 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import numpy as np
 from PIL import Image, ImageDraw
 
-from catalog.checkpoints import checkpoint_file, get_checkpoint
 from catalog.ids import sample_id as make_sample_id
 from catalog.store import Catalog
-from fourreal.core import fs, store
+from fourreal.core import store, video
 from fourreal.core.grid import check_disk_grid, to_model, to_uint8
 from fourreal.core.io import atomic_path, sha256_bytes, sha256_file
 from fourreal.core.paths import relative_to_root
-from tasks.videos.clips import crop_resize
+from fourreal.core.resize import crop_resize
+from fourreal.core.video import write_mp4
+from tasks.grid_sampling import GenerationInputs, read_grid_npz, sample_grid_path
 
 KIND = "grid_generated"
 RECIPE = "generate"
@@ -55,26 +55,15 @@ COND_COLOUR = (255, 140, 0)  # frame colour of conditioning frames on the contac
 MOSAIC_MIN_WIDTH = 512
 VIEW_MIN_WIDTH = 256
 
-FIND_SAMPLE = "SELECT * FROM samples WHERE sample_id = ?"
-
 
 # ------------------------------------------------------------------ inputs
 def read_video(path: str | Path) -> np.ndarray:
-    """Every frame of the first video stream: uint8 ``[F, H, W, 3]``."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"video {str(path)!r} does not exist")
+    """Every frame of a conditioning video as displayed (probed, rotation honoured):
+    uint8 ``[F, H, W, 3]``; ``ValueError`` naming the file when it cannot be used."""
     try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise ValueError(f"video {str(path)!r} has no video stream")
-            stream = container.streams.video[0]
-            frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
-    except av.FFmpegError as e:
+        return video.read_video(path)
+    except video.VideoError as e:
         raise ValueError(f"video {str(path)!r} cannot be decoded: {e}") from None
-    if not frames:
-        raise ValueError(f"video {str(path)!r} has no decodable frame")
-    return np.stack(frames)
 
 
 def fit_frames(
@@ -103,53 +92,6 @@ def fit_frames(
         )
         frames = crop_resize(frames, height, width)
     return np.ascontiguousarray(frames), warnings
-
-
-def read_grid_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """``(rgb uint8 [V, T, H, W, 3], times [T] or None)`` of a grid sample of any producer.
-
-    Any stored format (the sample store, or a legacy npz); ``ValueError`` for a
-    clip or an unreadable file.
-    """
-    try:
-        with store.open_sample(path, whole=True) as s:
-            if s.kind not in store.GRID_KINDS:
-                raise ValueError(f"grid file {path} holds a {s.kind}, not a grid")
-            rgb = s.grid()
-            times = s.array("times") if "times" in s.names() else None
-    except store.SampleError as e:
-        raise ValueError(str(e)) from None
-    check_disk_grid(rgb)
-    return rgb, times
-
-
-def sample_grid_path(catalog: Catalog, sample_id: str) -> tuple[str, dict]:
-    """The file of an ok grid sample (local or S3), checked against its recorded sha256."""
-    rows = catalog.rows(FIND_SAMPLE, [sample_id])
-    if not rows:
-        raise ValueError(f"sample_id: no sample {sample_id!r} in the catalog")
-    row = rows[0]
-    if row["status"] != "ok":
-        raise ValueError(f"sample_id: sample {sample_id!r} has status {row['status']!r}")
-    if row["v"] is None or row["t"] is None:
-        raise ValueError(f"sample_id: sample {sample_id!r} ({row['kind']}) is not a grid")
-    path = row["path"] or ""
-    if not path or not fs.exists(path):
-        raise ValueError(f"sample_id: file {path} of sample {sample_id!r} is missing")
-    if row["sha256"] and sha256_bytes(fs.read_bytes(path)) != row["sha256"]:
-        raise ValueError(f"sample_id: sha256 mismatch for {path} (file changed on disk)")
-    return path, row
-
-
-@dataclass
-class GenerationInputs:
-    """The two conditioning videos, fitted to the grid."""
-
-    fixed_view: np.ndarray  # uint8 [T, H, W, 3] -> grid[0, :]
-    freeze_time: np.ndarray  # uint8 [V, H, W, 3] -> grid[:, 0]
-    times: np.ndarray  # float [T] seconds
-    ids: dict  # what the inputs were (sample id or file sha256s), for lineage
-    warnings: list[str] = field(default_factory=list)
 
 
 def inputs_from_videos(
@@ -220,111 +162,7 @@ def fitted_ground_truth(
     return np.ascontiguousarray(frames.reshape(views, times, height, width, 3))
 
 
-# ------------------------------------------------------------------ checkpoints
-def ema_file(row: dict) -> Path:
-    """Where a training checkpoint keeps its EMA weights (beside ``model.safetensors``)."""
-    from tasks.train.checkpointing import EMA_FILE
-
-    return checkpoint_file(row).parent / EMA_FILE
-
-
-def _use_ema(catalog: Catalog, ref: str, stage: str, ema: bool, field: str):
-    """``(use the EMA file?, warnings)``: yes when asked for and present.
-
-    The EMA file is checked against the sha256 its own sidecar records (the
-    catalog row hashes the raw weights only). A checkpoint saved without EMA
-    (a hand-made or converted one) falls back to its raw weights, with a warning.
-    """
-    from model.checkpoint import sidecar_path
-
-    if not ema:
-        return False, []
-    row = get_checkpoint(catalog, ref, stage=stage)
-    path = ema_file(row)
-    if not path.is_file():
-        return False, [f"{field}: {row['checkpoint_id'][:12]} has no EMA weights "
-                       f"({path.name}): using its raw weights"]  # fmt: skip
-    side = sidecar_path(path)
-    recorded = json.loads(side.read_text()).get("sha256") if side.is_file() else None
-    if recorded != sha256_file(path):
-        raise ValueError(
-            f"{field}: EMA weights {path} do not match their sidecar (changed on disk)"
-        )
-    return True, []
-
-
-def load_sync_checkpoint(catalog: Catalog, ref: str, ema: bool = True):
-    """``(model, config, row)`` of a ``sync`` checkpoint given by catalog id or path.
-
-    ``ema`` (default): the EMA weights saved beside the checkpoint. ``row`` gets
-    ``weights`` ("ema" or "raw") and ``warnings``.
-    """
-    from model.config import FourDConfig
-    from tasks.train.checkpointing import load_checkpoint
-
-    use, warnings = _use_ema(catalog, ref, "sync", ema, "checkpoint")
-    # a sync checkpoint holds the sync layers; its base is resolved (and hash-checked) here
-    model, cfg, row = load_checkpoint(catalog, ref, stage="sync", ema=use)
-    if not isinstance(cfg, FourDConfig):
-        raise ValueError(f"checkpoint: {ref!r} holds a {type(cfg).__name__}, not a 4D model")
-    row = {**row, "weights": "ema" if use else "raw", "warnings": warnings}
-    return model.eval(), cfg, row
-
-
-def load_upsampler_checkpoint(
-    catalog: Catalog, ref: str, height: int, width: int, ema: bool = True
-):
-    """``(upsampler, config, row)``; ``ValueError`` if its low resolution is not ``height x width``."""
-    from model.config import UpsamplerConfig
-    from tasks.train.checkpointing import load_checkpoint
-
-    use, warnings = _use_ema(catalog, ref, "upsampler", ema, "upsampler")
-    model, cfg, row = load_checkpoint(catalog, ref, stage="upsampler", ema=use)
-    if not isinstance(cfg, UpsamplerConfig):
-        raise ValueError(f"upsampler: {ref!r} holds a {type(cfg).__name__}, not an upsampler")
-    if (cfg.low_height, cfg.low_width) != (height, width):
-        raise ValueError(
-            f"upsampler: {ref!r} takes {cfg.low_height}x{cfg.low_width} frames, "
-            f"the grid is {height}x{width}"
-        )
-    row = {**row, "weights": "ema" if use else "raw", "warnings": warnings}
-    return model.eval(), cfg, row
-
-
 # ------------------------------------------------------------------ sampling
-def sample_grid(
-    model,
-    inputs: GenerationInputs,
-    steps: int,
-    seed: int,
-    *,
-    guidance_scale: float = 1.0,
-    shift: float = 1.0,
-) -> np.ndarray:
-    """uint8 grid ``[V, T, H, W, 3]``; ``grid[0, :]`` and ``grid[:, 0]`` are the inputs exactly.
-
-    ``guidance_scale`` (classifier-free guidance, 1 = off) and ``shift`` (the
-    SD3 schedule shift, 1 = uniform steps) go to ``model.flow.euler_sample``.
-    """
-    from model import generate_grid
-
-    out = generate_grid(
-        model,
-        to_model(inputs.fixed_view),
-        to_model(inputs.freeze_time),
-        steps=steps,
-        seed=seed,
-        guidance_scale=guidance_scale,
-        shift=shift,
-    )  # (V, T, 3, H, W)
-    if not bool(out.isfinite().all()):
-        raise RuntimeError("generation produced non-finite values")
-    grid = to_uint8(out)
-    grid[0, :] = inputs.fixed_view  # exact by construction; uint8 round trip is lossless
-    grid[:, 0] = inputs.freeze_time
-    return grid
-
-
 def upsample_grid(upsampler, grid: np.ndarray, steps: int, seed: int) -> np.ndarray:
     """uint8 ``[V, T, H, W, 3]`` -> uint8 ``[V, T, sH, sW, 3]`` with the upsampler."""
     from model import upsample
@@ -346,35 +184,6 @@ def write_grid(path: Path, rgb: np.ndarray, times: np.ndarray) -> Path:
         path, grid=rgb, times=np.asarray(times, np.float64), known=known, quality=LOSSLESS
     )
     return path
-
-
-def _even(frame: np.ndarray) -> np.ndarray:
-    """Pad a frame to even height and width (H.264 with yuv420p needs them)."""
-    h, w = frame.shape[:2]
-    return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-
-
-def write_mp4(path: Path, frames: np.ndarray, fps: int, crf: int = 16) -> Path:
-    """H.264 (libx264, yuv420p) from uint8 ``[F, H, W, 3]``, atomically."""
-    frames = np.stack([_even(f) for f in frames])
-    _, h, w, _ = frames.shape
-    with atomic_path(path, suffix=".mp4") as tmp:
-        with av.open(str(tmp), mode="w", format="mp4") as container:
-            stream = container.add_stream("libx264", rate=fps)
-            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-            stream.options = {"crf": str(crf)}
-            for f in frames:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
-    return path
-
-
-def count_frames(path: str | Path) -> int:
-    """Number of frames PyAV decodes from a video file."""
-    with av.open(str(path)) as container:
-        return sum(1 for _ in container.decode(container.streams.video[0]))
 
 
 def _zoom(h: int, w: int, min_width: int) -> int:

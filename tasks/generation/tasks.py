@@ -10,19 +10,17 @@ from prefect.cache_policies import NO_CACHE
 
 from catalog.store import Catalog
 from fourreal.core.grid import DEFAULT_T, DEFAULT_V
+from tasks.checkpoint_loading import load_sync_checkpoint, load_upsampler_checkpoint
 from tasks.generation.generate import (
-    GenerationInputs,
     GenerationOutputs,
     generation_id,
     inputs_from_sample,
     inputs_from_videos,
-    load_sync_checkpoint,
-    load_upsampler_checkpoint,
     register_grid,
-    sample_grid,
     upsample_grid,
     write_outputs,
 )
+from tasks.grid_sampling import GenerationInputs, sample_grid
 
 
 @task(cache_policy=NO_CACHE)

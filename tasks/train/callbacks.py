@@ -192,7 +192,7 @@ def plot_loss_curve(history: list[dict], path: Path, title: str) -> Path:
 
 def _plot_scores(ax, scored: list[dict]) -> None:
     """Held-out PSNR of the model against the best baseline at each scored step."""
-    from tasks.evaluation.baselines import BASELINES
+    from tasks.baselines import BASELINES
 
     steps = [h["step"] for h in scored]
     ax.plot(steps, [h["psnr/model"] for h in scored], "o-", label="model")
@@ -206,7 +206,7 @@ def _plot_scores(ax, scored: list[dict]) -> None:
 def val_table(val: list[dict]) -> list[dict]:
     """One row per validation: step, loss, and (when scored) the model's held-out PSNR, the
     best baseline's and by how much the model beats it (negative: it does not)."""
-    from tasks.evaluation.baselines import BASELINES
+    from tasks.baselines import BASELINES
 
     rows = []
     for h in val:

@@ -17,8 +17,8 @@ The folder is assembled under a ``.tmp-`` name and renamed into place, so a
 folder named ``step_*`` is always complete. ``keep_latest`` prunes older
 folders. The ``checkpoints`` catalog row points at ``model.safetensors``.
 Every tensor file is checked to be safetensors before it is read.
-``load_checkpoint(catalog, ref)`` loads any stage's model by catalog id or
-path, resolving a sync checkpoint's base through the catalog.
+``tasks.checkpoint_loading.load_checkpoint(catalog, ref)`` loads any stage's
+model by catalog id or path, resolving a sync checkpoint's base through the catalog.
 """
 
 from __future__ import annotations
@@ -29,55 +29,25 @@ import random
 import re
 import secrets
 import shutil
-import struct
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
-from catalog.checkpoints import checkpoint_file, get_checkpoint
-from catalog.store import Catalog
 from fourreal.core.io import TMP_PREFIX, atomic_path, atomic_write_text
-from model.checkpoint import load_model, read_sidecar, save_model
+from model.checkpoint import read_sidecar, save_model
+from tasks.checkpoint_loading import EMA_FILE, MODEL_FILE, load_tensors
 
-MODEL_FILE = "model.safetensors"
-EMA_FILE = "ema.safetensors"
 OPTIM_FILE = "optimizer.safetensors"
 RNG_FILE = "rng.safetensors"
 STATE_FILE = "state.json"
 STEP_DIR = re.compile(r"^step_(\d{8})$")
-MAX_HEADER = 100 * 1024 * 1024
 
 
 def step_dir_name(step: int) -> str:
     return f"step_{step:08d}"
-
-
-def check_safetensors(path: str | os.PathLike, field: str = "checkpoint") -> None:
-    """``ValueError`` unless ``path`` is a well-formed safetensors file (read without unpickling)."""
-    path = Path(path)
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if len(head) < 8:
-            raise ValueError(f"{field}: {path} is not a safetensors file (too short)")
-        (n,) = struct.unpack("<Q", head)
-        if n < 2 or n > MAX_HEADER or 8 + n > size:
-            raise ValueError(f"{field}: {path} is not a safetensors file (bad header length)")
-        header = f.read(n)
-    try:
-        meta = json.loads(header)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ValueError(f"{field}: {path} is not a safetensors file (header not JSON)") from None
-    if not isinstance(meta, dict):
-        raise ValueError(f"{field}: {path} is not a safetensors file (header not an object)")
-
-
-def load_tensors(path: str | os.PathLike, field: str = "checkpoint") -> dict[str, torch.Tensor]:
-    check_safetensors(path, field)
-    return load_file(str(path))
 
 
 # ---------------------------------------------------------------- optimizer
@@ -259,40 +229,3 @@ def load_checkpoint_state(ckpt: Path) -> dict:
     )
     state["rng_tensors"] = load_tensors(ckpt / RNG_FILE, "resume")
     return state
-
-
-# ---------------------------------------------------------------- by catalog reference
-def load_checkpoint(
-    catalog: Catalog,
-    ref: str,
-    stage: str | None = None,
-    *,
-    ema: bool = False,
-    device: str | torch.device = "cpu",
-):
-    """``(model, config, row)`` of a catalog checkpoint (id or path), hash and stage checked.
-
-    A sync checkpoint's base is found by the id it references and refused
-    unless its catalog row and its file both have the referenced sha256.
-    ``ema``: the EMA weights of the same folder instead of the raw ones.
-    """
-    row = get_checkpoint(catalog, ref, stage=stage, verify=True)
-    path = checkpoint_file(row)
-    if ema:
-        path = path.parent / EMA_FILE
-        if not path.exists():
-            raise ValueError(f"checkpoint: {ref!r} has no EMA weights ({path})")
-    check_safetensors(path)
-    base_path = None
-    base_ref = read_sidecar(path).get("base")
-    if base_ref is not None:
-        base_row = get_checkpoint(catalog, base_ref["checkpoint_id"], stage="base", verify=False)
-        if base_row["sha256"] != base_ref["sha256"]:
-            raise ValueError(
-                f"checkpoint: {ref!r} was trained on base {base_ref['checkpoint_id']} with "
-                f"sha256 {base_ref['sha256'][:12]}, the catalog records {base_row['sha256'][:12]}"
-            )
-        base_path = checkpoint_file(base_row)
-        check_safetensors(base_path, "base checkpoint")
-    model, config, _ = load_model(path, device=device, base_path=base_path)  # re-hashes the base
-    return model, config, row

@@ -50,6 +50,7 @@ from model.dit import DiT
 from model.fourd import build_fourd
 from model.memory import GIB
 from model.upsampler import Upsampler
+from tasks.checkpoint_loading import check_safetensors
 from tasks.train.callbacks import (
     Callback,
     CatalogCheckpoints,
@@ -57,7 +58,6 @@ from tasks.train.callbacks import (
     PrintMessages,
     TensorBoardLogger,
 )
-from tasks.train.checkpointing import check_safetensors
 from tasks.train.data import (
     CLIP_KIND,
     GRID_KINDS,

@@ -11,7 +11,7 @@ fixed noise per item. Every ``eval_every`` steps the engine asks it for:
 * every ``sample_every`` steps (sync stage only): ``sample_items`` held-out grids
   generated from their first row and column (``model.generate.generate_grid``,
   ``sample_steps`` Euler steps) and scored with
-  ``tasks.evaluation.baselines.grid_scores``: ``psnr/model``, ``psnr/oracle``, ...
+  ``tasks.baselines.grid_scores``: ``psnr/model``, ``psnr/oracle``, ...
 
 It runs on the **EMA weights** (what generation uses), swapped in and back, in
 eval mode and ``no_grad``, inside ``torch.random.fork_rng``: it draws from its
@@ -157,7 +157,7 @@ class Validator:
     def scores(self, model: nn.Module) -> dict[str, float]:
         """PSNR/SSIM of generated held-out grids and of the baselines, means over grids."""
         from model.generate import generate_grid
-        from tasks.evaluation.baselines import grid_scores
+        from tasks.baselines import grid_scores
 
         table: dict[str, list[float]] = {}
         grids = [b for _, _, b in self.items()][: self.cfg.sample_items]
@@ -187,7 +187,7 @@ def _uint8(x: Tensor) -> np.ndarray:
 
 def best_baseline(metrics: dict[str, float], score: str = "psnr") -> tuple[str, float] | None:
     """The best baseline row for ``score`` in validation metrics (``psnr/same_time``, ...)."""
-    from tasks.evaluation.baselines import BASELINES
+    from tasks.baselines import BASELINES
 
     found = [(b, metrics[f"{score}/{b}"]) for b in BASELINES if f"{score}/{b}" in metrics]
     found = [(b, v) for b, v in found if not math.isnan(v)]

@@ -37,6 +37,7 @@ from fourreal.core.grid import MODES
 from fourreal.core.io import sha256_bytes, sha256_file
 from fourreal.core.paths import data_root, relative_to_root, store_location
 from fourreal.core.store import sample_path
+from fourreal.core.video import VideoError, VideoMeta, probe_video
 from tasks.recording import rearm_stop_signals
 from tasks.videos.clips import ClipError, ClipPlan, clip_step, crop_resize, decode_clip, plan_clips
 from tasks.videos.curate import (
@@ -53,7 +54,6 @@ from tasks.videos.curate import (
     select_shots,
     shot_rows,
 )
-from tasks.videos.decode import VideoError, VideoMeta, probe_video
 from tasks.videos.pseudo4d import AffineBounds, camera_path, pseudo4d_grid
 from tasks.videos.spans import SpanError, inside, parse_spans, span_segments
 

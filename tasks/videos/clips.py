@@ -1,4 +1,4 @@
-"""Clip sampling, centre-crop + resize, and clips cut out of V x T grids.
+"""Clip sampling and clips cut out of V x T grids (frames are fitted by fourreal.core.resize).
 
 Clip sampling: ``T`` frames ``round(start + k * step)``, ``k = 0..T-1``, with
 ``step = source_fps / fps`` (a target frame rate) or ``step = stride``.
@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fourreal.core.grid import MODES, check_disk_grid, fixed_view_video, freeze_time_video
+from fourreal.core.resize import crop_resize
 
 
 class ClipError(Exception):
@@ -87,15 +88,6 @@ def plan_clips(
     return [ClipPlan(k, tuple(int(s + o) for o in offsets), step) for k, s in enumerate(starts)]
 
 
-def center_crop_box(src_h: int, src_w: int, out_h: int, out_w: int) -> tuple[int, int, int, int]:
-    """``(top, left, height, width)`` of the largest centred box with the output's aspect."""
-    if src_w * out_h >= src_h * out_w:  # source is wider: keep full height
-        ch, cw = src_h, max(1, round(src_h * out_w / out_h))
-    else:
-        ch, cw = max(1, round(src_w * out_h / out_w)), src_w
-    return (src_h - ch) // 2, (src_w - cw) // 2, ch, cw
-
-
 def decode_clip(path, indices, meta, height: int, width: int) -> np.ndarray:
     """Clip frames ``[N, height, width, 3]`` uint8: decoded, centre-cropped, resized.
 
@@ -103,35 +95,9 @@ def decode_clip(path, indices, meta, height: int, width: int) -> np.ndarray:
     decoder is cheaper but worse: swscale filters chroma at 4:2:0 and decord
     and PyAV pick different filters, so results would depend on the backend.)
     """
-    from tasks.videos.decode import decode_frames
+    from fourreal.core.video import decode_frames
 
     return crop_resize(decode_frames(path, indices, meta), height, width)
-
-
-def crop_resize(frames: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Centre-crop uint8 ``[N, h, w, 3]`` to the output aspect, resize to ``[N, height, width, 3]``.
-
-    OpenCV on uint8, pixel centres at integers. Shrinking averages areas (no
-    aliasing): by an integer factor first (OpenCV's fast path) when the crop
-    is at least twice the output, then by the rest. Enlarging is bilinear.
-    """
-    import cv2
-
-    n, h, w, _ = frames.shape
-    top, left, ch, cw = center_crop_box(h, w, height, width)
-    crop = frames[:, top : top + ch, left : left + cw]
-    if (ch, cw) == (height, width):
-        return np.ascontiguousarray(crop)
-    k = min(ch // height, cw // width)
-    shrink = ch >= height and cw >= width
-    out = np.empty((n, height, width, 3), np.uint8)
-    for i in range(n):
-        img = np.ascontiguousarray(crop[i])
-        if shrink and k >= 2 and ch % k == 0 and cw % k == 0:
-            img = cv2.resize(img, (cw // k, ch // k), interpolation=cv2.INTER_AREA)
-        interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-        cv2.resize(img, (width, height), dst=out[i], interpolation=interp)
-    return out
 
 
 def clip_from_grid(grid: np.ndarray, mode: str, index: int) -> np.ndarray:

@@ -45,6 +45,7 @@ from pydantic import Field
 
 from catalog.ids import canonical_json
 from fourreal.core.params import FlowParams
+from fourreal.core.video import DEFAULT_MAX_DECODED_BYTES, decode_all
 from tasks.videos.scores import (
     Borders,
     blank_flags,
@@ -377,7 +378,7 @@ def select_shots(rows: list[dict], where: str) -> set[str]:
     import duckdb
     import pyarrow as pa
 
-    from catalog.readonly import ReadOnlyQueryError, check_select_only
+    from catalog.readonly import ReadOnlyQueryError, check_select_only, sandbox_connection
     from catalog.schema import SHOTS
 
     sql = SELECT_SHOTS.format(where=where)
@@ -387,12 +388,9 @@ def select_shots(rows: list[dict], where: str) -> set[str]:
         raise ValueError(f"shot_filter: not a valid predicate: {e}") from None
     full = [{name: r.get(name) for name in SHOTS.names} for r in rows]
     table = pa.Table.from_pylist(full, schema=SHOTS)
-    con = duckdb.connect(":memory:")
+    # no spilling: DuckDB would allow its temp directory (<cwd>/.tmp) to be read
+    con = sandbox_connection()
     try:
-        # no spilling: DuckDB would allow its temp directory (<cwd>/.tmp) to be read
-        con.execute("SET temp_directory = ''")
-        con.execute("SET enable_external_access = false")
-        con.execute("SET lock_configuration = true")
         con.register("shots", table)
         return set(con.sql(sql).to_arrow_table().column("shot_id").to_pylist())
     except duckdb.Error as e:
@@ -411,21 +409,6 @@ def check_shot_filter(where: str) -> str:
 
 # ---- one file, start to end (the CLI and the builds share it) ---------------------------
 
-DEFAULT_MAX_DECODED_BYTES = 4 << 30
-
-
-def decode_all(path, meta, max_bytes: int = DEFAULT_MAX_DECODED_BYTES) -> np.ndarray:
-    """Every frame of a probed video, once: curation and clip cutting both read these."""
-    from tasks.videos.decode import VideoError, decode_frames
-
-    need = meta.frames * meta.height * meta.width * 3
-    if need > max_bytes:
-        raise VideoError(
-            f"too long to curate in one pass: {meta.frames} frames of {meta.width}x{meta.height} "
-            f"need {need / 2**30:.1f} GiB decoded (cap {max_bytes / 2**30:.1f} GiB)"
-        )
-    return decode_frames(path, range(meta.frames), meta)
-
 
 def curate_video(
     path,
@@ -438,7 +421,7 @@ def curate_video(
     Raises ``VideoError`` (unusable video) or ``CurationError`` (e.g. one frame).
     """
     from fourreal.core.io import sha256_file
-    from tasks.videos.decode import probe_video
+    from fourreal.core.video import probe_video
 
     params = params or CurationParams()
     meta = probe_video(path)

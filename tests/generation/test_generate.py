@@ -10,20 +10,16 @@ from PIL import Image
 
 from catalog.checkpoints import checkpoint_file, get_checkpoint
 from fourreal.core.store import open_sample
+from fourreal.core.video import count_frames, write_mp4
+from tasks.checkpoint_loading import load_sync_checkpoint, load_upsampler_checkpoint
 from tasks.generation.generate import (
-    GenerationInputs,
     contact_sheet,
-    count_frames,
     enlarge,
     fit_frames,
-    load_sync_checkpoint,
-    load_upsampler_checkpoint,
     mosaic_frames,
-    read_grid_npz,
     read_video,
-    sample_grid,
-    write_mp4,
 )
+from tasks.grid_sampling import GenerationInputs, read_grid_npz, sample_grid
 from tests.generation.conftest import H, T, V, W, plane_grid
 
 
@@ -338,7 +334,7 @@ def test_generate_flow_passes_options_and_uses_ema(
     prefect_harness, home_catalog, ema_checkpoint, heldout, gt_grids
 ):
     from flows.generate import GenerateParams, generate
-    from tasks.train.checkpointing import load_checkpoint
+    from tasks.checkpoint_loading import load_checkpoint
 
     sid = heldout["sample_ids"][0]
     opts = dict(guidance_scale=2.5, shift=2.0, steps=3, seed=1)
@@ -380,7 +376,7 @@ def test_checkpoint_without_ema_falls_back_with_a_warning(
 def test_tampered_ema_weights_are_refused(home_catalog, ema_checkpoint, tmp_path):
     import shutil
 
-    from tasks.generation.generate import ema_file
+    from tasks.checkpoint_loading import ema_file
 
     path = ema_file(get_checkpoint(home_catalog, ema_checkpoint["id"]))
     backup = tmp_path / "ema.bak"
@@ -455,7 +451,7 @@ def test_object_pixels_come_from_the_samples_alpha(home_catalog):
     from catalog.ids import sample_id
     from fourreal.core.io import save_npz_atomic, sha256_file
     from fourreal.core.paths import data_root, relative_to_root
-    from tasks.evaluation.baselines import PSNR_CAP
+    from tasks.baselines import PSNR_CAP
     from tasks.evaluation.evaluate import baseline_summary, fit_alpha, load_alphas
 
     gt = plane_grid(V, T, H, W, seed=3)

@@ -13,14 +13,14 @@ from scipy import linalg
 
 from tasks.evaluation import distribution, dust3r, perceptual
 from tasks.evaluation.learned import learned_metrics, load_networks
-from tasks.evaluation.metrics import (
+from tasks.evaluation.weights import LEARNED_METRICS, import_problem, locate, metric_status
+from tasks.metrics import (
     frame_metrics,
     gaussian_window,
     grid_consistency,
     psnr,
     ssim,
 )
-from tasks.evaluation.weights import LEARNED_METRICS, import_problem, locate, metric_status
 from tests.generation.conftest import plane_grid, random_grid
 
 C1, C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2

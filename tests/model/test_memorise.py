@@ -29,8 +29,8 @@ from model.flow import euler_sample, flow_loss
 from model.fourd import FourDModel
 from model.generate import generate_grid
 from model.masking import grid_condition_mask
-from tasks.evaluation.baselines import generated_frames
-from tasks.evaluation.metrics import psnr
+from tasks.baselines import generated_frames
+from tasks.metrics import psnr
 
 V, T, H, W = 3, 3, 8, 8
 TARGET_DB = 30.0

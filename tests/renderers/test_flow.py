@@ -83,7 +83,7 @@ def test_flow_renders_good_objects_fails_bad_ones_and_is_idempotent(demo_objects
 
 def test_store_quality_is_a_build_option_and_part_of_the_sample_id(demo_objects, tmp_path):
     from flows.build_objaverse import build_grids
-    from tasks.evaluation.metrics import psnr
+    from tasks.metrics import psnr
 
     folder = tmp_path / "objects"
     folder.mkdir()

@@ -25,9 +25,9 @@ def rendered(tmp_path_factory) -> dict[str, np.ndarray]:
 @pytest.fixture(scope="session")
 def clip(tmp_path_factory) -> np.ndarray:
     """``[T, H, W, 3]`` frames decoded from a real H.264 video, cropped and resized."""
+    from fourreal.core.resize import crop_resize
+    from fourreal.core.video import decode_frames, probe_video
     from synthetic.videos import write_video
-    from tasks.videos.clips import crop_resize
-    from tasks.videos.decode import decode_frames, probe_video
 
     path = tmp_path_factory.mktemp("videos") / "v.mp4"
     write_video(path, 12, 96, 160, seed=5)

@@ -12,7 +12,7 @@ from model.checkpoint import save_model
 from model.config import base_preset, fourd_preset
 from model.dit import DiT
 from model.fourd import FourDModel
-from tasks.train.checkpointing import load_checkpoint
+from tasks.checkpoint_loading import load_checkpoint
 
 
 def _noisy(module: torch.nn.Module, seed: int) -> torch.nn.Module:

@@ -19,8 +19,9 @@ from model.config import base_preset, fourd_preset
 from model.dit import DiT
 from model.fourd import FourDModel
 from model.upsampler import Upsampler
+from tasks.checkpoint_loading import load_checkpoint
 from tasks.train.callbacks import read_history
-from tasks.train.checkpointing import EMA_FILE, list_checkpoints, load_checkpoint
+from tasks.train.checkpointing import EMA_FILE, list_checkpoints
 
 
 def _row(cat: Catalog, checkpoint_id: str) -> dict:

@@ -222,7 +222,7 @@ def params_prediction(params) -> str:
 
 def test_sync_scores_heldout_grids_against_the_baselines(train_catalog, train_data, base_run, tiny):
     """sample_every: held-out grids generated and scored beside the trivial baselines."""
-    from tasks.evaluation.baselines import BASELINES
+    from tasks.baselines import BASELINES
     from tasks.train.params import TrainSyncParams
     from tasks.train.run import run_stage
 

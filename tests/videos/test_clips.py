@@ -7,17 +7,16 @@ import pytest
 from PIL import Image
 
 from fourreal.core.grid import fixed_view_video, freeze_time_video
+from fourreal.core.resize import center_crop_box, crop_resize
+from fourreal.core.video import decode_frames, probe_video
 from synthetic.videos import render_frame
 from tasks.videos.clips import (
     ClipError,
-    center_crop_box,
     clip_from_grid,
     clips_from_grid,
-    crop_resize,
     decode_clip,
     plan_clips,
 )
-from tasks.videos.decode import decode_frames, probe_video
 
 
 def test_plan_by_stride_and_by_fps():

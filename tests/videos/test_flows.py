@@ -14,10 +14,10 @@ from catalog.store import Catalog
 from fourreal.core.io import sha256_file
 from fourreal.core.paths import data_root
 from fourreal.core.store import open_sample
+from fourreal.core.video import probe_video
 from synthetic.videos import BAD_INPUT_REASONS, write_bad_inputs
 from tasks.videos.build import discover_sources, grid_from_video
 from tasks.videos.clips import decode_clip
-from tasks.videos.decode import probe_video
 from tasks.videos.pseudo4d import warp_frames
 
 SAMPLES_OF_RUN = "SELECT * FROM samples WHERE run_id = ? ORDER BY sample_id"

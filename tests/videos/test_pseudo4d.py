@@ -7,8 +7,8 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from tasks.videos.clips import crop_resize
-from tasks.videos.decode import decode_frames, probe_video
+from fourreal.core.resize import crop_resize
+from fourreal.core.video import decode_frames, probe_video
 from tasks.videos.pseudo4d import (
     AffineBounds,
     camera_path,

@@ -7,8 +7,8 @@ import subprocess
 import numpy as np
 import pytest
 
+from fourreal.core.video import VideoError, decode_frames, probe_video
 from synthetic.videos import BAD_INPUT_REASONS, render_frame
-from tasks.videos.decode import VideoError, decode_frames, probe_video
 
 
 def _mad(a, b) -> float:

@@ -101,9 +101,9 @@ def generated_sample(view_catalog) -> dict:
         input_digest,
         inputs_from_sample,
         register_grid,
-        sample_grid,
         write_grid,
     )
+    from tasks.grid_sampling import sample_grid
     from tests.generation.conftest import H, T, V, W, plane_grid, register_grid_sample, train_sync
 
     gt = plane_grid(V, T, H, W, seed=4)

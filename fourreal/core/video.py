@@ -1,4 +1,8 @@
-"""Probing and decoding videos: decord first, PyAV where decord cannot.
+"""The one video reader (probing, decoding, rotation) and the one H.264 writer.
+
+Every stage that reads a video file goes through here: the video builds, the
+curation CLI, generation's conditioning videos. Decoding is decord first,
+PyAV where decord cannot.
 
 ``probe_video`` reads headers and packets (no pixels except the first frame)
 and refuses, with a reason, anything the pipeline should not decode:
@@ -19,7 +23,11 @@ come back the way a player shows them (``np.rot90`` by the counter-clockwise
 angle PyAV reports), and ``VideoMeta.height/width`` are the displayed size.
 
 ``decode_frames`` returns ``uint8 [N, H, W, 3]`` RGB for frame indices into
-the decoded stream (0-based, presentation order).
+the decoded stream (0-based, presentation order); ``decode_all`` every frame
+of a probed video under a memory cap; ``read_video`` probes and decodes a file.
+
+``write_mp4`` encodes ``uint8 [F, H, W, 3]`` frames as H.264 (libx264,
+yuv420p), atomically; ``count_frames`` counts what PyAV decodes back.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import numpy as np
 DEFAULT_MAX_PIXELS = 4096 * 4096
 DEFAULT_MIN_SIDE = 16
 DEFAULT_VFR_TOLERANCE = 0.2
+DEFAULT_MAX_DECODED_BYTES = 4 << 30
 
 
 class VideoError(Exception):
@@ -196,6 +205,22 @@ def decode_frames(
     return apply_rotation(frames, meta.rotation)
 
 
+def decode_all(path, meta: VideoMeta, max_bytes: int = DEFAULT_MAX_DECODED_BYTES) -> np.ndarray:
+    """Every frame of a probed video, once; ``VideoError`` when they would pass ``max_bytes``."""
+    need = meta.frames * meta.height * meta.width * 3
+    if need > max_bytes:
+        raise VideoError(
+            f"too long to decode in one pass: {meta.frames} frames of {meta.width}x{meta.height} "
+            f"need {need / 2**30:.1f} GiB decoded (cap {max_bytes / 2**30:.1f} GiB)"
+        )
+    return decode_frames(path, range(meta.frames), meta)
+
+
+def read_video(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_DECODED_BYTES) -> np.ndarray:
+    """Every frame of ``path`` as displayed (probed, rotation honoured): uint8 ``[F, H, W, 3]``."""
+    return decode_all(path, probe_video(path), max_bytes)
+
+
 def apply_rotation(frames: np.ndarray, rotation: int) -> np.ndarray:
     """Rotate ``[N, H, W, 3]`` frames counter-clockwise by ``rotation`` degrees."""
     if rotation % 360 == 0:
@@ -234,3 +259,45 @@ def _decode_pyav(path, indices: list[int]) -> np.ndarray:
     if missing:
         raise VideoError(f"truncated: decoding ended before frame {missing[0]}")
     return np.stack([got[i] for i in indices])
+
+
+# ---------------------------------------------------------------- writing
+def _even(frame: np.ndarray) -> np.ndarray:
+    """Pad a frame to even height and width (H.264 with yuv420p needs them)."""
+    h, w = frame.shape[:2]
+    return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+
+
+def write_mp4(
+    path: str | os.PathLike, frames: np.ndarray, fps: int, crf: int = 16, preset: str | None = None
+) -> Path:
+    """H.264 (libx264, yuv420p) from uint8 ``[F, H, W, 3]``, atomically; odd sizes padded.
+
+    ``preset``: x264's speed/size trade-off (its own default when ``None``).
+    """
+    import av
+
+    from fourreal.core.io import atomic_path
+
+    path = Path(path)
+    frames = np.stack([_even(f) for f in frames])
+    _, h, w, _ = frames.shape
+    with atomic_path(path, suffix=".mp4") as tmp:
+        with av.open(str(tmp), mode="w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=fps)
+            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+            stream.options = {"crf": str(crf), **({"preset": preset} if preset else {})}
+            for f in frames:
+                for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+    return path
+
+
+def count_frames(path: str | os.PathLike) -> int:
+    """Number of frames PyAV decodes from a video file."""
+    import av
+
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(container.streams.video[0]))

@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from tasks.evaluation.metrics import psnr, ssim
+from tasks.metrics import psnr, ssim
 
 BASELINES = ("same_time", "same_view", "oracle", "background")
 ROWS = ("model", *BASELINES)
