@@ -12,7 +12,7 @@ MB instead of the 2.5 GB base, twice with the EMA), a LoRA-fused model's
 adapters; a fully fine-tuned fused model holds its whole base. The sidecar
 keeps the reference either way (lineage). Loading it needs the base file
 (``load_model(path, base_path=...)``; the catalog resolves the id, see
-``tasks.train.checkpointing.load_checkpoint``), whose sha256 must be the
+``tasks.checkpoint_loading.load_checkpoint``), whose sha256 must be the
 referenced one: a different base is refused, never silently combined.
 """
 

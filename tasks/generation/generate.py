@@ -1,6 +1,7 @@
 """Generation: a grid from a sync checkpoint, a fixed-view and a freeze-time video.
 
-Inputs are video files (decoded with PyAV) or a catalog grid sample (its
+Inputs are video files (read as displayed, rotation honoured, by the builds'
+reader ``fourreal.core.video``) or a catalog grid sample (its
 ``grid[0, :]`` and ``grid[:, 0]``). Frames are fitted to the grid: a longer
 video is subsampled evenly and a frame of another size is centre-cropped to
 the aspect ratio and resized, each with a warning; a video too short for

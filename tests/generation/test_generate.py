@@ -54,6 +54,21 @@ def test_mp4_round_trip_and_pictures(tmp_path):
         read_video(tmp_path / "bad.mp4")
 
 
+def test_conditioning_video_is_read_as_displayed(tmp_path):
+    """Generation reads its videos with the builds' reader: a phone video's rotation is honoured."""
+    from fourreal.core import video
+    from fourreal.core.video import VideoError, decode_frames, probe_video
+    from synthetic.videos import write_video
+
+    path = write_video(tmp_path / "rotated.mp4", 6, 48, 64, rotation=90)
+    frames = read_video(path)
+    assert frames.shape == (6, 64, 48, 3)  # displayed size, not the coded 48x64
+    meta = probe_video(path)
+    assert np.array_equal(frames, decode_frames(path, range(meta.frames), meta))
+    with pytest.raises(VideoError, match="too long to decode"):
+        video.read_video(path, max_bytes=10)  # all frames at once, under a memory cap
+
+
 def test_conditioning_frames_kept_exactly(home_catalog, checkpoints, gt_grids):
     model, cfg, row = load_sync_checkpoint(home_catalog, checkpoints["soft"])
     gt = gt_grids[0]
