@@ -4,7 +4,9 @@
 and returns one ``Shot`` per shot (frames of a cross-fade or fade belong to
 none): its frame range, black bars, blank share,
 motion scores, perceptual hashes and the mined mode with the score and rule
-that decided it. ``ShotIndex`` marks shots whose hashes match an earlier shot
+that decided it. Each score is a registered scorer (``tasks.videos.scorers``,
+one module each): ``score_shot`` runs them in order and ``shot_rows`` writes
+their ``shots`` columns. ``ShotIndex`` marks shots whose hashes match an earlier shot
 as duplicates. ``select_shots`` applies a dataset's SQL predicate over the
 ``shots`` rows, so a curated dataset is a query users can read and change.
 
