@@ -4,7 +4,9 @@
 and returns one ``Shot`` per shot (frames of a cross-fade or fade belong to
 none): its frame range, black bars, blank share,
 motion scores, perceptual hashes and the mined mode with the score and rule
-that decided it. ``ShotIndex`` marks shots whose hashes match an earlier shot
+that decided it. Each score is a registered scorer (``tasks.videos.scorers``,
+one module each): ``score_shot`` runs them in order and ``shot_rows`` writes
+their ``shots`` columns. ``ShotIndex`` marks shots whose hashes match an earlier shot
 as duplicates. ``select_shots`` applies a dataset's SQL predicate over the
 ``shots`` rows, so a curated dataset is a query users can read and change.
 
@@ -46,15 +48,8 @@ from pydantic import Field
 from catalog.ids import canonical_json
 from fourreal.core.params import FlowParams
 from fourreal.core.video import DEFAULT_MAX_DECODED_BYTES, decode_all
-from tasks.videos.scores import (
-    Borders,
-    blank_flags,
-    detect_borders,
-    pair_motion,
-    phash,
-    shrink,
-    to_gray,
-)
+from tasks.videos.scorers import SCORERS, ShotFrames, shot_borders
+from tasks.videos.scores import Borders, shrink, to_gray
 from tasks.videos.shots import (
     ShotDetection,
     absorb_cuts,
@@ -174,50 +169,21 @@ def score_shot(
     scale: float,
     params: CurationParams,
 ) -> Shot:
-    """Borders, blank share, motion and hashes of frames ``[start, end)``; mines the mode."""
-    sample = np.unique(np.linspace(start, end - 1, min(8, end - start)).round().astype(int))
-    borders = detect_borders(to_gray(frames[sample]), params.border_level)
+    """Every registered score of frames ``[start, end)`` (``tasks.videos.scorers``); mines the mode."""
+    borders = shot_borders(frames, start, end, params)
     content = _scaled(borders, scale).crop(small[start:end])
-    gray = to_gray(content)
-    blank = float(blank_flags(gray, params.black_level, params.flat_std).mean())
-    motion, camera, scene, explained = _shot_motion(gray, fps, params)
-    mode, score, rule = mine_mode(motion, scene, params)
-    quarters = [min(len(content) - 1, len(content) * k // 4) for k in (1, 2, 3)]
-    return Shot(
-        start=start,
-        end=end,
-        mode=mode,
-        mode_score=score,
-        mode_rule=rule,
-        motion=motion,
-        camera_motion=camera,
-        scene_motion=scene,
-        explained=explained,
-        blank_fraction=blank,
-        borders=borders,
-        phash=[phash(np.ascontiguousarray(content[q])) for q in quarters],
-        phash_mirrored=[phash(np.ascontiguousarray(content[q][:, ::-1])) for q in quarters],
-    )
+    view = ShotFrames(frames, start, end, fps, borders, content, to_gray(content))
+    scores: dict = {}
+    for scorer in SCORERS:
+        scores |= scorer.compute(view, params)
+    mode, score, rule = mine_mode(scores["motion"], scores["scene_motion"], params)
+    return Shot(start=start, end=end, mode=mode, mode_score=score, mode_rule=rule, **scores)
 
 
 def _scaled(borders: Borders, scale: float) -> Borders:
     """Bars in analysis pixels, rounded inwards (never a bar row left in the content)."""
     up = [int(np.ceil(v * scale - 1e-6)) for v in asdict(borders).values()]
     return Borders(*up)
-
-
-def _shot_motion(gray: np.ndarray, fps: float, params: CurationParams):
-    """Medians over up to ``pairs_per_shot`` evenly spread frame pairs."""
-    gap = min(max(params.pair_gap, round(params.pair_seconds * fps)), len(gray) - 1)
-    if gap < 1:
-        return 0.0, 0.0, 0.0, 1.0
-    firsts = np.unique(
-        np.linspace(0, len(gray) - 1 - gap, params.pairs_per_shot).round().astype(int)
-    )
-    pairs = [pair_motion(gray[i], gray[i + gap], gap, fps) for i in firsts]
-    med = [float(np.median([getattr(p, k) for p in pairs])) for k in ("motion", "camera", "scene")]
-    explained = float(np.median([p.explained for p in pairs]))
-    return med[0], med[1], med[2], explained
 
 
 def mine_mode(motion: float, scene: float, params: CurationParams) -> tuple[str, float, str]:
@@ -324,7 +290,7 @@ def shot_rows(
     params: CurationParams,
     run_id: str | None,
 ) -> list[dict]:
-    """``shots`` table rows (``catalog.schema.SHOTS``)."""
+    """``shots`` table rows (``catalog.schema.SHOTS``); the score columns come from the scorers."""
     params_json = canonical_json(params.model_dump())
     return [
         {
@@ -338,17 +304,7 @@ def shot_rows(
             "mode": s.mode,
             "mode_score": s.mode_score,
             "mode_rule": s.mode_rule,
-            "motion": s.motion,
-            "camera_motion": s.camera_motion,
-            "scene_motion": s.scene_motion,
-            "explained": s.explained,
-            "blank_fraction": s.blank_fraction,
-            "border_top": s.borders.top,
-            "border_bottom": s.borders.bottom,
-            "border_left": s.borders.left,
-            "border_right": s.borders.right,
-            "phash": s.phash,
-            "phash_mirrored": s.phash_mirrored,
+            **score_values(s),
             "duplicate_of": s.duplicate_of,
             "recipe_version": recipe_version,
             "params_json": params_json,
@@ -356,6 +312,14 @@ def shot_rows(
         }
         for s in shots
     ]
+
+
+def score_values(shot: Shot) -> dict:
+    """The ``shots`` score columns of one shot, from every registered scorer."""
+    out: dict = {}
+    for scorer in SCORERS:
+        out |= scorer.values(shot)
+    return out
 
 
 def assign_shot_ids(

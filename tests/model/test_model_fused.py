@@ -214,9 +214,9 @@ def test_a_fused_checkpoint_holds_what_it_finetuned_and_references_its_base(
 
 
 def test_docs_table_is_the_registry():
-    from pathlib import Path
+    from fourreal.core.paths import REPO_ROOT
 
-    doc = (Path(__file__).parents[2] / "docs" / "model.md").read_text()
+    doc = (REPO_ROOT / "docs/model.md").read_text()
     assert markdown_table() in doc, (
         "regenerate docs/model.md's table: model.variants.markdown_table()"
     )
