@@ -13,6 +13,8 @@ import json
 
 import pytest
 
+from model.variants import VARIANT_NAMES
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 
@@ -45,7 +47,7 @@ def test_every_flow_is_deployed_with_typed_forms(stack):
         assert all(f.get("description") or "$ref" in f or "allOf" in f for f in fields), flow
     sync = stack.api.deployment("train_sync", "gpu")
     props = sync["parameter_openapi_schema"]["definitions"]["TrainSyncParams"]["properties"]
-    assert props["sync"]["enum"] == ["hard", "soft", "sequential"]
+    assert props["sync"]["enum"] == list(VARIANT_NAMES)  # the registry of 4D variants
     assert props["batch_size"]["minimum"] == 1
     assert sync["global_concurrency_limit"]["limit"] == 1
     nightly = stack.api.deployment("build_pseudo4d", "videos")["schedules"]

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from fourreal.core.paths import REPO_ROOT
+from model.variants import VARIANT_NAMES
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -90,7 +91,7 @@ def test_train_sync_run_form_shows_typed_fields(stack):
     for label in ("Parent Checkpoint", "Sync", "Preset", "Batch Size", "Pseudo4D Steps", "Lr"):
         assert label in form.labels, f"{label!r} not among the form fields {form.labels}"
     assert ["tiny", "small", "paper"] in form.selects  # Literal -> a select
-    assert ["hard", "soft", "sequential"] in form.selects
+    assert list(VARIANT_NAMES) in form.selects  # the 4D variants, from their registry
     assert form.number_inputs >= 10  # ints and floats with bounds -> number inputs
     assert "Samples per micro-batch per worker" in dom.stdout  # Field descriptions shown
 
