@@ -69,8 +69,12 @@ from model.variants import VARIANT_NAMES, get_variant
 # Every 4D variant of the registry (model.variants), plus the paper's "w/o Obj" row.
 SYNC_OF = {**{name: name for name in VARIANT_NAMES}, "soft_no_objects": "soft"}
 VARIANTS = tuple(SYNC_OF)
-DIFFERENCES = (("soft", "hard"), ("hard", "sequential"), ("soft", "soft_no_objects"))
-DIFFERENCES += (("fused", "soft"),) if "fused" in VARIANT_NAMES else ()
+DIFFERENCES = (
+    ("soft", "hard"),
+    ("hard", "sequential"),
+    ("soft", "soft_no_objects"),
+    ("fused", "soft"),
+)
 NOISE_LEVELS = (0.25, 0.5, 0.75)  # flow times of the held-out loss
 # name -> (base preset, overrides): every preset has >= 6 layers (depth-dependent sync)
 PRESETS = {"tiny6": ("tiny", {"depth": 6}), "small": ("small", {}), "paper": ("paper", {})}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from model.variants import FINETUNE_MODES, VARIANT_NAMES, VariantName, get_variant
+from model.variants import FINETUNE_MODES, VariantName, get_variant
 
 SyncKind = VariantName  # the 4D variants of model.variants
 # What the network's head outputs (docs/model.md#what-the-network-predicts). Both train on
@@ -23,7 +23,6 @@ SyncKind = VariantName  # the 4D variants of model.variants
 PREDICTIONS: tuple[str, ...] = ("x0", "velocity")
 # Configs saved before ``prediction`` existed were velocity models.
 LEGACY_PREDICTION = "velocity"
-SYNC_KINDS: tuple[str, ...] = VARIANT_NAMES
 # Activation checkpointing of the transformer blocks. ``False`` keeps every activation;
 # ``True`` (full) keeps each block's input and recomputes the block in backward;
 # ``"selective"`` keeps the outputs of matmuls and attention and recomputes only the

@@ -57,13 +57,18 @@ from model.sync import SyncLayers
 LayerObserver = Callable[[int, Tensor, Tensor], None]
 
 
+def check_base(base: DiT, cfg: FourDConfig) -> None:
+    """A 4D model's base must be the model ``cfg.base`` describes."""
+    if base.cfg != cfg.base:
+        raise ValueError(f"base: model config {base.cfg} differs from cfg.base {cfg.base}")
+
+
 class FourDModel(nn.Module):
     """Frozen base + per-layer sync: the 4D video diffusion model."""
 
     def __init__(self, base: DiT, cfg: FourDConfig):
         super().__init__()
-        if base.cfg != cfg.base:
-            raise ValueError(f"base: model config {base.cfg} differs from cfg.base {cfg.base}")
+        check_base(base, cfg)
         self.cfg = cfg
         self.base = base
         self.base.requires_grad_(False)

@@ -39,6 +39,7 @@ from torch import Tensor, nn
 from fourreal.core.grid import MODE_INDEX
 from model.config import FourDConfig
 from model.dit import DiT, run_block
+from model.fourd import check_base
 from model.layers import Rope
 from model.rope import rope_at
 from model.sparse import dense_grid_mask, frame_axes, grid_block_mask
@@ -79,8 +80,7 @@ class FusedModel(nn.Module):
 
     def __init__(self, base: DiT, cfg: FourDConfig):
         super().__init__()
-        if base.cfg != cfg.base:
-            raise ValueError(f"base: model config {base.cfg} differs from cfg.base {cfg.base}")
+        check_base(base, cfg)
         self.cfg = cfg
         self.base = base
         dim, frames = cfg.base.dim, cfg.base.max_frames

@@ -14,10 +14,10 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from fourreal.core.params import FlowParams, Preset, RayAddress, Seed
+from model.config import SyncKind  # the 4D variants, from their registry (model.variants)
 from model.masking import BASE_MASK_MIX, GRID_MASK_MIX, check_base_mask_mix, check_grid_mask_mix
-from model.variants import VariantName, get_variant, help_line
+from model.variants import get_variant, help_line
 
-SyncKind = VariantName  # the 4D variants, from their registry (model.variants)
 Finetune = Literal["auto", "full", "lora"]
 SYNC_HELP = f"4D variant: {help_line()} (model.variants; docs/model.md#the-4d-variants)"
 FINETUNE_HELP = (
