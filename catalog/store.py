@@ -27,8 +27,8 @@ from catalog.extensions import BY_PATH, SCANNER, extension_directory, installed_
 from catalog.lake import LAKE, CatalogError, CatalogUnavailable, first_line, open_lake
 from catalog.location import LakeLocation, resolve
 from catalog.schema import CLUSTER_BY, PRIMARY_KEYS, TABLES, WRITE_GUARD, WRITE_GUARD_TABLE
-from fourreal.core.io import atomic_write_text
-from fourreal.core.paths import catalog_dir
+from core.io import atomic_write_text
+from core.paths import catalog_dir
 
 ATTACH_SCRIPT = "attach.sql"
 # DuckLake's default data-inlining limit: inserts of up to this many rows are

@@ -4,7 +4,7 @@
 
 * ``x``       float ``[B, F, C_in, H, W]``, frames in [-1, 1]; known frames clean;
 * ``s``       float ``[B]``, flow time in [0, 1] (1 = pure noise);
-* ``context`` long ``[B]``, ``fourreal.core.grid.MODE_INDEX`` (0 dynamic, 1 freeze_time);
+* ``context`` long ``[B]``, ``core.grid.MODE_INDEX`` (0 dynamic, 1 freeze_time);
 * ``known``   bool ``[B, F]``, True where the frame is given clean;
 * returns     float ``[B, F, C_out, H, W]``, the predicted velocity ``e - x0``.
 

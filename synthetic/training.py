@@ -11,7 +11,7 @@
 * Objaverse-like grids (``kind='grid_objaverse'``, ``rgb [V, T, H, W, 3]``):
   the same construction from another seed;
 
-written to the data root (a local folder or an S3 bucket, fourreal.core.fs), each
+written to the data root (a local folder or an S3 bucket, core.fs), each
 with a ``sources`` row, a ``samples`` row (sha256, shape, status) and
 the ``runs`` row that made them, then one snapshot per kind. The builders of
 renderers/ and tasks/ make the real data; this is their shape, small.
@@ -28,9 +28,9 @@ from catalog.datasets import create_dataset
 from catalog.ids import sample_id
 from catalog.runs import start_run
 from catalog.store import Catalog
-from fourreal.core import fs
-from fourreal.core.io import sha256_bytes
-from fourreal.core.paths import data_root, relative_to_root, store_location
+from core import fs
+from core.io import sha256_bytes
+from core.paths import data_root, relative_to_root, store_location
 from synthetic.videos import render_frame
 
 RECIPE_VERSION = "train-sample-1"

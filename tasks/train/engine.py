@@ -56,7 +56,7 @@ from pydantic import Field
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from fourreal.core.io import atomic_write_text
+from core.io import atomic_write_text
 from model.checkpoint import build_model, load_saved_tensors
 from model.config import config_to_dict
 from model.flow import flow_loss, sample_timesteps

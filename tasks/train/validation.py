@@ -9,7 +9,7 @@ fixed noise per item. Every ``eval_every`` steps the engine asks it for:
   ``s`` in ``LEVELS``, averaged over items (and ``loss@s=0.50`` per level); a model
   that learned nothing (zero velocity) scores ``E|e - x0|^2`` over unknown frames;
 * every ``sample_every`` steps (sync stage only): ``sample_items`` held-out grids
-  generated from their first row and column (``model.generate.generate_grid``,
+  generated from their first row and column (``model.sampling.generate_grid``,
   ``sample_steps`` Euler steps) and scored with
   ``tasks.baselines.grid_scores``: ``psnr/model``, ``psnr/oracle``, ...
 
@@ -156,7 +156,7 @@ class Validator:
 
     def scores(self, model: nn.Module) -> dict[str, float]:
         """PSNR/SSIM of generated held-out grids and of the baselines, means over grids."""
-        from model.generate import generate_grid
+        from model.sampling import generate_grid
         from tasks.baselines import grid_scores
 
         table: dict[str, list[float]] = {}

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from catalog.datasets import dataset_samples
-from fourreal.core.grid import MODE_INDEX, to_model
+from core.grid import MODE_INDEX, to_model
 from tasks.checkpoint_loading import check_safetensors
 from tasks.train.checkpointing import load_optimizer_state, optimizer_state
 from tasks.train.data import ItemSpec, StreamDataset, StreamSampler, load_sample, resolve_snapshot
