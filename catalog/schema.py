@@ -205,6 +205,23 @@ CLUSTER_BY: dict[str, tuple[str, ...]] = {
     "metrics": ("run_id", "step"),
 }
 
+# Keyed tables that grow to millions of rows keep a fixed-width digest of the
+# key beside it: an upsert finds the rows it replaces by joining 16-byte
+# digests instead of reading every 64-character id (10M samples: 160 MB instead
+# of 680 MB, a quarter of the time). The digest is the first 128 bits of the
+# key's SHA-256, written by the catalog on every insert (callers never pass it);
+# two different keys share one with probability n^2 / 2^129 (1e-21 for a
+# billion rows), far below that of two samples hashing to one sample_id.
+KEY_DIGEST = "key_digest"
+KEY_DIGEST_TYPE = "UUID"
+DIGESTED: frozenset[str] = frozenset({"samples"})
+
+
+def key_digest_sql(column: str) -> str:
+    """SQL for the digest of a key column (the first 32 hex digits of its SHA-256)."""
+    return f'CAST(substr(sha256("{column}"), 1, 32) AS {KEY_DIGEST_TYPE})'
+
+
 # One row per keyed table, bumped by every write to that table. Two concurrent
 # writers of one table both update its row, so DuckLake sees a conflict and
 # one of them retries: no key is ever inserted twice.
