@@ -2,7 +2,9 @@
 
 Every write is a DuckLake transaction. Keyed tables hold the latest row per
 key (a write of an existing key replaces it, ``supersedes`` marks the new
-row); older rows stay reachable by time travel to earlier snapshots.
+row; large tables find the replaced rows by a fixed-width key digest, see
+``catalog.schema.DIGESTED``); older rows stay reachable by time travel to
+earlier snapshots.
 ``with catalog.transaction():`` groups several appends into one commit.
 Commits that conflict with another writer are retried with backoff.
 """
@@ -41,8 +43,9 @@ from fourreal.core.io import atomic_write_text
 from fourreal.core.paths import catalog_dir
 
 ATTACH_SCRIPT = "attach.sql"
-# DuckLake's default data-inlining limit: inserts of up to this many rows are
-# stored in the metadata database until compaction flushes them to Parquet.
+# DuckLake's default data-inlining limit: inserts of up to this many rows (small
+# upserts included) are stored in the metadata database until compaction flushes
+# them to Parquet.
 INLINE_ROWS = 10
 
 __all__ = ["Catalog", "CatalogError", "CatalogUnavailable", "utcnow"]

@@ -82,3 +82,15 @@ def test_a_lake_made_before_the_digest_gains_it_on_open(catalog):
         ("failed", False),
         ("ok", True),
     ]
+
+
+def test_rows_handed_out_do_not_carry_the_digest(catalog):
+    """Sample rows of lineage and ``fourreal dataset show`` keep their columns exactly."""
+    from catalog.datasets import create_dataset, dataset_samples
+    from catalog.lineage import Lineage
+
+    catalog.append("samples", rows(range(3)))
+    kind, row = Lineage(catalog).resolve("s00001")
+    assert kind == "sample" and list(row) == SAMPLES.names
+    create_dataset(catalog, "all", "true")
+    assert [list(r) for r in dataset_samples(catalog, "all")] == [SAMPLES.names] * 3
