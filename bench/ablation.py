@@ -174,7 +174,7 @@ class Data:
 
 
 def _sample_ref(path: Path, kind: str, grid: np.ndarray):
-    from fourreal.core.io import sha256_file
+    from core.io import sha256_file
     from tasks.train.data import SampleRef
 
     V, T, H, W, _ = grid.shape
@@ -184,7 +184,7 @@ def _sample_ref(path: Path, kind: str, grid: np.ndarray):
 
 def pseudo4d_grids(args, cfg, root: Path) -> tuple:
     """Pseudo-4D grids: a synthetic video, warped along a random camera path per grid."""
-    from fourreal.core.io import save_npz_atomic
+    from core.io import save_npz_atomic
     from synthetic.videos import render_frame
     from tasks.videos.pseudo4d import AffineBounds, pseudo4d_grid
 
@@ -202,7 +202,7 @@ def pseudo4d_grids(args, cfg, root: Path) -> tuple:
 
 def rendered_grids(args, cfg, root: Path) -> tuple[tuple, np.ndarray]:
     """Procedural animated objects rendered to grids: training refs, held-out array."""
-    from fourreal.core.io import save_npz_atomic
+    from core.io import save_npz_atomic
     from renderers.job import RenderSpec, render_object
     from renderers.render import GridRenderer
     from synthetic.objects import write_demo_objects
@@ -535,7 +535,7 @@ def setup_home(home: str | None) -> Path:
     root = Path(home or tempfile.mkdtemp(prefix="fourreal-ablation-")).resolve()
     root.mkdir(parents=True, exist_ok=True)
     os.environ["FOURREAL_HOME"] = str(root)
-    from fourreal.core.env import configure_environment
+    from core.env import configure_environment
 
     configure_environment()  # e.g. the OpenGL platform of the renderer
     return root

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fourreal.core.paths import data_root
-from fourreal.core.video import probe_video
+from core.paths import data_root
+from core.video import probe_video
 from synthetic.curation_videos import write_edited_video
 from tasks.videos.build import SourceSpec, VideoJob, process_source
 from tasks.videos.curate import CurationParams, curate_frames, decode_all

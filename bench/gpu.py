@@ -251,7 +251,7 @@ def measure_generation(setup: dict, device) -> None:
 
     from model.config import fourd_preset, upsampler_preset
     from model.fourd import build_fourd
-    from model.generate import generate_grid, upsample
+    from model.sampling import generate_grid, upsample
     from model.upsampler import Upsampler
     from tasks.train.engine import EngineConfig, precision_context
 
@@ -342,7 +342,7 @@ def main() -> None:
         render_child(args.render_child, args.grid, args.grids)
         return
 
-    from fourreal.core.env import configure_environment
+    from core.env import configure_environment
 
     configure_environment()
     import torch

@@ -135,7 +135,7 @@ class Data:
 def render_objects(args, root: Path) -> tuple[tuple, np.ndarray, np.ndarray]:
     """Procedural animated GLBs rendered at 4x the model size: training refs, held-out arrays."""
     from bench.ablation import _sample_ref
-    from fourreal.core.io import save_npz_atomic
+    from core.io import save_npz_atomic
     from renderers.camera import CameraArc
     from renderers.job import RenderSpec, render_object
     from renderers.render import GridRenderer
@@ -389,7 +389,7 @@ def upsampler_scores(args, model, high: np.ndarray, resamples: int) -> dict:
     """Held-out frames: the upsampler's PSNR and bicubic's from the same low-res frames."""
     import cv2
 
-    from model.generate import upsample
+    from model.sampling import upsample
     from tasks.baselines import paired_interval
     from tasks.metrics import psnr
 
@@ -459,7 +459,7 @@ def main(argv=None) -> int:
     out = Path(args.out or tempfile.mkdtemp(prefix="fourreal-learn-")).resolve()
     out.mkdir(parents=True, exist_ok=True)
     os.environ["FOURREAL_HOME"] = str(out)
-    from fourreal.core.env import configure_environment
+    from core.env import configure_environment
     from model.config import DiTConfig
     from model.masking import grid_condition_mask
 

@@ -34,8 +34,8 @@ from model.dit import DiT  # noqa: E402
 from model.flops import estimate_flops_per_step, mfu, param_count  # noqa: E402
 from model.flow import flow_loss  # noqa: E402
 from model.fourd import FourDModel  # noqa: E402
-from model.generate import generate_grid, upsample  # noqa: E402
 from model.masking import grid_condition_mask, sample_known_mask  # noqa: E402
+from model.sampling import generate_grid, upsample  # noqa: E402
 from model.upsampler import Upsampler  # noqa: E402
 
 

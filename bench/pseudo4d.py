@@ -35,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fourreal.core.paths import data_root
-from fourreal.core.video import probe_video
+from core.paths import data_root
+from core.video import probe_video
 from synthetic.videos import write_video
 from tasks.videos.build import SourceSpec, VideoJob, process_source, run_sources
 from tasks.videos.clips import plan_clips
@@ -82,10 +82,10 @@ def flow_on_ray(paths: list[Path], job: VideoJob, num_cpus: int) -> float:
 
 def stage_breakdown(paths: list[Path], plans: dict[Path, list[int]], job: VideoJob) -> dict:
     """Seconds per stage of the flow path, one pass (where the time goes)."""
-    from fourreal.core import store
-    from fourreal.core.io import sha256_file
-    from fourreal.core.resize import crop_resize
-    from fourreal.core.video import decode_frames
+    from core import sample_store
+    from core.io import sha256_file
+    from core.resize import crop_resize
+    from core.video import decode_frames
     from tasks.videos.build import VIDEO_QUALITY
     from tasks.videos.pseudo4d import AffineBounds, camera_path
 
@@ -108,7 +108,7 @@ def stage_breakdown(paths: list[Path], plans: dict[Path, list[int]], job: VideoJ
             out["path"] += time.perf_counter() - t
             t = time.perf_counter()
             final = Path(job.out_dir) / f"{p.stem}_{k}.zip"
-            store.write_pseudo4d(
+            sample_store.write_pseudo4d(
                 final,
                 frames=clip,
                 affine=cam.affine,
@@ -119,7 +119,7 @@ def stage_breakdown(paths: list[Path], plans: dict[Path, list[int]], job: VideoJ
             )
             out["store write"] += time.perf_counter() - t
             t = time.perf_counter()
-            store.read_grid(final)
+            sample_store.read_grid(final)
             out["(read+warp)"] += time.perf_counter() - t
     return out
 
@@ -144,8 +144,8 @@ def main() -> None:
         # does not, which measured the scheduler, not the build (0.39 of decode at load ~8,
         # 1.3x serial at nice 0). Same priority on both sides, unless the caller chose one.
         os.environ.setdefault("RAY_worker_niceness", "0")
-        from fourreal.core.env import configure_environment
-        from fourreal.core.raycluster import ensure_ray
+        from core.env import configure_environment
+        from core.raycluster import ensure_ray
 
         configure_environment()
         ensure_ray(None, args.num_cpus)

@@ -15,7 +15,7 @@ video builders (whose ids depend on the decoded frames' shots). Then:
 2. A real build (``fourreal build objects``: Prefect flow, Ray actors, the
    renderer, ``StreamRecorder``) renders the first ``--rendered`` of them.
 3. The rest are recorded without rendering: ``plan_jobs`` gives their sample
-   ids and paths, ``fourreal.core.store.write_rendered`` writes a real (tiny,
+   ids and paths, ``core.sample_store.write_rendered`` writes a real (tiny,
    blank) sample file at each path, and the rows come from the build's own row
    builders (``tasks.objects.build.result_rows``) under a ``runs`` row, appended
    in one catalog transaction (the recorder's batches of 16 would only add
@@ -114,8 +114,8 @@ def record_without_rendering(folder: Path) -> int:
 
     from catalog.runs import start_run
     from catalog.store import Catalog
+    from core import sample_store
     from flows.build_objaverse import FLOW_NAME, BuildObjaverseParams
-    from fourreal.core import store
     from tasks.objects.build import OK, discover_sources, hash_sources, plan_jobs, result_rows
 
     # the options of SIZE: the same spec, so the same sample ids as the real build
@@ -133,7 +133,7 @@ def record_without_rendering(folder: Path) -> int:
     intr = np.repeat(np.eye(3)[None], v, 0)
 
     def write(job: dict) -> dict:
-        stored = store.write_rendered(
+        stored = sample_store.write_rendered(
             job["out"], rgb=blank, alpha=blank[..., 0], depth=blank[..., 0].astype(np.float32),
             K=intr, w2c=cams, times=np.zeros(t), sample_id=job["sample_id"],
         )  # fmt: skip
@@ -157,7 +157,7 @@ def record_without_rendering(folder: Path) -> int:
 def store_state() -> tuple[int, int, int]:
     """(sample files, samples rows, sources rows): what a no-op rebuild must not change."""
     from catalog.store import Catalog
-    from fourreal.core import fs
+    from core import fs
 
     files = len(fs.listing("grids"))
     catalog = Catalog()
@@ -167,7 +167,7 @@ def store_state() -> tuple[int, int, int]:
 
 
 def forget_source_hashes() -> None:
-    from fourreal.core.hashcache import cache_path
+    from core.hashcache import cache_path
 
     for suffix in ("", "-wal", "-shm"):  # SQLite's write-ahead log and its index
         Path(f"{cache_path()}{suffix}").unlink(missing_ok=True)
@@ -175,8 +175,8 @@ def forget_source_hashes() -> None:
 
 def hashing_costs(corpus: Path) -> tuple[float, float, float]:
     """(seconds to sha256 every source, seconds to look them all up in the cache, MB)."""
-    from fourreal.core.hashcache import sha256_files
-    from fourreal.core.io import sha256_file
+    from core.hashcache import sha256_files
+    from core.io import sha256_file
     from renderers.sources import local_sources
 
     files = local_sources(corpus)
@@ -208,7 +208,7 @@ def run(args: argparse.Namespace, home: Path, corpus: Path) -> bool:
     import ray
     from prefect import flow
 
-    from fourreal.core import fs
+    from core import fs
 
     t = time.perf_counter()
     built, recorded = write_corpus(corpus, args.objects, args.rendered)
@@ -275,7 +275,7 @@ def main() -> int:
         server, proc = start_seaweedfs(home / "seaweedfs")
     try:
         set_environment(home, server.env() if server else None)
-        from fourreal.core.env import configure_environment
+        from core.env import configure_environment
 
         configure_environment()
         ok = run(args, home, home / "corpus")

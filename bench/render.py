@@ -24,7 +24,7 @@ from pathlib import Path
 # bench/ holds scripts named like packages (catalog.py...): keep it off the import path
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from fourreal.core.env import configure_environment  # noqa: E402
+from core.env import configure_environment  # noqa: E402
 
 configure_environment()
 
@@ -103,7 +103,7 @@ def main() -> None:
     ap.add_argument("--slots", type=int, default=None, help="objects in flight per worker")
     args = ap.parse_args()
 
-    from fourreal.core.raycluster import ensure_ray
+    from core.raycluster import ensure_ray
     from renderers.job import RenderSpec
 
     ensure_ray(num_cpus=args.workers)

@@ -63,8 +63,8 @@ from pathlib import Path
 # bench/ holds scripts named like packages (catalog.py...): keep it off the import path
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from fourreal.core.env import configure_environment  # noqa: E402
-from fourreal.core.paths import REPO_ROOT  # noqa: E402
+from core.env import configure_environment  # noqa: E402
+from core.paths import REPO_ROOT  # noqa: E402
 
 configure_environment()
 
@@ -105,8 +105,8 @@ def cpu_seconds(pid: int | None) -> float:
 def make_jobs(folder: Path, count: int, args) -> list[dict]:
     """The objects flow's jobs for ``count`` procedural objects, in render_jobs' order."""
     from catalog.store import Catalog
+    from core.paths import catalog_dir
     from flows.build_objaverse import BuildObjaverseParams
-    from fourreal.core.paths import catalog_dir
     from synthetic.objects import write_demo_objects
     from tasks.objects.build import discover_sources, hash_sources, largest_first, plan_jobs
 
@@ -188,7 +188,7 @@ def start_store(kind: str, work: Path, expected_bytes: float):
 
 def start_cluster(cluster) -> dict[str, float]:
     """Head and second node (one CPU each), and this process connected: seconds of each."""
-    from fourreal.core.raycluster import ensure_ray
+    from core.raycluster import ensure_ray
 
     took = {"ray head": cluster.start(num_cpus=1), "second node": cluster.start(num_cpus=1)}
     t0 = time.perf_counter()

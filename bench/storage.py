@@ -1,4 +1,4 @@
-"""Bytes and cost of storing rendered grids: raw npz against the sample store.
+"""Bytes and cost of storing rendered grids: raw npz against the sample sample_store.
 
     .venv/bin/python -m bench.storage                    # 8x8 at 288x512, Khronos + procedural
     .venv/bin/python -m bench.storage --size 72x128 --repeats 1
@@ -6,7 +6,7 @@
 For each object, in one process with one warmed renderer, it measures:
 
 * render: ``renderers.job.render_object`` (load, pose, GL render);
-* store write: ``fourreal.core.store.write_rendered`` (rgb to H.264, alpha and
+* store write: ``core.sample_store.write_rendered`` (rgb to H.264, alpha and
   depth to zstd, the zip, the atomic write), and the same for the old
   ``np.savez`` npz;
 * quality: rgb PSNR of the grid read back against the raw render, depth's
@@ -36,7 +36,7 @@ import numpy as np
 # bench/ holds scripts named like packages (catalog.py...): keep it off the import path
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from fourreal.core.env import configure_environment  # noqa: E402
+from core.env import configure_environment  # noqa: E402
 
 configure_environment()
 
@@ -69,22 +69,22 @@ def best(fn, repeats: int):
 
 
 def measure_one(path: Path, spec, renderer, work: Path, repeats: int) -> dict:
-    from fourreal.core import store
-    from fourreal.core.io import save_npz_atomic
+    from core import sample_store
+    from core.io import save_npz_atomic
     from renderers.job import render_object
 
     render_s, grid = best(lambda: render_object(path, spec, renderer), repeats)
     arrays = grid.arrays()
     raw = sum(a.nbytes for a in arrays.values())
     npz_s, _ = best(lambda: save_npz_atomic(work / "legacy.npz", **arrays), repeats)
-    store_s, st = best(lambda: store.write_rendered(work / "s.zip", **arrays), repeats)
-    with store.open_sample(st.path) as s:
+    store_s, st = best(lambda: sample_store.write_rendered(work / "s.zip", **arrays), repeats)
+    with sample_store.open_sample(st.path) as s:
         members = {
             k: sum(i.file_size for i in s._zip.infolist() if i.filename.startswith(k))
             for k in ("rgb/", "alpha", "depth")
         }
-    read_s, back = best(lambda: store.open_sample(st.path, whole=True).export(), repeats)
-    with store.open_sample(st.path) as s:
+    read_s, back = best(lambda: sample_store.open_sample(st.path, whole=True).export(), repeats)
+    with sample_store.open_sample(st.path) as s:
         view_s, _ = best(lambda: s.view(spec.views // 2), repeats)
         time_s, _ = best(lambda: s.time(spec.times - 1), repeats)
     fg = arrays["depth"] > 0

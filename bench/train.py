@@ -122,7 +122,7 @@ def main() -> None:
 
     if args.threads:
         os.environ["FOURREAL_TORCH_THREADS"] = str(args.threads)
-    from fourreal.core.env import configure_environment
+    from core.env import configure_environment
 
     configure_environment()
     import torch

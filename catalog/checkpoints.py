@@ -7,8 +7,8 @@ from pathlib import Path
 
 from catalog.ids import checkpoint_id
 from catalog.store import Catalog
-from fourreal.core.io import sha256_file
-from fourreal.core.paths import data_root, relative_to_root
+from core.io import sha256_file
+from core.paths import data_root, relative_to_root
 
 STAGES = ("base", "sync", "upsampler")
 FIND = """

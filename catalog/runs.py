@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from catalog.ids import canonical_json
 from catalog.store import Catalog, utcnow
-from fourreal.core.paths import REPO_ROOT
+from core.paths import REPO_ROOT
 
 STATUSES = ("running", "completed", "failed", "interrupted")
 TRACKED_PACKAGES = (

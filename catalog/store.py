@@ -39,8 +39,8 @@ from catalog.schema import (
     WRITE_GUARD_TABLE,
     key_digest_sql,
 )
-from fourreal.core.io import atomic_write_text
-from fourreal.core.paths import catalog_dir
+from core.io import atomic_write_text
+from core.paths import catalog_dir
 
 ATTACH_SCRIPT = "attach.sql"
 # DuckLake's default data-inlining limit: inserts of up to this many rows (small

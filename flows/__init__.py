@@ -1,5 +1,5 @@
 """Prefect flows: thin orchestration over tasks/ and the libraries."""
 
-from fourreal.core.env import configure_environment
+from core.env import configure_environment
 
 configure_environment()

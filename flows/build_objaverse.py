@@ -17,10 +17,10 @@ from prefect import flow
 from prefect.utilities.annotations import quote
 from pydantic import Field, model_validator
 
+from core.flow_params import FlowParams, RayAddress, Seed
+from core.flow_params import output_path as resolve_output
 from flows.common import interrupted_by, recorded_build
-from flows.params import GridSizeMixin, StoreQualityMixin
-from fourreal.core.params import FlowParams, RayAddress, Seed
-from fourreal.core.params import output_path as resolve_output
+from flows.grid_params import GridSizeMixin, StoreQualityMixin
 from renderers.sources import Selection
 from renderers.spec import render_spec
 from tasks.objects.animations import ALL, DEFAULT_MAX_ANIMATIONS

@@ -20,13 +20,13 @@ from typing import Literal
 from prefect import flow
 from pydantic import Field, model_validator
 
+from core.fetch import FetchLimits
+from core.flow_params import FlowParams, Height, RayAddress, Seed, Times, Width
+from core.flow_params import output_path as resolve_output
+from core.grid import Mode
+from core.video import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE, DEFAULT_VFR_TOLERANCE
 from flows.common import interrupted_by, recorded_build
-from flows.params import GridSizeMixin, StoreQualityMixin
-from fourreal.core.fetch import FetchLimits
-from fourreal.core.grid import Mode
-from fourreal.core.params import FlowParams, Height, RayAddress, Seed, Times, Width
-from fourreal.core.params import output_path as resolve_output
-from fourreal.core.video import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE, DEFAULT_VFR_TOLERANCE
+from flows.grid_params import GridSizeMixin, StoreQualityMixin
 from tasks.recording import BuildStopped
 from tasks.videos.build import VideoJob
 from tasks.videos.curate import (

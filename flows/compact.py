@@ -7,8 +7,8 @@ from pydantic import Field
 
 from catalog.maintenance import DEFAULT_KEEP_DAYS, compact
 from catalog.store import Catalog
+from core.flow_params import FlowParams
 from flows.common import recorded_run
-from fourreal.core.params import FlowParams
 
 
 class CompactParams(FlowParams):

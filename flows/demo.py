@@ -29,14 +29,14 @@ from pydantic import Field
 
 from catalog.datasets import dataset_samples
 from catalog.store import Catalog
+from core.flow_params import FlowParams, Seed
+from core.paths import data_root
 from flows.build_objaverse import BuildObjaverseParams, build_objaverse_grids
 from flows.build_pseudo4d import ClipParams, Pseudo4DParams, build_clips, build_pseudo4d
 from flows.common import recorded_run
 from flows.dataset import SnapshotParams, snapshot_dataset
 from flows.generate import GenerateParams, generate
 from flows.train import train_all
-from fourreal.core.params import FlowParams, Seed
-from fourreal.core.paths import data_root
 from synthetic.objects import write_demo_objects
 from synthetic.videos import make_demo_corpus
 from tasks.train.params import BaseMaskProportions, TrainAllParams
@@ -185,9 +185,9 @@ def demo(params: DemoParams = DemoParams()) -> dict:
 def compare_with_ground_truth(catalog: Catalog, sample_id: str, generated: dict) -> dict:
     """Plain npz files of the generated grid and its ground truth (key ``grid``, uint8
     ``[V, T, H, W, 3]``) in the generation folder; PSNR over the generated frames."""
-    from fourreal.core.io import save_npz_atomic
-    from fourreal.core.store import export_npz
-    from tasks.generation.generate import fitted_ground_truth, read_grid_npz
+    from core.io import save_npz_atomic
+    from core.sample_store import export_npz
+    from tasks.generation.pipeline import fitted_ground_truth, read_grid_npz
 
     folder = Path(generated["folder"])
     grid, times = read_grid_npz(generated["grid"])

@@ -6,9 +6,9 @@ import importlib
 
 import typer
 
+from core.env import configure_environment
+from core.reaper import install_reaper
 from fourreal.commands import COMMAND_MODULES
-from fourreal.core.env import configure_environment
-from fourreal.core.reaper import install_reaper
 
 configure_environment()
 

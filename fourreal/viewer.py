@@ -47,9 +47,9 @@ import rerun.blueprint as rrb
 
 from catalog.lineage import Lineage
 from catalog.store import Catalog
-from fourreal.core import fs, store
-from fourreal.core.io import atomic_path
-from fourreal.core.paths import data_root, relative_to_root, within_root
+from core import fs, sample_store
+from core.io import atomic_path
+from core.paths import data_root, relative_to_root, within_root
 
 APP_ID = "fourreal"
 TIME = "animation_time"  # duration timeline, seconds
@@ -83,7 +83,7 @@ def read_sample_file(
 ) -> dict[str, np.ndarray]:
     """Every array of one sample file, through the sample store (any stored format).
 
-    ``path`` is what the store takes (:mod:`fourreal.core.fs`): root-relative
+    ``path`` is what the store takes (:mod:`core.fs`): root-relative
     (on a local or an S3 data root), or an absolute local path. The file is
     read in one request. Generated grids come back with their frames as
     ``rgb`` (this module's name for them; their export contract calls them ``grid``).
@@ -95,16 +95,16 @@ def read_sample_file(
     if not zipfile.is_zipfile(io.BytesIO(data)):  # else np.load takes any bytes for a pickle
         raise ValueError("not an npz file")
     with zipfile.ZipFile(io.BytesIO(data)) as z:
-        stored = store.MANIFEST in z.namelist()
+        stored = sample_store.MANIFEST in z.namelist()
     if not stored:  # an npz (legacy sample or export): its arrays as they are
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
-    sid = sample_id or Path(str(path)).name.removesuffix(store.SUFFIX)
-    with store.Sample(str(path), sid, io.BytesIO(data), len(data)) as sample:
+    sid = sample_id or Path(str(path)).name.removesuffix(sample_store.SUFFIX)
+    with sample_store.Sample(str(path), sid, io.BytesIO(data), len(data)) as sample:
         arrays = sample.export()
         for name in sample.names():  # extras beyond the contract
             arrays.setdefault(name, sample.array(name))
-        if sample.kind == store.GENERATED:
+        if sample.kind == sample_store.GENERATED:
             arrays["rgb"] = arrays.pop("grid")
     return arrays
 
@@ -141,7 +141,7 @@ def resolve_targets(target: str, catalog: Catalog, limit: int = 4) -> list[Targe
     """
     if limit < 1:
         raise ValueError(f"limit: must be >= 1, got {limit}")
-    if target.endswith((".npz", store.SUFFIX)) or os.sep in target or Path(target).is_file():
+    if target.endswith((".npz", sample_store.SUFFIX)) or os.sep in target or Path(target).is_file():
         path = _file_target(target)
         rows = catalog.rows(FIND_BY_PATH, [relative_to_root(path)])
         if rows:

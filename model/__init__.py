@@ -3,7 +3,7 @@
 Tensors: frames are float in [-1, 1], channels first. A video is
 ``[B, F, 3, H, W]``; a grid is ``[B, V, T, 3, H, W]`` with ``grid[:, :, t]``
 the freeze-time video at ``t`` and ``grid[:, v]`` the fixed-view video at
-``v`` (fourreal.core.grid). Known-frame masks are bool, True = given clean (no
+``v`` (core.grid). Known-frame masks are bool, True = given clean (no
 loss): ``[B, F]`` for videos, ``[B, V, T]`` for grids. Flow time ``s [B]`` in
 [0, 1], 1 = noise. Every model predicts the velocity ``e - x0``.
 
@@ -15,7 +15,7 @@ Configs (``model.config``; frozen dataclasses, ValueError naming the field)
 
 Models
     DiT(cfg)(x [B,F,3,H,W], s [B], context [B] long, known [B,F]) -> [B,F,3,H,W]
-        context = fourreal.core.grid.MODE_INDEX (0 dynamic, 1 freeze_time).
+        context = core.grid.MODE_INDEX (0 dynamic, 1 freeze_time).
         Pieces for reuse: .embed, .condition, .rope, .blocks, .head;
         a block is ``block(tokens [B,N,D], c [B,D], rope)``.
     FourDModel(base, cfg)(x [B,V,T,3,H,W], s [B], known [B,V,T]) -> [B,V,T,3,H,W]
@@ -34,7 +34,7 @@ Training (``model.flow``, ``model.masking``, ``model.upsampler``)
     sample_grid_mask(batch, V, T, mix) -> [batch, V, T] (4D training: one grid pattern each)
     upsampler_loss(upsampler, high [B,F,3,H,W], generator=...)
 
-Sampling (``model.flow``, ``model.generate``)
+Sampling (``model.flow``, ``model.sampling``)
     euler_sample(velocity_fn, noise, steps=, shift=, x_known=, known=, guidance_scale=)
     generate_grid(model, fixed_view_video [T,3,H,W], freeze_time_video [V,3,H,W],
                   steps=50, seed=0, shift=1.0, guidance_scale=1.0) -> [V,T,3,H,W]
@@ -62,8 +62,8 @@ from model.config import (
 from model.dit import DiT
 from model.flow import euler_sample, flow_loss, masked_mse, sample_timesteps
 from model.fourd import FourDModel, build_fourd
-from model.generate import generate_grid, generate_long_grid, upsample
 from model.masking import grid_condition_mask, sample_grid_mask, sample_known_mask
+from model.sampling import generate_grid, generate_long_grid, upsample
 from model.upsampler import Upsampler, upsampler_loss
 
 __all__ = [

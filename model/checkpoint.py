@@ -28,7 +28,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from fourreal.core.io import atomic_path, atomic_write_text, sha256_file
+from core.io import atomic_path, atomic_write_text, sha256_file
 from model.config import (
     DiTConfig,
     FourDConfig,

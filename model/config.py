@@ -82,7 +82,7 @@ class DiTConfig:
     rope_theta: float = 10000.0
     """RoPE base period, shared by the (frame, y, x) axes."""
     num_contexts: int = 2
-    """Size of the context embedding table (fourreal.core.grid.MODES)."""
+    """Size of the context embedding table (core.grid.MODES)."""
     grad_checkpointing: bool | str = False
     """Activation checkpointing of the blocks: False | True (full) | "selective"."""
     prediction: str = "x0"

@@ -4,7 +4,7 @@
 
 * ``x``       float ``[B, F, C_in, H, W]``, frames in [-1, 1]; known frames clean;
 * ``s``       float ``[B]``, flow time in [0, 1] (1 = pure noise);
-* ``context`` long ``[B]``, ``fourreal.core.grid.MODE_INDEX`` (0 dynamic, 1 freeze_time);
+* ``context`` long ``[B]``, ``core.grid.MODE_INDEX`` (0 dynamic, 1 freeze_time);
 * ``known``   bool ``[B, F]``, True where the frame is given clean;
 * returns     float ``[B, F, C_out, H, W]``, the predicted velocity ``e - x0``.
 
@@ -16,8 +16,6 @@ context), ``rope`` (positions of a (frames, h, w) layout), ``blocks`` and
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 from einops import rearrange
 from torch import Tensor, nn
@@ -27,7 +25,7 @@ from torch.utils.checkpoint import (
     create_selective_checkpoint_contexts,
 )
 
-from model.config import DiTConfig
+from model.config import DiTConfig, checkpointing_mode
 from model.flow import velocity_from_x0
 from model.layers import DiTBlock, FinalLayer, PatchEmbed, Rope, TimestepEmbedder
 from model.rope import rope_3d
@@ -85,17 +83,20 @@ class DiT(nn.Module):
         )
         self.final_layer = FinalLayer(cfg.dim, cfg.patch_size, cfg.out_channels)
         self._rope_cache: dict[tuple, Rope] = {}
+        self.checkpointing: bool | str = False
         self.set_checkpointing(cfg.grad_checkpointing)
         self.initialize_weights()
 
     def set_checkpointing(self, mode: bool | str) -> None:
         """Activation checkpointing of every block: False | True (full) | ``"selective"``.
 
-        Changes memory and compute, never the numbers; ``cfg`` records the mode.
+        Changes memory and compute, never the numbers. A run setting, not part of the
+        architecture: ``cfg`` stays the config the model was built with (a 4D model
+        records its base's mode in its own config).
         """
-        self.cfg = dataclasses.replace(self.cfg, grad_checkpointing=mode)
+        self.checkpointing = checkpointing_mode(mode)
         for block in self.blocks:
-            block.checkpointing = self.cfg.grad_checkpointing
+            block.checkpointing = self.checkpointing
 
     def initialize_weights(self) -> None:
         # Linear layers: xavier-uniform weights, zero biases (DiT).
@@ -190,7 +191,7 @@ class DiT(nn.Module):
         c = self.condition(s, context, cond_extra)  # (B, D)
         rope = self.rope(F, h, w, x.device)
         x_tok = rearrange(tokens, "b f n d -> b (f n) d")  # (B, F n, D)
-        recompute = bool(self.cfg.grad_checkpointing) and self.training
+        recompute = bool(self.checkpointing) and self.training
         for block in self.blocks:
             x_tok = run_block(block, x_tok, c, rope, recompute)  # (B, F n, D)
         tokens = rearrange(x_tok, "b (f n) d -> b f n d", f=F)

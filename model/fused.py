@@ -36,7 +36,7 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
-from fourreal.core.grid import MODE_INDEX
+from core.grid import MODE_INDEX
 from model.config import FourDConfig
 from model.dit import DiT, run_block
 from model.fourd import check_base

@@ -18,7 +18,7 @@ training learns only the detail bicubic misses.
 * ``aug``  float ``[B]`` augmentation level ``a`` in [0, 1).
 
 At generation every fixed-view video ``grid[v, :]`` of a grid is one video
-(``model.generate.upsample``).
+(``model.sampling.upsample``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from fourreal.core.grid import MODE_INDEX
+from core.grid import MODE_INDEX
 from model.config import UpsamplerConfig
 from model.dit import DiT
 from model.flow import flow_loss

@@ -2,7 +2,7 @@
 
 :func:`render_object` is the work; :func:`render_job` wraps it for a worker
 (Ray actor, CLI, benchmark): it writes the sample itself through the sample
-store (fourreal.core.store: rgb as video, compressed alpha and depth, one
+store (core.sample_store: rgb as video, compressed alpha and depth, one
 file, atomically, local or S3) and returns a small JSON-able result dict
 whatever happens (status, error, stored bytes...). A job whose ``out`` ends
 in ``.npz`` gets a plain npz instead (the ``fourreal render-object`` CLI).
@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fourreal.core import store
-from fourreal.core.io import save_npz_atomic, sha256_file
+from core import sample_store
+from core.io import save_npz_atomic, sha256_file
 from renderers.camera import CameraArc, Cameras, arc_cameras, bounding_sphere
 from renderers.errors import GltfError, RejectedObject
 from renderers.filters import active_fraction, silhouette_motion
@@ -187,11 +187,11 @@ def render_job(job: dict, renderer, gl_lock=None) -> dict:
     try:
         spec = RenderSpec.from_params(job["spec"])
         grid = render_object(_local_input(job), spec, renderer, gl_lock)
-        if str(job["out"]).endswith(store.LEGACY_SUFFIX):
+        if str(job["out"]).endswith(sample_store.LEGACY_SUFFIX):
             save_npz_atomic(job["out"], **grid.arrays())
             digest, size = sha256_file(job["out"]), Path(job["out"]).stat().st_size
         else:
-            stored = store.write_rendered(
+            stored = sample_store.write_rendered(
                 job["out"],
                 **grid.arrays(),
                 quality=job.get("quality"),
@@ -215,7 +215,7 @@ def _local_input(job: dict) -> str:
     hub = job.get("hub")
     if hub is None or (path and Path(path).is_file()):
         return path
-    from fourreal.core.hub import HubConfig, HubFile, hub_file
+    from core.hub import HubConfig, HubFile, hub_file
 
     ref = HubFile(**{k: v for k, v in hub.items() if k != "config"})
     return str(hub_file(ref, HubConfig(**hub["config"])))
@@ -223,7 +223,7 @@ def _local_input(job: dict) -> str:
 
 def load_grid(path: str | Path) -> dict[str, np.ndarray]:
     """Read a rendered grid back (the keys of the export contract), any stored format."""
-    with store.open_sample(path, whole=True) as s:
-        if s.kind != store.RENDERED:
+    with sample_store.open_sample(path, whole=True) as s:
+        if s.kind != sample_store.RENDERED:
             raise ValueError(f"{path}: not a rendered grid ({s.kind})")
         return s.export()

@@ -6,7 +6,7 @@ two threads sharing one GL context under a lock, so one object's file
 writing (and loading, posing) overlaps the other's rendering. A job that runs past ``timeout_s`` has its
 worker killed and replaced and is reported failed; a job whose worker
 crashes is retried on a fresh worker up to ``max_retries`` times, then
-reported failed. Ray must already be initialised (fourreal.core.raycluster).
+reported failed. Ray must already be initialised (core.raycluster).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class RenderWorker:
     """Actor body: one GL context for the worker's lifetime."""
 
     def __init__(self):
-        from fourreal.core.env import configure_environment
+        from core.env import configure_environment
 
         configure_environment()
         # One actor per CPU: Mesa's llvmpipe rasteriser (OSMesa) would otherwise start

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fourreal.core.env import configure_environment
+from core.env import configure_environment
 from renderers.camera import Cameras, look_at_w2c
 from renderers.gltf import MaterialSpec, PosedPrimitive
 
@@ -34,7 +34,7 @@ AMBIENT = (0.35, 0.35, 0.35)
 
 @dataclass
 class GridFrames:
-    """Rendered frames of one grid (the disk layout of fourreal.core.grid)."""
+    """Rendered frames of one grid (the disk layout of core.grid)."""
 
     rgb: np.ndarray  # (V, T, H, W, 3) uint8
     alpha: np.ndarray  # (V, T, H, W) uint8 coverage: 255 where a surface is drawn, else 0

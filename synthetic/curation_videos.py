@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fourreal.core.io import atomic_path
-from fourreal.core.video import write_mp4
+from core.io import atomic_path
+from core.video import write_mp4
 from synthetic.videos import render_frame
 
 

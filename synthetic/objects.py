@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pygltflib as G
 
-from fourreal.core.io import atomic_write_bytes
+from core.io import atomic_write_bytes
 
 FLOAT, UBYTE, USHORT, UINT = 5126, 5121, 5123, 5125
 _KIND = {1: "SCALAR", 2: "VEC2", 3: "VEC3", 4: "VEC4", 16: "MAT4"}

@@ -20,7 +20,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from fourreal.core.io import atomic_path
+from core.io import atomic_path
 
 
 def render_frame(i: int, height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -173,7 +173,7 @@ def write_bad_inputs(folder: str | os.PathLike, few_frames: int = 3) -> dict[str
 
     ``too_few_frames.mp4`` has ``few_frames`` frames: broken only for a clip
     that needs more. The rotated-metadata video is not here: it is honoured
-    (see ``fourreal.core.video``), so it is a good input (``write_video(rotation=90)``).
+    (see ``core.video``), so it is a good input (``write_video(rotation=90)``).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -224,7 +224,7 @@ def make_demo_corpus(folder: str | os.PathLike, num_frames: int = 48, seed: int 
 
 def write_demo_corpus(root: Path | None = None) -> Path:
     """The synthetic demo corpus the ``*/demo`` deployments read; written once."""
-    from fourreal.core.paths import data_root
+    from core.paths import data_root
 
     folder = (root or data_root()) / "corpus" / "demo"
     if not any(folder.glob("*.mp4")):

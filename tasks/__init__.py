@@ -4,5 +4,5 @@ One package per pipeline (``objects``, ``videos``, ``train``, ``generation``,
 ``evaluation``); none imports another (an import-linter contract). What two
 of them share is a module at this level (``checkpoint_loading``,
 ``grid_sampling``, ``baselines``, ``metrics``, ``recording``, ``snapshot``, ...)
-or lower (``fourreal.core.video``, ``fourreal.core.resize``).
+or lower (``core.video``, ``core.resize``).
 """

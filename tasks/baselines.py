@@ -15,7 +15,7 @@ frames and on the object's pixels (rendered grids are mostly background: whole-f
 PSNR alone rewards a blank guess). The object's pixels come from the grid's alpha
 where it has one, else from the pixels that differ from the background colour.
 
-All inputs are uint8 ``[V, T, H, W, 3]`` (fourreal.core.grid). Pure numpy; no Prefect.
+All inputs are uint8 ``[V, T, H, W, 3]`` (core.grid). Pure numpy; no Prefect.
 """
 
 from __future__ import annotations

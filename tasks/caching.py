@@ -55,8 +55,8 @@ from typing import Any
 from prefect.cache_policies import TASK_SOURCE, CachePolicy
 from prefect.utilities.hashing import hash_objects
 
-from fourreal.core.io import sha256_file
-from fourreal.core.paths import data_root
+from core.io import sha256_file
+from core.paths import data_root
 
 RESULTS_ENV = "FOURREAL_RESULTS"
 

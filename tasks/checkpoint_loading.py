@@ -22,7 +22,7 @@ from pathlib import Path
 
 from catalog.checkpoints import checkpoint_file, get_checkpoint
 from catalog.store import Catalog
-from fourreal.core.io import sha256_file
+from core.io import sha256_file
 
 MODEL_FILE = "model.safetensors"
 EMA_FILE = "ema.safetensors"

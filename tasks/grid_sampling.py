@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from catalog.store import Catalog
-from fourreal.core import fs, store
-from fourreal.core.grid import check_disk_grid, to_model, to_uint8
-from fourreal.core.io import sha256_bytes
+from core import fs, sample_store
+from core.grid import check_disk_grid, to_model, to_uint8
+from core.io import sha256_bytes
 
 FIND_SAMPLE = "SELECT * FROM samples WHERE sample_id = ?"
 
@@ -29,12 +29,12 @@ def read_grid_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     clip or an unreadable file.
     """
     try:
-        with store.open_sample(path, whole=True) as s:
-            if s.kind not in store.GRID_KINDS:
+        with sample_store.open_sample(path, whole=True) as s:
+            if s.kind not in sample_store.GRID_KINDS:
                 raise ValueError(f"grid file {path} holds a {s.kind}, not a grid")
             rgb = s.grid()
             times = s.array("times") if "times" in s.names() else None
-    except store.SampleError as e:
+    except sample_store.SampleError as e:
         raise ValueError(str(e)) from None
     check_disk_grid(rgb)
     return rgb, times

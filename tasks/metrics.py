@@ -1,7 +1,7 @@
 """Grid metrics: PSNR, SSIM and a weight-free multi-view consistency score.
 
 Everything takes uint8 frames ``[..., H, W, 3]`` (the disk layout of
-fourreal.core.grid) and returns plain floats. No Prefect here. The learned
+core.grid) and returns plain floats. No Prefect here. The learned
 metrics (FID, KID, FVD, LPIPS, CLIP score, DUSt3R) are in
 ``tasks.evaluation.learned``.
 

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from catalog.datasets import create_dataset
 from catalog.store import Catalog
-from fourreal.core.params import FlowParams
+from core.flow_params import FlowParams
 from tasks.recording import recorded_run
 
 FLOW_NAME = "snapshot_dataset"

@@ -18,7 +18,7 @@ os.environ["FOURREAL_HOME"] = str(_SESSION_HOME)
 os.environ.setdefault("PREFECT_HOME", str(_SESSION_HOME / "prefect"))
 os.environ.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
 
-from fourreal.core.env import configure_environment  # noqa: E402
+from core.env import configure_environment  # noqa: E402
 
 configure_environment()
 
@@ -56,7 +56,7 @@ def prefect_harness():
 @pytest.fixture(scope="session")
 def ray_session():
     """One local Ray for the whole session (starting Ray costs seconds)."""
-    from fourreal.core.raycluster import ensure_ray
+    from core.raycluster import ensure_ray
 
     ray = ensure_ray(num_cpus=2)
     yield ray

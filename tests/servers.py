@@ -225,7 +225,7 @@ class RayNodes:
         else:
             where = [f"--address={self.address}"]
         ray = str(Path(sys.executable).with_name("ray"))
-        from fourreal.core.procs import proc_stat
+        from core.procs import proc_stat
 
         t0 = time.perf_counter()
         proc = subprocess.Popen(
@@ -252,7 +252,7 @@ class RayNodes:
 
     def pids(self) -> list[tuple[int, int]]:
         """(pid, start ticks) of every process of this cluster (not this process)."""
-        from fourreal.core.procs import proc_stat, session_id
+        from core.procs import proc_stat, session_id
 
         out = []
         for entry in Path("/proc").iterdir():
@@ -280,7 +280,7 @@ class RayNodes:
 
     def stop(self, grace_s: float = 10.0) -> None:
         """SIGTERM every process of the cluster, SIGKILL what is left after ``grace_s``."""
-        from fourreal.core.procs import signal_if_same
+        from core.procs import signal_if_same
 
         for pid, ticks in self.pids():
             signal_if_same(pid, ticks, signal.SIGTERM)

@@ -11,7 +11,12 @@
   (``model.flow.flow_loss``) the docs cite in backticks exists, so a moved or
   renamed module shows up here instead of misleading a reader.
 
-Plain text scanning, no imports of the project: cheap enough for every run.
+* The "where each stage lives" tables (README.md, docs/README.md) hold: every library
+  path is Prefect-free, every Prefect-tasks path holds ``@task``s, every flow named is
+  a flow of ``flows/``, and every ``fourreal ...`` command of the CLI column answers
+  ``--help`` (the one test here that imports the project: the CLI itself).
+
+Plain text scanning otherwise, no imports of the project: cheap enough for every run.
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ DOC_REF = re.compile(r"(?<![\w/.:-])([\w./-]*[\w-]\.(?:md|rst))\b(#[\w-]+)?")
 MD_LINK = re.compile(r"\[[^\]\n]*\]\(([^)\s]+)\)")
 CODE_SPAN = re.compile(r"`([^`\n]+)`")
 REPO_PATH = re.compile(r"^[\w.-]+(?:/[\w.-]+)*/?$")
-MODULE = re.compile(r"^(fourreal|flows|tasks|renderers|model|catalog|synthetic)(\.[A-Za-z_]\w*)+$")
+MODULE = re.compile(
+    r"^(fourreal|core|flows|tasks|renderers|model|catalog|synthetic)(\.[A-Za-z_]\w*)+$"
+)
 # Dotted names that are not modules: Prefect event and resource names, file names.
 NOT_MODULES = ("fourreal.dataset.", "fourreal.snapshot.")
 FILE_SUFFIXES = {"py", "json", "yaml", "toml", "duckdb", "safetensors", "npz", "parquet", "png"}
@@ -222,3 +229,123 @@ def test_no_tracked_file_holds_merge_conflict_markers():
         rel = path.relative_to(REPO)
         errors += [f"{rel}:{n}" for n in conflict_markers(text)]
     assert not errors, "unresolved merge-conflict markers:\n" + "\n".join(errors)
+
+
+# ---- the "where each stage lives" tables ---------------------------------------------
+
+STAGE_TABLE_HEADING = re.compile(r"^(?:#+\s*)?Where each stage lives\b", re.IGNORECASE)
+# The app layer may orchestrate: `fourreal/stack/` deploys through Prefect's own API.
+APP_LAYER = ("fourreal/stack/", "fourreal/commands/", "fourreal/cli.py")
+PREFECT_IMPORT = re.compile(r"^\s*(?:from|import)\s+prefect\b", re.MULTILINE)
+FLOW_NAME = re.compile(r"@flow\(name=\"(\w+)\"|^FLOW_NAME\s*=\s*\"(\w+)\"", re.MULTILINE)
+
+
+def stage_tables() -> list[tuple[str, list[dict[str, list[str]]]]]:
+    """(page, rows) of each stage table; a row maps a column's header to its code spans."""
+    tables = []
+    for page in (REPO / "README.md", REPO / "docs" / "README.md"):
+        lines = page.read_text().splitlines()
+        start = next(i for i, line in enumerate(lines) if STAGE_TABLE_HEADING.match(line))
+        first = next(i for i, line in enumerate(lines) if i > start and line.startswith("|"))
+        rows = []
+        for line in lines[first:]:
+            if not line.startswith("|"):
+                break
+            rows.append([cell.strip() for cell in line.strip("|").split("|")])
+        header, body = rows[0], rows[2:]  # rows[1] is the |---| line
+        spans = [
+            {h: CODE_SPAN.findall(cell) for h, cell in zip(header, row, strict=True)}
+            for row in body
+        ]
+        tables.append((str(page.relative_to(REPO)), spans))
+    return tables
+
+
+def column(row: dict[str, list[str]], prefix: str) -> list[str]:
+    return [s for header, spans in row.items() if header.startswith(prefix) for s in spans]
+
+
+def python_files(span: str) -> list[Path]:
+    """The .py files a path span names (a file, or every file under a folder)."""
+    path = REPO / span.split(" ")[0].rstrip("/")
+    if path.is_dir():
+        return sorted(path.rglob("*.py"))
+    return [path] if path.suffix == ".py" and path.is_file() else []
+
+
+def flow_names() -> set[str]:
+    names = set()
+    for path in (REPO / "flows").glob("*.py"):
+        for m in FLOW_NAME.finditer(path.read_text()):
+            names.add(m.group(1) or m.group(2))
+    return names
+
+
+def test_stage_tables_are_found_and_have_every_column():
+    for page, rows in stage_tables():
+        assert len(rows) >= 8, f"{page}: the stage table was not found or lost rows"
+        for row in rows:
+            assert any(h.startswith("library") for h in row), f"{page}: no library column"
+
+
+def test_stage_tables_library_code_is_prefect_free_and_tasks_hold_tasks():
+    errors = []
+    for page, rows in stage_tables():
+        for row in rows:
+            for span in column(row, "library"):
+                if span.startswith(APP_LAYER):
+                    continue
+                for path in python_files(span):
+                    if path.name != "tasks.py" and PREFECT_IMPORT.search(path.read_text()):
+                        errors.append(f"{page}: `{span}`: {path.relative_to(REPO)} imports prefect")
+            for span in column(row, "Prefect tasks"):
+                files = python_files(span)
+                if not files or not all("@task" in p.read_text() for p in files):
+                    errors.append(f"{page}: `{span}` is listed as Prefect tasks but holds none")
+    assert not errors, "\n".join(errors)
+
+
+def test_stage_tables_name_real_flows():
+    known, errors = flow_names(), []
+    for page, rows in stage_tables():
+        for row in rows:
+            for span in column(row, "flow"):
+                if "/" in span:
+                    if not python_files(span) or not FLOW_NAME.search(
+                        python_files(span)[0].read_text()
+                    ):
+                        errors.append(f"{page}: `{span}` holds no flow")
+                elif span not in known:
+                    errors.append(f"{page}: `{span}` is not a flow of flows/ ({sorted(known)})")
+    assert not errors, "\n".join(errors)
+
+
+def cli_invocations(span: str) -> list[list[str]]:
+    """``fourreal train base/sync`` -> [["train", "base"], ["train", "sync"]]."""
+    words = span.split()[1:]
+    combos: list[list[str]] = [[]]
+    for word in words:
+        if word.startswith("-"):
+            break
+        combos = [c + [alt] for c in combos for alt in word.split("/")]
+    return combos
+
+
+def test_stage_tables_name_real_commands():
+    from typer.testing import CliRunner
+
+    from fourreal.cli import app
+
+    runner, errors, checked = CliRunner(), [], 0
+    for page, rows in stage_tables():
+        for row in rows:
+            for span in column(row, "CLI"):
+                if not span.startswith("fourreal "):
+                    continue
+                for words in cli_invocations(span):
+                    checked += 1
+                    result = runner.invoke(app, [*words, "--help"])
+                    if result.exit_code != 0:
+                        errors.append(f"{page}: `fourreal {' '.join(words)}` is not a command")
+    assert checked >= 20, "the README's CLI column was not read"
+    assert not errors, "\n".join(errors)

@@ -126,7 +126,7 @@ def _command(what: str, model_of: Callable, flow_of: Callable, doc: str):
             params = model(source=source, **_values(model, given))
         except ValidationError as e:
             raise _fail(validation_message(e)) from None
-        from fourreal.core.fs import StoreConfigError, check_home
+        from core.fs import StoreConfigError, check_home
 
         try:  # an unusable data root (S3 unreachable, bad keys) fails before any work
             check_home()

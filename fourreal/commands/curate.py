@@ -25,7 +25,7 @@ def curate(
     sheet: Path | None = typer.Option(None, "--sheet", help="Also write a contact sheet PNG"),
 ) -> None:
     """Split VIDEO into shots and score them: motion, camera vs scene, bars, blanks, mode."""
-    from fourreal.core.video import VideoError
+    from core.video import VideoError
     from tasks.videos.curate import CurationError, curate_video
 
     try:

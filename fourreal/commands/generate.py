@@ -1,6 +1,6 @@
 """``fourreal generate ...`` and ``fourreal evaluate ...``: the two flows from the shell.
 
-The options are the fields of ``GenerateParams`` / ``EvaluateParams`` (flows/generate.py),
+The options are the fields of ``GenerateParams`` (flows/generate.py) / ``EvaluateParams`` (flows/evaluate.py),
 made by fourreal/commands/options.py (``--sample`` is ``sample_id``; ``--checkpoint``,
 repeatable, is ``checkpoints``). A bad value or input: one line on stderr, exit 2.
 ``--json`` prints the flow's result as JSON.
@@ -89,7 +89,7 @@ def generate_command():
 
 
 def evaluate_command():
-    from flows.generate import EvaluateParams, evaluate
+    from flows.evaluate import EvaluateParams, evaluate
 
     def body(values: dict, as_json: bool) -> None:
         run_flow(evaluate, EvaluateParams, values, as_json, print_evaluated)

@@ -17,8 +17,8 @@ import typer
 from pydantic import Field, model_validator
 from rich.console import Console
 
+from core.flow_params import FlowParams, Height, Seed, Times, Views, Width
 from fourreal.commands.options import lazy_command, model_command, parse
-from fourreal.core.params import FlowParams, Height, Seed, Times, Views, Width
 
 console = Console()
 
@@ -62,8 +62,8 @@ def pseudo4d_command():
 
 def export(p: ExportParams) -> None:
     """Build the grid of ``p.video`` and write the npz contract to ``p.out``."""
-    from fourreal.core.io import save_npz_atomic
-    from fourreal.core.video import VideoError
+    from core.io import save_npz_atomic
+    from core.video import VideoError
     from tasks.videos.build import grid_from_video
     from tasks.videos.clips import ClipError
 

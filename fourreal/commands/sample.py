@@ -50,14 +50,14 @@ def export(
 ) -> None:
     """Write SAMPLE_ID as a plain npz in its kind's export contract."""
     from catalog.store import Catalog
-    from fourreal.core import fs, store
+    from core import fs, sample_store
 
     if out.suffix != ".npz":
         _fail(f"--out: {str(out)!r} must end in .npz")
     try:
         fs.check_home()
         row = find_sample(Catalog(), sample_id)
-        kind, keys = store.export_npz(row["path"], out, row["sample_id"], row["sha256"])
+        kind, keys = sample_store.export_npz(row["path"], out, row["sample_id"], row["sha256"])
     except (fs.StoreConfigError, ValueError) as e:  # SampleError is a ValueError
         _fail(str(e))
     console.print(f"wrote {out}: {kind} {' '.join(keys)}", soft_wrap=True)

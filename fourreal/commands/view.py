@@ -15,7 +15,7 @@ from pathlib import Path
 
 import typer
 
-from fourreal.core.io import atomic_path
+from core.io import atomic_path
 
 WEB_PORT = 9090  # Rerun's own default for its web viewer
 STOP_GRACE_S = 10.0  # the rerun server shuts down gracefully on SIGTERM within a few seconds

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from fourreal.core.io import atomic_write_text
-from fourreal.core.paths import REPO_ROOT
+from core.io import atomic_write_text
+from core.paths import REPO_ROOT
 from fourreal.stack.processes import ProcRecord, prefect_bin, spawn, tail
 
 # Pools and the concurrency each one allows (None: unlimited). Training holds a

@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from fourreal.core.paths import REPO_ROOT
-from fourreal.core.procs import descendants, proc_stat, signal_if_same
+from core.paths import REPO_ROOT
+from core.procs import descendants, proc_stat, signal_if_same
 
 
 def prefect_bin() -> str:

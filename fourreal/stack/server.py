@@ -36,9 +36,9 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from fourreal.core.env import configure_environment
-from fourreal.core.io import atomic_write_text
-from fourreal.core.paths import REPO_ROOT, data_root
+from core.env import configure_environment
+from core.io import atomic_write_text
+from core.paths import REPO_ROOT, data_root
 from fourreal.stack.pools import POOLS, deploy_all, ensure_pools, start_worker
 from fourreal.stack.processes import ProcRecord, is_running, prefect_bin, spawn, stop_process, tail
 from synthetic.videos import write_demo_corpus

@@ -35,8 +35,8 @@ import numpy as np
 from catalog.datasets import dataset_samples, get_dataset
 from catalog.ids import evaluation_id
 from catalog.store import Catalog
-from fourreal.core import store
-from fourreal.core.resize import crop_resize
+from core import sample_store
+from core.resize import crop_resize
 from tasks.baselines import grid_scores, summarise
 from tasks.grid_sampling import (
     GenerationInputs,
@@ -104,9 +104,9 @@ def fit_grid(
 def read_alpha(path: str) -> np.ndarray | None:
     """The ``alpha [V, T, H, W]`` of a grid sample (rendered grids), or None without one."""
     try:
-        with store.open_sample(path, whole=True) as s:
+        with sample_store.open_sample(path, whole=True) as s:
             return s.array("alpha") if "alpha" in s.names() else None
-    except store.SampleError as e:
+    except sample_store.SampleError as e:
         raise ValueError(str(e)) from None
 
 

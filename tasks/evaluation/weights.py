@@ -54,7 +54,7 @@ WEIGHT_FILES: dict[str, tuple[str, ...]] = {
 
 def default_weight_dir(metric: str) -> Path:
     """``<data root>/weights/<metric>``."""
-    from fourreal.core.paths import data_root
+    from core.paths import data_root
 
     return data_root() / "weights" / metric
 

@@ -1,4 +1,4 @@
-"""Prefect tasks of generation: thin wrappers over ``tasks.generation.generate``."""
+"""Prefect tasks of generation: thin wrappers over ``tasks.generation.pipeline``."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from catalog.store import Catalog
-from fourreal.core.grid import DEFAULT_T, DEFAULT_V
+from core.grid import DEFAULT_T, DEFAULT_V
 from tasks.checkpoint_loading import load_sync_checkpoint, load_upsampler_checkpoint
-from tasks.generation.generate import (
+from tasks.generation.pipeline import (
     GenerationOutputs,
     generation_id,
     inputs_from_sample,

@@ -17,10 +17,10 @@ import numpy as np
 
 from catalog.ids import sample_id as make_sample_id
 from catalog.store import Catalog
-from fourreal.core import fs
-from fourreal.core.hashcache import sha256_files
-from fourreal.core.paths import data_root, relative_to_root, store_location
-from fourreal.core.store import sample_path
+from core import fs
+from core.hashcache import sha256_files
+from core.paths import data_root, relative_to_root, store_location
+from core.sample_store import sample_path
 from renderers.job import RenderSpec
 from renderers.sources import Selection, local_sources, select_objaverse
 from tasks.objects.animations import animations_to_render
@@ -52,7 +52,7 @@ class SourceItem:
 
     @property
     def source_id(self) -> str:
-        from fourreal.core.io import sha256_bytes
+        from core.io import sha256_bytes
 
         return self.sha256 or sha256_bytes(f"{self.kind}:{self.uri}".encode())
 
@@ -66,7 +66,7 @@ class BuildConfig:
     out_dir: str  # absolute, under the data root
     seed: int = 0
     azimuth_jitter_deg: float = 0.0
-    quality: dict | None = None  # fourreal.core.store.Quality fields; None = the default
+    quality: dict | None = None  # core.sample_store.Quality fields; None = the default
     # --animation all: one sample per animation (the first ``max_animations``); the
     # spec's own ``animation`` is then unused
     all_animations: bool = False
@@ -108,7 +108,7 @@ def _objaverse_items(
     """The selected objects, fetched and hashed on the workers; failures carry their reason."""
     from dataclasses import asdict
 
-    from fourreal.core.hub import HubConfig, HubFile
+    from core.hub import HubConfig, HubFile
     from tasks.objects.objaverse import REPO_ID, annotations, fetch_objects, object_paths
 
     cfg = HubConfig.from_env(cache_dir)
@@ -142,7 +142,7 @@ def _objaverse_items(
 def hash_sources(items: Sequence[SourceItem]) -> list[SourceItem]:
     """Content hash and size of each readable source (unreadable ones get ``error``).
 
-    Hashes come through ``fourreal.core.hashcache``: an unchanged file is not read again.
+    Hashes come through ``core.hashcache``: an unchanged file is not read again.
     A source hashed where it was fetched (an Objaverse object) is not hashed again.
     """
     todo = [
@@ -269,7 +269,7 @@ def render_jobs(
     """
     if not jobs:
         return []
-    from fourreal.core.raycluster import ensure_ray
+    from core.raycluster import ensure_ray
     from renderers.pool import run_jobs
 
     ray = ensure_ray(ray_address)

@@ -1,4 +1,4 @@
-"""Objaverse from the Hugging Face hub (``allenai/objaverse``), through ``fourreal.core.hub``.
+"""Objaverse from the Hugging Face hub (``allenai/objaverse``), through ``core.hub``.
 
 The dataset repository holds ``object-paths.json.gz`` (uid -> ``glbs/<shard>/<uid>.glb``),
 ``metadata/<shard>.json.gz`` (the annotations of one shard) and the GLBs. The
@@ -16,7 +16,7 @@ import gzip
 import json
 from pathlib import Path
 
-from fourreal.core.hub import HubConfig, HubFile, HubUnavailable, hub_file
+from core.hub import HubConfig, HubFile, HubUnavailable, hub_file
 
 REPO_ID = "allenai/objaverse"
 PATHS_FILE = "object-paths.json.gz"
@@ -53,7 +53,7 @@ def annotations(uids, paths: dict[str, str], cfg: HubConfig) -> dict[str, dict]:
 
 def fetch_object(ref: HubFile, cfg: HubConfig) -> dict:
     """On a worker: the object's local path, sha256 and size, or the reason it failed."""
-    from fourreal.core.io import sha256_file
+    from core.io import sha256_file
 
     try:
         path = hub_file(ref, cfg)
@@ -70,7 +70,7 @@ def fetch_objects(
         return []
     import ray
 
-    from fourreal.core.raycluster import ensure_ray
+    from core.raycluster import ensure_ray
 
     ensure_ray(ray_address)
     task = ray.remote(num_cpus=0.25, max_retries=1)(fetch_object)

@@ -6,7 +6,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from catalog.store import Catalog
-from fourreal.core.sheets import write_contact_sheet
+from core.sheets import write_contact_sheet
 from renderers.sources import (
     Selection,
 )

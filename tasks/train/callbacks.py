@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fourreal.core.io import atomic_path
+from core.io import atomic_path
 
 
 class Callback:

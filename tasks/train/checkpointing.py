@@ -36,7 +36,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from fourreal.core.io import TMP_PREFIX, atomic_path, atomic_write_text
+from core.io import TMP_PREFIX, atomic_path, atomic_write_text
 from model.checkpoint import read_sidecar, save_model
 from tasks.checkpoint_loading import EMA_FILE, MODEL_FILE, load_tensors
 

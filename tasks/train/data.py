@@ -14,7 +14,7 @@ k)``: a resumed run that starts its sampler at the first unconsumed ``k``
 sees exactly the samples the uninterrupted run would have seen, and DDP rank
 ``r`` of ``w`` reads ``k = j w + r`` (disjoint streams).
 
-Items (float frames in [-1, 1], channels first; fourreal.core.grid):
+Items (float frames in [-1, 1], channels first; core.grid):
 
 * ``base``      ``x [F, 3, H, W]``, ``context`` (MODE_INDEX), ``known [F]`` (4Real recipe);
 * ``sync``      ``x [V, T, 3, H, W]``, ``known [V, T]`` (one of the grid patterns of
@@ -24,7 +24,7 @@ Items (float frames in [-1, 1], channels first; fourreal.core.grid):
 
 Grids feed clip stages as freeze-time (``grid[:, t]``) or fixed-view
 (``grid[v, :]``) clips. Samples are read through the sample store
-(fourreal.core.store: local or S3, any stored format; virtual pseudo-4D grids
+(core.sample_store: local or S3, any stored format; virtual pseudo-4D grids
 are warped here, in the loader worker). Content hashes are checked the first
 time a process reads a sample, on the bytes it fetched (one read per sample).
 
@@ -52,10 +52,10 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from catalog.datasets import dataset_samples, get_dataset
 from catalog.store import Catalog
-from fourreal.core import fs
-from fourreal.core.grid import MODE_INDEX
-from fourreal.core.paths import data_root
-from fourreal.core.store import SampleError, open_sample
+from core import fs
+from core.grid import MODE_INDEX
+from core.paths import data_root
+from core.sample_store import SampleError, open_sample
 from model.masking import (
     BASE_MASK_MIX,
     GRID_MASK_MIX,
@@ -91,7 +91,7 @@ class SampleRef:
     t: int
     h: int
     w: int
-    path: str  # absolute on a local data root; root-relative on S3 (fourreal.core.fs)
+    path: str  # absolute on a local data root; root-relative on S3 (core.fs)
     sha256: str
     caption: str | None = None  # the source's text (video manifests), for text conditioning
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fourreal.core.io import atomic_write_text
-from fourreal.core.paths import data_root
-from fourreal.core.raycluster import ensure_ray
+from core.io import atomic_write_text
+from core.paths import data_root
+from core.raycluster import ensure_ray
 
 
 def _worker_loop(config: dict) -> None:

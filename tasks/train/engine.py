@@ -46,6 +46,7 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -56,7 +57,7 @@ from pydantic import Field
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from fourreal.core.io import atomic_write_text
+from core.io import atomic_write_text
 from model.checkpoint import build_model, load_saved_tensors
 from model.config import config_to_dict
 from model.flow import flow_loss, sample_timesteps
@@ -173,17 +174,54 @@ class EMA:
 
 
 # ---------------------------------------------------------------- the loss
+def _base_loss(net, core: nn.Module, batch: dict, draws: dict, noise: dict) -> Tensor:
+    """x [B, F, 3, H, W], one context row per clip (freeze-time or dynamic)."""
+    context = batch["context"]
+
+    def base_velocity(xs: Tensor, s: Tensor, known: Tensor) -> Tensor:
+        return net(xs, s, context, known)
+
+    return flow_loss(base_velocity, batch["x"], batch["known"], **noise)
+
+
+def _sync_loss(net, core: nn.Module, batch: dict, draws: dict, noise: dict) -> Tensor:
+    """x [B, V, T, 3, H, W], weighted per pixel (warped-out pixels of pseudo-4D grids: 0)."""
+    return flow_loss(net, batch["x"], batch["known"], weight=batch["weight"], **noise)
+
+
+def _upsampler_loss(net, core: nn.Module, batch: dict, draws: dict, noise: dict) -> Tensor:
+    """x [B, F, 3, H, W] high-res; the degraded low-res condition is made from it."""
+    aug = draws["aug"] * core.cfg.max_aug
+    return upsampler_loss(core, batch["x"], net=net, aug=aug, aug_noise=draws["aug_noise"], **noise)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What one stage optimises: the loss of a micro-batch, and whether each sample
+    also draws a degradation strength and its noise (``aug``, ``aug_noise``)."""
+
+    loss: Callable[..., Tensor]
+    augmented: bool = False
+
+
+OBJECTIVES: dict[str, Objective] = {
+    "base": Objective(_base_loss),
+    "sync": Objective(_sync_loss),
+    "upsampler": Objective(_upsampler_loss, augmented=True),
+}
+
+
 def draw_noise(
-    batch: dict, stage: str, seed: int, step: int, sampler: str, shift: float = 1.0
+    batch: dict, objective: Objective, seed: int, step: int, sampler: str, shift: float = 1.0
 ) -> dict[str, Tensor]:
-    """Flow times ``s [B]`` and noise like ``x`` (+ the upsampler's augmentation), per sample."""
+    """Flow times ``s [B]`` and noise like ``x`` (+ the augmentation draws), per sample."""
     x = batch["x"]  # on the device; batch["k"] [B] on the host
     draws: dict[str, list[Tensor]] = {"s": [], "noise": [], "aug": [], "aug_noise": []}
     for k in batch["k"].tolist():
         gen = torch.Generator(x.device).manual_seed(sample_seed(seed, step, k))
         draws["s"].append(sample_timesteps(1, sampler, generator=gen, device=x.device, shift=shift))
         draws["noise"].append(_randn_like(x[0], gen))
-        if stage == "upsampler":
+        if objective.augmented:
             draws["aug"].append(torch.rand(1, generator=gen, device=x.device))
             draws["aug_noise"].append(_randn_like(x[0], gen))
     return {k: torch.cat(v) if k in ("s", "aug") else torch.stack(v) for k, v in draws.items() if v}
@@ -194,23 +232,16 @@ def _randn_like(x: Tensor, gen: torch.Generator) -> Tensor:
 
 
 def stage_loss(
-    stage: str, net, core: nn.Module, batch: dict, draws: dict, weighting: str = "velocity"
+    objective: Objective,
+    net,
+    core: nn.Module,
+    batch: dict,
+    draws: dict,
+    weighting: str = "velocity",
 ) -> Tensor:
     """The training loss of one micro-batch; ``net`` may be DDP/compiled, ``core`` is bare."""
-    x = batch["x"]
     noise = {"s": draws["s"], "noise": draws["noise"], "per_sample": True, "weighting": weighting}
-    if stage == "base":  # x [B, F, 3, H, W]
-        context = batch["context"]
-
-        def base_velocity(xs: Tensor, s: Tensor, known: Tensor) -> Tensor:
-            return net(xs, s, context, known)
-
-        return flow_loss(base_velocity, x, batch["known"], **noise)
-    if stage == "sync":  # x [B, V, T, 3, H, W]
-        return flow_loss(net, x, batch["known"], weight=batch["weight"], **noise)
-    # upsampler: x [B, F, 3, H, W] high-res; the low-res condition is made from it
-    aug = draws["aug"] * core.cfg.max_aug
-    return upsampler_loss(core, x, net=net, aug=aug, aug_noise=draws["aug_noise"], **noise)
+    return objective.loss(net, core, batch, draws, noise)
 
 
 def precision_context(cfg: EngineConfig, device: torch.device):
@@ -299,7 +330,8 @@ def estimate_step_memory(
 
     def step(model, trainable, opt, ema, fake):
         with precision_context(cfg, device):
-            loss = stage_loss(cfg.stage, model, model, fake, fake_draws(fake, cfg.stage))
+            objective = OBJECTIVES[cfg.stage]
+            loss = stage_loss(objective, model, model, fake, fake_draws(fake, objective))
         if opt is None:  # nothing trains (e.g. a fully frozen model): the forward is the whole step
             return
         loss.backward()
@@ -310,12 +342,12 @@ def estimate_step_memory(
     return trace_peak_memory(build, step, device)
 
 
-def fake_draws(batch: dict, stage: str) -> dict[str, Tensor]:
+def fake_draws(batch: dict, objective: Objective) -> dict[str, Tensor]:
     """The shapes :func:`draw_noise` returns, drawn without per-sample generators."""
     x = batch["x"]
     B = x.shape[0]
     draws = {"s": torch.rand(B, device=x.device), "noise": torch.randn_like(x)}
-    if stage == "upsampler":
+    if objective.augmented:
         draws.update(aug=torch.rand(B, device=x.device), aug_noise=torch.randn_like(x))
     return draws
 
@@ -558,6 +590,7 @@ class Engine:
         ``loss`` and ``grad_norm`` stay tensors (no device sync until logged).
         """
         cfg, n = self.cfg, len(micro_batches)
+        objective = OBJECTIVES[cfg.stage]
         lr = lr_at(state.step, self.total, cfg)
         for group in state.opt.param_groups:
             group["lr"] = lr
@@ -566,14 +599,14 @@ class Engine:
         loss_sum = torch.zeros((), device=self.device)
         for i, batch in enumerate(micro_batches):
             draws = draw_noise(
-                batch, cfg.stage, cfg.seed, state.step, cfg.timestep_sampler, cfg.timestep_shift
+                batch, objective, cfg.seed, state.step, cfg.timestep_sampler, cfg.timestep_shift
             )
             # DDP all-reduces the gradients in the last micro-batch's backward only
             defer_sync = ddp is not None and i < n - 1
             with ddp.no_sync() if defer_sync else contextlib.nullcontext():
                 with precision_context(cfg, self.device):
                     loss = stage_loss(
-                        cfg.stage, state.net, state.model, batch, draws, cfg.loss_weighting
+                        objective, state.net, state.model, batch, draws, cfg.loss_weighting
                     )
                 (loss / n).backward()
             loss_sum += loss.detach() / n

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from fourreal.core.params import FlowParams, Preset, RayAddress, Seed
+from core.flow_params import FlowParams, Preset, RayAddress, Seed
 from model.config import SyncKind  # the 4D variants, from their registry (model.variants)
 from model.masking import BASE_MASK_MIX, GRID_MASK_MIX, check_base_mask_mix, check_grid_mask_mix
 from model.variants import get_variant, help_line

@@ -34,7 +34,7 @@ import torch
 from catalog.checkpoints import checkpoint_file, get_checkpoint
 from catalog.datasets import get_dataset
 from catalog.store import Catalog
-from fourreal.core.paths import data_root, relative_to_root
+from core.paths import data_root, relative_to_root
 from model.checkpoint import load_model, sidecar_path
 from model.config import (
     DiTConfig,

@@ -9,7 +9,7 @@ fixed noise per item. Every ``eval_every`` steps the engine asks it for:
   ``s`` in ``LEVELS``, averaged over items (and ``loss@s=0.50`` per level); a model
   that learned nothing (zero velocity) scores ``E|e - x0|^2`` over unknown frames;
 * every ``sample_every`` steps (sync stage only): ``sample_items`` held-out grids
-  generated from their first row and column (``model.generate.generate_grid``,
+  generated from their first row and column (``model.sampling.generate_grid``,
   ``sample_steps`` Euler steps) and scored with
   ``tasks.baselines.grid_scores``: ``psnr/model``, ``psnr/oracle``, ...
 
@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from tasks.train.data import StreamDataset
-from tasks.train.engine import EngineConfig, precision_context, stage_loss
+from tasks.train.engine import OBJECTIVES, EngineConfig, precision_context, stage_loss
 
 LEVELS = (0.25, 0.5, 0.75)
 """Fixed flow times: mostly clean, half, mostly noise."""
@@ -86,6 +86,7 @@ def ema_weights(trainable: dict[str, nn.Parameter], ema) -> None:
 class Validator:
     def __init__(self, engine: EngineConfig, sets: list[ValSet], cfg: ValidationConfig, device):
         self.stage, self.engine, self.sets, self.cfg = engine.stage, engine, sets, cfg
+        self.objective = OBJECTIVES[engine.stage]
         self.device = torch.device(device)
         self._items: list[tuple[str, int, dict]] | None = None
 
@@ -115,7 +116,7 @@ class Validator:
         x = batch["x"]
         gen = torch.Generator(self.device).manual_seed(_seed(self.cfg.seed, name, k))
         draws = {"noise": torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)}
-        if self.stage == "upsampler":
+        if self.objective.augmented:  # a fixed middle degradation: comparable across steps
             draws["aug"] = torch.full((1,), 0.5, device=x.device)
             draws["aug_noise"] = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
         return draws
@@ -145,7 +146,7 @@ class Validator:
             for s in LEVELS:
                 draws["s"] = torch.full((1,), s, device=self.device)
                 with precision_context(self.engine, self.device):
-                    value = float(stage_loss(self.stage, model, model, batch, draws))
+                    value = float(stage_loss(self.objective, model, model, batch, draws))
                 per_level[s].append(value)
                 per_set.setdefault(name, []).append(value)
         out = {f"loss@s={s:.2f}": float(np.mean(v)) for s, v in per_level.items()}
@@ -156,7 +157,7 @@ class Validator:
 
     def scores(self, model: nn.Module) -> dict[str, float]:
         """PSNR/SSIM of generated held-out grids and of the baselines, means over grids."""
-        from model.generate import generate_grid
+        from model.sampling import generate_grid
         from tasks.baselines import grid_scores
 
         table: dict[str, list[float]] = {}

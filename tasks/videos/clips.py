@@ -1,4 +1,4 @@
-"""Clip sampling and clips cut out of V x T grids (frames are fitted by fourreal.core.resize).
+"""Clip sampling and clips cut out of V x T grids (frames are fitted by core.resize).
 
 Clip sampling: ``T`` frames ``round(start + k * step)``, ``k = 0..T-1``, with
 ``step = source_fps / fps`` (a target frame rate) or ``step = stride``.
@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fourreal.core.grid import MODES, check_disk_grid, fixed_view_video, freeze_time_video
-from fourreal.core.resize import crop_resize
+from core.grid import MODES, check_disk_grid, fixed_view_video, freeze_time_video
+from core.resize import crop_resize
 
 
 class ClipError(Exception):
@@ -95,7 +95,7 @@ def decode_clip(path, indices, meta, height: int, width: int) -> np.ndarray:
     decoder is cheaper but worse: swscale filters chroma at 4:2:0 and decord
     and PyAV pick different filters, so results would depend on the backend.)
     """
-    from fourreal.core.video import decode_frames
+    from core.video import decode_frames
 
     return crop_resize(decode_frames(path, indices, meta), height, width)
 
@@ -128,7 +128,7 @@ def clips_from_grid(grid: np.ndarray | str | os.PathLike) -> Iterator[tuple[str,
     through the sample store. Slices are views of the array, not copies.
     """
     if not isinstance(grid, np.ndarray):
-        from fourreal.core.store import read_grid
+        from core.sample_store import read_grid
 
         grid = read_grid(grid)
     v, t, _, _ = check_disk_grid(grid)

@@ -46,8 +46,8 @@ import numpy as np
 from pydantic import Field
 
 from catalog.ids import canonical_json
-from fourreal.core.params import FlowParams
-from fourreal.core.video import DEFAULT_MAX_DECODED_BYTES, decode_all
+from core.flow_params import FlowParams
+from core.video import DEFAULT_MAX_DECODED_BYTES, decode_all
 from tasks.videos.scorers import SCORERS, ShotFrames, shot_borders
 from tasks.videos.scores import Borders, shrink, to_gray
 from tasks.videos.shots import (
@@ -384,8 +384,8 @@ def curate_video(
 
     Raises ``VideoError`` (unusable video) or ``CurationError`` (e.g. one frame).
     """
-    from fourreal.core.io import sha256_file
-    from fourreal.core.video import probe_video
+    from core.io import sha256_file
+    from core.video import probe_video
 
     params = params or CurationParams()
     meta = probe_video(path)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from catalog.ids import canonical_json
-from fourreal.core.paths import data_root
+from core.paths import data_root
 from tasks.videos.curate import (
     CurationParams,
     Shot,

@@ -51,7 +51,7 @@ def run_sources(
         return [ahead[k] for k in range(len(specs))]
     import ray
 
-    from fourreal.core.raycluster import ensure_ray
+    from core.raycluster import ensure_ray
 
     ensure_ray(ray_address, num_cpus)
     rearm_stop_signals()  # Ray's driver replaces the SIGTERM handler under Python's

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fourreal.core.fetch import FetchLimits
+from core.fetch import FetchLimits
 from tasks.videos.curate import (
     DEFAULT_MAX_DECODED_BYTES,
     DEFAULT_SHOT_FILTER,
@@ -41,7 +41,7 @@ class VideoJob:
     max_pixels: int = 4096 * 4096
     min_side: int = 16
     vfr_tolerance: float = 0.2
-    quality: dict | None = None  # fourreal.core.store.Quality fields; None = VIDEO_QUALITY
+    quality: dict | None = None  # core.sample_store.Quality fields; None = VIDEO_QUALITY
     run_id: str | None = None
     curation: dict | None = None  # CurationParams as a dict; None: no curation
     shot_filter: str = DEFAULT_SHOT_FILTER

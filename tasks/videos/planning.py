@@ -5,7 +5,7 @@ Clips never cross a shot boundary; ``clip_index`` counts across the video.
 
 from __future__ import annotations
 
-from fourreal.core.video import VideoMeta
+from core.video import VideoMeta
 from tasks.videos.clips import ClipError, ClipPlan, clip_step, plan_clips
 from tasks.videos.curate import Shot
 from tasks.videos.job import VideoJob

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from catalog.ids import sample_id
-from fourreal.core.fetch import FetchError, fetched
-from fourreal.core.io import sha256_bytes, sha256_file
-from fourreal.core.paths import relative_to_root
-from fourreal.core.video import VideoError, VideoMeta, probe_video
+from core.fetch import FetchError, fetched
+from core.io import sha256_bytes, sha256_file
+from core.paths import relative_to_root
+from core.video import VideoError, VideoMeta, probe_video
 from tasks.videos.clips import ClipError, crop_resize, decode_clip
 from tasks.videos.curate import (
     CurationError,
@@ -42,7 +42,7 @@ def process_source(
     """Probe one video and write its samples; a bad video becomes failed rows, never raises.
 
     A remote video (``spec.url``) is fetched here, on the worker, into the
-    scratch area (``fourreal.core.fetch``) and deleted when its samples are written.
+    scratch area (``core.fetch``) and deleted when its samples are written.
     ``index`` (curation only) marks duplicate shots across videos: a
     ``ShotIndex`` or anything with its ``check_all``; by default, one of its own.
     """

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import Field, model_validator
 
-from fourreal.core.params import FlowParams
-from fourreal.core.warp import WARP_BACKENDS, source_coords, warp_frames  # noqa: F401 - re-exported
+from core.flow_params import FlowParams
+from core.warp import WARP_BACKENDS, source_coords, warp_frames  # noqa: F401 - re-exported
 
 
 class AffineBounds(FlowParams):

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from catalog.ids import canonical_json
-from fourreal.core import fs
-from fourreal.core.paths import store_location
+from core import fs
+from core.paths import store_location
 from tasks.videos.job import VideoJob
 
 SQL_DONE = """

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from catalog.ids import canonical_json
-from fourreal.core import store
-from fourreal.core.io import sha256_file
-from fourreal.core.paths import relative_to_root, store_location
-from fourreal.core.store import sample_path
-from fourreal.core.video import VideoMeta, probe_video
+from core import sample_store
+from core.io import sha256_file
+from core.paths import relative_to_root, store_location
+from core.sample_store import sample_path
+from core.video import VideoMeta, probe_video
 from tasks.videos.clips import decode_clip, plan_clips
 from tasks.videos.job import VIDEO_QUALITY, VideoJob
 from tasks.videos.pseudo4d import AffineBounds, camera_path, pseudo4d_grid
@@ -92,7 +92,7 @@ def make_samples(
                 clip_rng(job.seed, sha, plan.clip_index),
             )
             derived["camera"] = cam.to_json()
-            stored = store.write_pseudo4d(
+            stored = sample_store.write_pseudo4d(
                 final,
                 frames=frames,
                 affine=cam.affine,
@@ -104,7 +104,7 @@ def make_samples(
                 attrs={"clip_index": plan.clip_index, "source_sha256": sha, **caption},
             )
         else:
-            stored = store.write_clip(
+            stored = sample_store.write_clip(
                 final,
                 frames=frames,
                 frame_indices=indices,

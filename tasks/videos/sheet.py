@@ -15,7 +15,7 @@ def shot_sheet(frames: np.ndarray, shots: list[Shot], out: Path, tile_width: int
     """A PNG: the middle frame of every shot (bars cropped), captioned, in one row per 4 shots."""
     from PIL import Image
 
-    from fourreal.core.io import atomic_path
+    from core.io import atomic_path
 
     tiles = [_tile(frames, s, tile_width) for s in shots]
     cols = min(4, len(tiles))

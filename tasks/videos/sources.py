@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from catalog.ids import canonical_json
-from fourreal.core.fetch import is_url
-from fourreal.core.grid import MODES
-from fourreal.core.io import sha256_bytes
-from fourreal.core.paths import relative_to_root
+from core.fetch import is_url
+from core.grid import MODES
+from core.io import sha256_bytes
+from core.paths import relative_to_root
 from tasks.videos.spans import SpanError, parse_spans
 
 VIDEO_SUFFIXES = frozenset(

@@ -11,8 +11,8 @@ from tasks.videos.job import SourceResult
 def contact_sheet(
     sample_paths: list[str | Path], out: Path, tile_width: int = 128, max_samples: int = 4
 ) -> Path | None:
-    """A PNG of up to ``max_samples`` samples (``fourreal.core.sheets``); None if none."""
-    from fourreal.core.sheets import write_contact_sheet
+    """A PNG of up to ``max_samples`` samples (``core.sheets``); None if none."""
+    from core.sheets import write_contact_sheet
 
     shown = list(sample_paths[:max_samples])
     return write_contact_sheet(shown, out, max_side=tile_width) if shown else None

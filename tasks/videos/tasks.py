@@ -14,9 +14,9 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.logging import get_run_logger
 
-from fourreal.core import fs
-from fourreal.core.paths import data_root, relative_to_root
-from fourreal.core.store import sample_path
+from core import fs
+from core.paths import data_root, relative_to_root
+from core.sample_store import sample_path
 from tasks.caching import cached_task_options
 from tasks.progress import progress_bar
 from tasks.recording import BuildStopped, StreamRecorder, stop_requested

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from bench.ablation import DIFFERENCES, VARIANTS
-from fourreal.core.paths import REPO_ROOT
+from core.paths import REPO_ROOT
 
 TOY = ["--pseudo4d", "2", "--objects", "2", "--heldout", "3", "--base-steps", "2",
        "--pseudo4d-steps", "2", "--objects-steps", "2", "--batch-size", "2", "--seeds", "0", "1",

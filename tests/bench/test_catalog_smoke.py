@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from catalog.schema import SAMPLES
-from fourreal.core.paths import REPO_ROOT
+from core.paths import REPO_ROOT
 
 TOY = ["--rows", "10000", "--small-appends", "3", "--writers", "2", "--writer-appends", "2"]
 

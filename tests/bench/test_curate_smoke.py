@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from fourreal.core.paths import REPO_ROOT
+from core.paths import REPO_ROOT
 
 TOY = ["--videos", "1", "--shot-frames", "30", "--source-size", "72x128", "--repeats", "1",
        "--views", "2", "--times", "4", "--clips-per-video", "1"]  # fmt: skip

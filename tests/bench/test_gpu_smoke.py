@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from fourreal.core.paths import REPO_ROOT
+from core.paths import REPO_ROOT
 
 LINES = ("sdpa backend", "base MFU", "sync step / base step", "peak memory", "generation", "render")
 

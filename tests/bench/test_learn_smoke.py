@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from fourreal.core.paths import REPO_ROOT
+from core.paths import REPO_ROOT
 
 TOY = ["--objects", "3", "--heldout", "2", "--pseudo4d", "2", "--base-steps", "2",
        "--sync-steps", "1", "1", "--upsampler-steps", "2", "--eval-every", "1",

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from fourreal.core.paths import REPO_ROOT
+from core.paths import REPO_ROOT
 
 TOY = ["--preset", "tiny", "--grid", "2", "2", "--iters", "1", "--warmup", "0", "--generate",
        "--steps", "1", "--up-steps", "1"]  # fmt: skip

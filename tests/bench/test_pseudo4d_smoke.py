@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from fourreal.core.paths import REPO_ROOT
+from core.paths import REPO_ROOT
 
 TOY = ["--videos", "1", "--frames", "12", "--source-size", "48x64", "--views", "2", "--times", "2",
        "--clips-per-video", "1", "--repeats", "1", "--sizes", "16x32", "--num-cpus", "1"]  # fmt: skip

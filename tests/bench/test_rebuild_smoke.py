@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from fourreal.core.paths import REPO_ROOT
+from core.paths import REPO_ROOT
 
 TOY = ["--objects", "20", "--rendered", "1"]  # fmt: skip
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from fourreal.core.paths import REPO_ROOT
+from core.paths import REPO_ROOT
 
 TOY = ["--sizes", "32x32", "--views", "2", "--times", "2", "--objects", "1", "--workers", "1"]  # fmt: skip
 

@@ -16,14 +16,14 @@ import sys
 
 import pytest
 
-from fourreal.core.paths import REPO_ROOT
+from core.paths import REPO_ROOT
 
 TOY = ["--quick", "--store", "local", "--objects", "2", "--views", "2", "--times", "2",
        "--height", "32", "--width", "32", "--repeats", "1"]  # fmt: skip
 
 WRAPPER = """
 import ctypes, json, os, subprocess, sys, time
-from fourreal.core.procs import descendants, proc_stat
+from core.procs import descendants, proc_stat
 
 PR_SET_CHILD_SUBREAPER = 36
 assert ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0

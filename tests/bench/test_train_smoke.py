@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from fourreal.core.paths import REPO_ROOT
+from core.paths import REPO_ROOT
 
 TOY = ["--presets", "tiny", "--store", "local", "--steps", "2", "--threads", "1",
        "--loader-workers", "0"]  # fmt: skip

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from flows.params import GridSizeMixin
-from fourreal.core.params import FlowParams, output_path
+from core.flow_params import FlowParams, output_path
+from flows.grid_params import GridSizeMixin
 
 
 class GridParams(FlowParams, GridSizeMixin):

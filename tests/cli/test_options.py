@@ -22,7 +22,7 @@ COMMANDS = {
     ("train", "upsampler"): ("tasks.train.params:TrainUpsamplerParams", {"param", "flow"}),
     ("train", "all"): ("tasks.train.params:TrainAllParams", {"param", "flow"}),
     ("generate",): ("flows.generate:GenerateParams", {"as_json"}),
-    ("evaluate",): ("flows.generate:EvaluateParams", {"as_json"}),
+    ("evaluate",): ("flows.evaluate:EvaluateParams", {"as_json"}),
     ("dataset", "create"): ("tasks.snapshot:SnapshotParams", set()),
     ("demo",): ("flows.demo:DemoParams", set()),
     ("pseudo4d",): ("fourreal.commands.pseudo4d:ExportParams", set()),

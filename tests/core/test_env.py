@@ -3,8 +3,8 @@ and Ray workers are started with the same choice."""
 
 from __future__ import annotations
 
-from fourreal.core.env import default_gl_platform, gpu_present
-from fourreal.core.raycluster import runtime_env
+from core.env import default_gl_platform, gpu_present
+from core.raycluster import runtime_env
 
 
 def test_egl_when_an_nvidia_device_node_exists(tmp_path, monkeypatch):

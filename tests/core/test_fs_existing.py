@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fourreal.core import fs
+from core import fs
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import sqlite3
 
 import pytest
 
-from fourreal.core.hashcache import cache_path, sha256_file_cached, sha256_files
-from fourreal.core.io import sha256_file
+from core.hashcache import cache_path, sha256_file_cached, sha256_files
+from core.io import sha256_file
 
 FAKE = "f" * 64
 

@@ -11,14 +11,14 @@ import tempfile
 import textwrap
 import time
 
-from fourreal.core.procs import proc_stat
-from fourreal.core.reaper import session_descendants
+from core.procs import proc_stat
+from core.reaper import session_descendants
 
 CHILD = textwrap.dedent(
     """
     import subprocess, sys, time
     from prefect import flow
-    from fourreal.core.raycluster import ensure_ray
+    from core.raycluster import ensure_ray
 
     ensure_ray(num_cpus=1)              # installs the watcher, starts GCS + raylet + agents
 

@@ -80,7 +80,7 @@ def test_dataset_event_payload():
     # the event the flow emits is the one the training deployments wait for
     import yaml
 
-    from fourreal.core.paths import REPO_ROOT
+    from core.paths import REPO_ROOT
 
     doc = yaml.safe_load((REPO_ROOT / "prefect.yaml").read_text())
     expects = [t["expect"] for d in doc["deployments"] for t in d.get("triggers", [])]

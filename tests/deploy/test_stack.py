@@ -28,7 +28,7 @@ def _samples(catalog):
 def test_every_flow_is_deployed_with_typed_forms(stack):
     import yaml
 
-    from fourreal.core.paths import REPO_ROOT
+    from core.paths import REPO_ROOT
 
     declared = yaml.safe_load((REPO_ROOT / "prefect.yaml").read_text())["deployments"]
     assert {d["entrypoint"].split(":")[1] for d in declared} >= {

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fourreal.core.paths import REPO_ROOT
+from core.paths import REPO_ROOT
 from model.variants import VARIANT_NAMES
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

@@ -18,9 +18,9 @@ from catalog.checkpoints import register_checkpoint
 from catalog.datasets import create_dataset
 from catalog.ids import sample_id
 from catalog.store import Catalog
-from fourreal.core.grid import to_model
-from fourreal.core.io import save_npz_atomic, sha256_file
-from fourreal.core.paths import data_root, relative_to_root
+from core.grid import to_model
+from core.io import save_npz_atomic, sha256_file
+from core.paths import data_root, relative_to_root
 
 V, T, H, W = 4, 4, 16, 32  # tiny preset resolution
 

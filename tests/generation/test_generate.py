@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 
 from catalog.checkpoints import checkpoint_file, get_checkpoint
-from fourreal.core.store import open_sample
-from fourreal.core.video import count_frames, write_mp4
+from core.sample_store import open_sample
+from core.video import count_frames, write_mp4
 from tasks.checkpoint_loading import load_sync_checkpoint, load_upsampler_checkpoint
-from tasks.generation.generate import (
+from tasks.generation.pipeline import (
     contact_sheet,
     enlarge,
     fit_frames,
@@ -56,8 +56,8 @@ def test_mp4_round_trip_and_pictures(tmp_path):
 
 def test_conditioning_video_is_read_as_displayed(tmp_path):
     """Generation reads its videos with the builds' reader: a phone video's rotation is honoured."""
-    from fourreal.core import video
-    from fourreal.core.video import VideoError, decode_frames, probe_video
+    from core import video
+    from core.video import VideoError, decode_frames, probe_video
     from synthetic.videos import write_video
 
     path = write_video(tmp_path / "rotated.mp4", 6, 48, 64, rotation=90)
@@ -122,8 +122,8 @@ def test_generate_flow_from_sample(prefect_harness, home_catalog, checkpoints, h
 
 
 def test_generate_flow_from_videos_with_upsampler(prefect_harness, checkpoints, tmp_path):
+    from core.paths import data_root
     from flows.generate import GenerateParams, generate
-    from fourreal.core.paths import data_root
 
     grid = plane_grid(V, 6, 2 * H, 2 * W, seed=4)  # longer and larger than the model's grid
     fixed = write_mp4(tmp_path / "fixed.mp4", grid[0], fps=8)
@@ -205,7 +205,7 @@ def check_baselines(b: dict, gt_grids: list[np.ndarray]) -> None:
 
 
 def test_evaluate_flow(prefect_harness, home_catalog, checkpoints, heldout, gt_grids):
-    from flows.generate import EvaluateParams, evaluate
+    from flows.evaluate import EvaluateParams, evaluate
 
     ds = heldout["dataset"]["dataset_id"]
     out = evaluate(
@@ -409,7 +409,7 @@ def test_tampered_ema_weights_are_refused(home_catalog, ema_checkpoint, tmp_path
 def test_upsampler_noise_is_shared_across_views(home_catalog, checkpoints, gt_grids):
     import torch
 
-    from fourreal.core.grid import to_model
+    from core.grid import to_model
     from model import upsample
     from model.upsampler import upsampler_loss
 
@@ -464,8 +464,8 @@ def test_object_pixels_come_from_the_samples_alpha(home_catalog):
     """A rendered grid's alpha marks its object: a model exact there and wrong elsewhere
     scores the PSNR cap on the object's pixels, a poor whole-frame PSNR."""
     from catalog.ids import sample_id
-    from fourreal.core.io import save_npz_atomic, sha256_file
-    from fourreal.core.paths import data_root, relative_to_root
+    from core.io import save_npz_atomic, sha256_file
+    from core.paths import data_root, relative_to_root
     from tasks.baselines import PSNR_CAP
     from tasks.evaluation.evaluate import baseline_summary, fit_alpha, load_alphas
 

@@ -9,7 +9,7 @@ stream layout, sampler), whatever its size. Here:
   frame given, and then generates each of them from its first frame;
 * a 4D model around that base trains its sync layers (the base frozen) on the
   grid with the inference mask, and generates the grid from ``grid[0, :]`` and
-  ``grid[:, 0]`` (model.generate.generate_grid, the user's path).
+  ``grid[:, 0]`` (model.sampling.generate_grid, the user's path).
 
 Both must reproduce the generated frames at >= 30 dB PSNR (an untrained model
 scores ~10 dB). Training is plain Adam on the library's ``flow_loss``, a few
@@ -22,13 +22,13 @@ import numpy as np
 import pytest
 import torch
 
-from fourreal.core.grid import MODE_INDEX
+from core.grid import MODE_INDEX
 from model.config import DiTConfig, FourDConfig
 from model.dit import DiT
 from model.flow import euler_sample, flow_loss
 from model.fourd import FourDModel
-from model.generate import generate_grid
 from model.masking import grid_condition_mask
+from model.sampling import generate_grid
 from tasks.baselines import generated_frames
 from tasks.metrics import psnr
 

@@ -65,7 +65,7 @@ def test_checkpoint_errors(tmp_path, random_base):
 def test_sync_only_checkpoint_references_its_base(tmp_path, random_base, randomize):
     from safetensors.torch import load_file
 
-    from fourreal.core.io import sha256_file
+    from core.io import sha256_file
 
     base_path = tmp_path / "base.safetensors"
     save_model(base_path, random_base, random_base.cfg)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from einops import rearrange
 
-from fourreal.core.grid import MODE_INDEX
+from core.grid import MODE_INDEX
 from model.dit import DiT
 from model.flow import MIN_TIME, flow_loss, noisy_input, velocity_from_x0, velocity_target
 from model.rope import apply_rope, rope_3d

@@ -7,7 +7,7 @@ import pytest
 import torch
 from einops import rearrange
 
-from fourreal.core.grid import MODE_INDEX
+from core.grid import MODE_INDEX
 from model.config import fourd_preset
 from model.dit import DiT
 from model.flow import flow_loss

@@ -9,7 +9,7 @@ import typing
 import pytest
 import torch
 
-from fourreal.core.grid import MODE_INDEX
+from core.grid import MODE_INDEX
 from model.checkpoint import load_model, save_model
 from model.config import FourDConfig, base_preset, fourd_preset
 from model.dit import DiT
@@ -187,7 +187,7 @@ def test_a_fused_checkpoint_holds_what_it_finetuned_and_references_its_base(
     with torch.no_grad():  # "fine-tuned": every trained tensor moved (LoRA's B off zero too)
         for p in model.trainable_parameters():
             p.add_(0.05 * torch.randn(p.shape, generator=gen))
-    from fourreal.core.io import sha256_file
+    from core.io import sha256_file
 
     ref = {"checkpoint_id": "ck-base", "sha256": sha256_file(tmp_path / "base.safetensors")}
     save_model(tmp_path / "fused.safetensors", model, cfg, base_ref=ref)
@@ -214,7 +214,7 @@ def test_a_fused_checkpoint_holds_what_it_finetuned_and_references_its_base(
 
 
 def test_docs_table_is_the_registry():
-    from fourreal.core.paths import REPO_ROOT
+    from core.paths import REPO_ROOT
 
     doc = (REPO_ROOT / "docs/model.md").read_text()
     assert markdown_table() in doc, (

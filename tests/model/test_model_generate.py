@@ -7,7 +7,7 @@ import torch
 
 from model.config import fourd_preset, upsampler_preset
 from model.fourd import FourDModel
-from model.generate import generate_grid, generate_long_grid, upsample
+from model.sampling import generate_grid, generate_long_grid, upsample
 from model.upsampler import Upsampler
 
 V, T, H, W = 3, 4, 16, 32

@@ -64,7 +64,7 @@ def test_the_untrained_residual_upsampler_returns_bicubic():
     import dataclasses
 
     from model.config import config_from_dict, config_to_dict
-    from model.generate import upsample
+    from model.sampling import upsample
     from model.upsampler import bicubic_frames
 
     torch.manual_seed(0)

@@ -53,7 +53,7 @@ def _glb_gets(server, since: int) -> list[str]:
 
 
 def test_hub_file_honours_the_endpoint_and_offline_mode(hub, tmp_path, monkeypatch):
-    from fourreal.core.hub import HubConfig, HubFile, HubUnavailable, hub_file
+    from core.hub import HubConfig, HubFile, HubUnavailable, hub_file
 
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
@@ -83,7 +83,7 @@ def test_hub_file_honours_the_endpoint_and_offline_mode(hub, tmp_path, monkeypat
 
 
 def test_a_render_worker_refetches_a_hub_object_it_does_not_have(hub, tmp_path, monkeypatch):
-    from fourreal.core.hub import HubConfig
+    from core.hub import HubConfig
     from renderers.job import _local_input
 
     cfg = HubConfig(endpoint=hub.url, cache_dir=str(tmp_path / "other-node-cache"))
@@ -103,8 +103,8 @@ def test_a_render_worker_refetches_a_hub_object_it_does_not_have(hub, tmp_path, 
 
 @pytest.mark.usefixtures("prefect_harness", "ray_session")
 def test_build_objects_from_the_hub_then_offline(hub, tmp_path, monkeypatch):
+    from core.hub import HubUnavailable
     from flows.build_objaverse import build_grids
-    from fourreal.core.hub import HubUnavailable
     from renderers.sources import Selection
     from tasks.objects.build import discover_sources
 

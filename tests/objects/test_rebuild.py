@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from catalog.store import Catalog
-from fourreal.core.paths import data_root
+from core.paths import data_root
 from synthetic.objects import write_demo_objects
 
 pytestmark = pytest.mark.usefixtures("prefect_harness", "ray_session")

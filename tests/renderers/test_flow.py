@@ -7,9 +7,9 @@ import shutil
 import pytest
 
 from catalog.store import Catalog
-from fourreal.core.io import sha256_file
-from fourreal.core.paths import data_root
-from fourreal.core.store import open_sample
+from core.io import sha256_file
+from core.paths import data_root
+from core.sample_store import open_sample
 from tests.renderers.assets import write_bad_inputs
 
 pytestmark = pytest.mark.usefixtures("prefect_harness", "ray_session")

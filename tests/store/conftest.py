@@ -25,8 +25,8 @@ def rendered(tmp_path_factory) -> dict[str, np.ndarray]:
 @pytest.fixture(scope="session")
 def clip(tmp_path_factory) -> np.ndarray:
     """``[T, H, W, 3]`` frames decoded from a real H.264 video, cropped and resized."""
-    from fourreal.core.resize import crop_resize
-    from fourreal.core.video import decode_frames, probe_video
+    from core.resize import crop_resize
+    from core.video import decode_frames, probe_video
     from synthetic.videos import write_video
 
     path = tmp_path_factory.mktemp("videos") / "v.mp4"

@@ -7,14 +7,14 @@ import pytest
 from typer.testing import CliRunner
 
 from catalog.store import Catalog
-from fourreal.core import store
-from fourreal.core.paths import data_root, relative_to_root
+from core import sample_store
+from core.paths import data_root, relative_to_root
 from tests.store.conftest import T
 
 runner = CliRunner()
 
 
-def _register(kind: str, sid: str, st: store.Stored) -> None:
+def _register(kind: str, sid: str, st: sample_store.Stored) -> None:
     cat = Catalog()
     cat.init()
     cat.append(
@@ -35,32 +35,32 @@ def _cli(*args: str):
 def samples(rendered, clip) -> dict[str, str]:
     folder = data_root() / "samples" / "cli"
     made = {
-        store.RENDERED: lambda p: store.write_rendered(p, **rendered),
-        store.PSEUDO4D: lambda p: store.write_pseudo4d(
+        sample_store.RENDERED: lambda p: sample_store.write_rendered(p, **rendered),
+        sample_store.PSEUDO4D: lambda p: sample_store.write_pseudo4d(
             p, frames=clip, affine=np.tile(np.eye(2, 3), (3, 1, 1)), seed=1, frame_indices=range(T)
         ),
-        store.CLIP: lambda p: store.write_clip(
+        sample_store.CLIP: lambda p: sample_store.write_clip(
             p, frames=clip, frame_indices=range(T), fps=10.0, mode="dynamic"
         ),
-        store.GENERATED: lambda p: store.write_generated(
+        sample_store.GENERATED: lambda p: sample_store.write_generated(
             p, grid=rendered["rgb"], times=rendered["times"]
         ),
     }
     ids = {}
     for k, (kind, write) in enumerate(made.items()):
         sid = f"{k:x}" * 64
-        _register(kind, sid, write(store.sample_path(folder, sid)))
+        _register(kind, sid, write(sample_store.sample_path(folder, sid)))
         ids[kind] = sid
     return ids
 
 
-@pytest.mark.parametrize("kind", store.KINDS)
+@pytest.mark.parametrize("kind", sample_store.KINDS)
 def test_export_writes_each_contract(samples, kind, tmp_path):
     out = tmp_path / "x.npz"
     res = _cli("sample", "export", samples[kind][:12], "--out", str(out))
     assert res.exit_code == 0, res.output
     with np.load(out, allow_pickle=False) as z:
-        assert sorted(z.files) == sorted(store.EXPORT_KEYS[kind])
+        assert sorted(z.files) == sorted(sample_store.EXPORT_KEYS[kind])
         frames = z["grid"] if "grid" in z.files else z["rgb"] if "rgb" in z.files else z["frames"]
         assert frames.dtype == np.uint8
 
@@ -69,14 +69,17 @@ def test_bad_input_is_one_line_exit_2(samples, tmp_path, monkeypatch):
     cases = [
         (("sample", "export", "9" * 64, "--out", str(tmp_path / "a.npz")), "no sample"),
         (("sample", "export", "xyz", "--out", str(tmp_path / "a.npz")), "not a sample id"),
-        (("sample", "export", samples[store.CLIP], "--out", str(tmp_path / "a.png")), ".npz"),
+        (
+            ("sample", "export", samples[sample_store.CLIP], "--out", str(tmp_path / "a.png")),
+            ".npz",
+        ),
     ]
     for args, needle in cases:
         res = _cli(*args)
         assert res.exit_code == 2 and needle in res.output, res.output
         assert res.output.strip().count("\n") == 0, res.output
     # a corrupt file: one line naming the sample
-    sid = samples[store.RENDERED]
+    sid = samples[sample_store.RENDERED]
     path = (
         data_root()
         / Catalog().rows("SELECT path FROM samples WHERE sample_id = ?", [sid])[0]["path"]

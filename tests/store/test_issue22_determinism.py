@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fourreal.core import fs, store
+from core import fs, sample_store
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -23,20 +23,20 @@ REPO = Path(__file__).resolve().parents[2]
 WRITER = """
 import sys
 import numpy as np
-from fourreal.core import store
+from core import sample_store
 
 out = sys.argv[1]
 rng = np.random.default_rng(7)
 V, T, H, W = 2, 5, 30, 46
 rgb = rng.integers(0, 256, (V, T, H, W, 3), dtype=np.uint8)
-store.write_rendered(
+sample_store.write_rendered(
     f"{out}/r.zip", rgb=rgb, alpha=rng.integers(0, 256, (V, T, H, W), dtype=np.uint8),
     depth=rng.random((V, T, H, W), dtype=np.float32), K=np.eye(3)[None].repeat(V, 0),
     w2c=np.eye(4)[None].repeat(V, 0), times=np.arange(T, dtype=np.float64), sample_id="r",
 )
-store.write_clip(f"{out}/c.zip", frames=rgb[0], frame_indices=np.arange(T), fps=8.0,
+sample_store.write_clip(f"{out}/c.zip", frames=rgb[0], frame_indices=np.arange(T), fps=8.0,
                  mode="dynamic", quality={"codec": "h264rgb"})
-store.write_pseudo4d(f"{out}/p.zip", frames=rgb[1], affine=np.zeros((3, 2, 3)), seed=1,
+sample_store.write_pseudo4d(f"{out}/p.zip", frames=rgb[1], affine=np.zeros((3, 2, 3)), seed=1,
                      frame_indices=np.arange(T), backend="opencv")
 """
 
@@ -62,27 +62,27 @@ def _other_pixels(rendered: dict) -> dict:
 
 
 def _first_writer_wins(rendered: dict, sid: str, path: str, read) -> None:
-    first = store.write_rendered(path, **rendered, sample_id=sid)
+    first = sample_store.write_rendered(path, **rendered, sample_id=sid)
     # another writer of the same id with other bytes (another node's encoder, say)
-    second = store.write_rendered(path, **_other_pixels(rendered), sample_id=sid)
+    second = sample_store.write_rendered(path, **_other_pixels(rendered), sample_id=sid)
     assert (second.sha256, second.bytes) == (first.sha256, first.bytes)
     assert hashlib.sha256(read(path)).hexdigest() == first.sha256  # the file is the first
     # a damaged file at that path is not a whole sample: it is replaced
     fs.put_bytes(path, read(path)[: first.bytes // 2])
-    third = store.write_rendered(path, **_other_pixels(rendered), sample_id=sid)
+    third = sample_store.write_rendered(path, **_other_pixels(rendered), sample_id=sid)
     assert third.sha256 != first.sha256
     assert hashlib.sha256(read(path)).hexdigest() == third.sha256
 
 
 def test_a_sample_file_named_after_its_id_keeps_the_first_whole_copy(tmp_path, rendered):
     sid = "a1" * 32
-    path = store.sample_path(tmp_path / "grids", sid)
+    path = sample_store.sample_path(tmp_path / "grids", sid)
     _first_writer_wins(rendered, sid, path, lambda p: Path(p).read_bytes())
     assert [p.name for p in Path(path).parent.iterdir()] == [f"{sid}.zip"]  # no temp left
     # a path not named after the sample (an export, a generated grid) is overwritten
     out = tmp_path / "out.zip"
-    store.write_rendered(out, **rendered, sample_id=sid)
-    again = store.write_rendered(out, **_other_pixels(rendered), sample_id=sid)
+    sample_store.write_rendered(out, **rendered, sample_id=sid)
+    again = sample_store.write_rendered(out, **_other_pixels(rendered), sample_id=sid)
     assert hashlib.sha256(out.read_bytes()).hexdigest() == again.sha256
 
 
@@ -97,4 +97,4 @@ def s3_home(seaweedfs, monkeypatch, tmp_path):
 
 def test_on_s3_the_first_whole_copy_is_kept_too(s3_home, rendered):
     sid = "b2" * 32
-    _first_writer_wins(rendered, sid, store.sample_path("grids", sid), fs.read_bytes)
+    _first_writer_wins(rendered, sid, sample_store.sample_path("grids", sid), fs.read_bytes)

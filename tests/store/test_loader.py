@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from catalog.datasets import create_dataset
-from fourreal.core import store
-from fourreal.core.paths import data_root, relative_to_root
+from core import sample_store
+from core.paths import data_root, relative_to_root
 from tasks.train.data import ItemSpec, StreamDataset, resolve_snapshot
 from tasks.videos.pseudo4d import AffineBounds, camera_path
 from tests.store.conftest import H, T, W
@@ -27,18 +27,18 @@ def snapshot(catalog, clip, request):
     for i in range(N):
         sid = f"{i:02d}" + "ab" * 31
         cam = camera_path(VIEWS, H, W, AffineBounds(), i)
-        path = store.sample_path(folder, sid)
-        st = store.write_pseudo4d(
+        path = sample_store.sample_path(folder, sid)
+        st = sample_store.write_pseudo4d(
             path, frames=np.roll(clip, i, 0), affine=cam.affine, seed=i, frame_indices=range(T)
         )
         rows.append(
-            {"sample_id": sid, "kind": store.PSEUDO4D, "recipe": "test", "recipe_version": "1",
+            {"sample_id": sid, "kind": sample_store.PSEUDO4D, "recipe": "test", "recipe_version": "1",
              "v": VIEWS, "t": T, "h": H, "w": W, "path": relative_to_root(path),
              "sha256": st.sha256, "bytes": st.bytes, "status": "ok"}
         )  # fmt: skip
     catalog.append("samples", rows)
     ds = create_dataset(catalog, name, "recipe = 'test'")
-    return resolve_snapshot(catalog, ds["dataset_id"], kinds=(store.PSEUDO4D,))
+    return resolve_snapshot(catalog, ds["dataset_id"], kinds=(sample_store.PSEUDO4D,))
 
 
 def _spec() -> ItemSpec:
@@ -49,7 +49,7 @@ def test_loader_reads_virtual_grids(snapshot):
     ds = StreamDataset(snapshot.samples, _spec())
     ref = snapshot.samples[ds.sample_index(0)]
     item = ds[0]
-    with store.open_sample(ref.path) as s:
+    with sample_store.open_sample(ref.path) as s:
         grid = s.grid()
     expected = grid.astype(np.float32).transpose(0, 1, 4, 2, 3) / 127.5 - 1.0
     assert np.allclose(item["x"].numpy(), expected, atol=1e-6)
@@ -85,5 +85,7 @@ def test_all_samples_corrupt_raises(snapshot):
         with open(ref.path, "r+b") as f:
             f.truncate(100)
     ds = StreamDataset(snapshot.samples, _spec(), verify=False)
-    with pytest.raises(store.SampleError, match="every sample of the snapshot is unreadable"):
+    with pytest.raises(
+        sample_store.SampleError, match="every sample of the snapshot is unreadable"
+    ):
         ds[0]

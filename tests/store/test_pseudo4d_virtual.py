@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fourreal.core import store
-from fourreal.core.store import Quality, open_sample
+from core import sample_store
+from core.sample_store import Quality, open_sample
 from tasks.videos.pseudo4d import AffineBounds, pseudo4d_grid
 from tests.store.conftest import T, psnr
 
@@ -16,7 +16,7 @@ SEED = 11
 
 def _write(path, frames, backend, quality=None):
     grid, cam = pseudo4d_grid(frames, VIEWS, AffineBounds(), SEED, backend)
-    st = store.write_pseudo4d(
+    st = sample_store.write_pseudo4d(
         path,
         frames=frames,
         affine=cam.affine,
@@ -32,14 +32,14 @@ def _write(path, frames, backend, quality=None):
 def test_virtual_grid_equals_the_materialised_warp(clip, tmp_path, backend):
     grid, cam, st = _write(tmp_path / "p.zip", clip, backend, Quality(codec="h264rgb"))
     with open_sample(st.path) as s:
-        assert (s.kind, s.V, s.T) == (store.PSEUDO4D, VIEWS, T)
+        assert (s.kind, s.V, s.T) == (sample_store.PSEUDO4D, VIEWS, T)
         assert s.attrs["seed"] == SEED and s.attrs["warp_backend"] == backend
         assert np.array_equal(s.grid(), grid)  # bit-exact: lossless clip, same warp
         for t in (0, T - 1):
             assert np.array_equal(s.time(t), grid[:, t])
         assert np.array_equal(s.view(2), grid[2])
         out = s.export()
-    assert sorted(out) == sorted(store.EXPORT_KEYS[store.PSEUDO4D])
+    assert sorted(out) == sorted(sample_store.EXPORT_KEYS[sample_store.PSEUDO4D])
     assert np.array_equal(out["grid"], grid) and np.array_equal(out["frames"], clip)
     assert np.array_equal(out["affine"], cam.affine) and out["affine"].dtype == np.float64
 
@@ -49,7 +49,7 @@ def test_default_quality_warps_the_stored_clip(clip, tmp_path):
     grid, _, st = _write(tmp_path / "q.zip", clip, "torch")
     with open_sample(st.path) as s:
         frames, affine, virtual = s.frames(), s.array("affine"), s.grid()
-    from fourreal.core.warp import warp_frames
+    from core.warp import warp_frames
 
     assert np.array_equal(virtual, warp_frames(frames, affine, "torch"))
     assert psnr(virtual, grid) >= 45
@@ -67,4 +67,4 @@ def test_virtual_sample_is_smaller_than_its_grid(clip, tmp_path):
     np.savez(legacy, grid=grid, frames=clip, affine=cam.affine, frame_indices=np.arange(T))
     assert st.bytes * VIEWS < legacy.stat().st_size
     with open_sample(legacy) as s:  # the materialised legacy file reads the same way
-        assert s.kind == store.PSEUDO4D and np.array_equal(s.grid(), grid)
+        assert s.kind == sample_store.PSEUDO4D and np.array_equal(s.grid(), grid)

@@ -7,8 +7,8 @@ import multiprocessing
 import numpy as np
 import pytest
 
-from fourreal.core import fs, store
-from fourreal.core.store import SampleError, open_sample
+from core import fs, sample_store
+from core.sample_store import SampleError, open_sample
 from tests.servers import free_ports
 from tests.store.conftest import T, psnr
 
@@ -27,24 +27,26 @@ def test_round_trip_on_s3(s3_home, rendered, clip):
     server, prefix = s3_home
     root = fs.check_home()
     assert not root.is_local and root.uri == f"s3://{server.bucket}/{prefix}"
-    rel = store.sample_path("samples/grid_objaverse", "ab12cd")
-    st = store.write_rendered(rel, **rendered, sample_id="ab12cd")
+    rel = sample_store.sample_path("samples/grid_objaverse", "ab12cd")
+    st = sample_store.write_rendered(rel, **rendered, sample_id="ab12cd")
     # the object is really in the bucket, under the prefix, with the size the store returned
     info = server.filesystem().get_file_info(f"{server.bucket}/{prefix}/{rel}")
     assert info.size == st.bytes
     assert fs.exists(rel) and fs.size(rel) == st.bytes
     assert fs.listing("samples") == ["grid_objaverse/ab/ab12cd.zip"]
     with open_sample(rel) as s:  # ranged reads: one view, one time step
-        assert s.bytes is None and s.kind == store.RENDERED
+        assert s.bytes is None and s.kind == sample_store.RENDERED
         view, freeze = s.view(1), s.time(T - 1)
     with open_sample(rel, sha256=st.sha256) as s:  # one GET, hash checked
         out = s.export()
     assert np.array_equal(view, out["rgb"][1]) and np.array_equal(freeze, out["rgb"][:, T - 1])
     assert psnr(out["rgb"], rendered["rgb"]) >= 50
     assert np.array_equal(out["alpha"], rendered["alpha"])
-    clip_rel = store.sample_path("samples/clip", "ef34")
-    store.write_clip(clip_rel, frames=clip, frame_indices=np.arange(T), fps=8.0, mode="dynamic")
-    assert store.read_grid(clip_rel).shape == (1, *clip.shape)
+    clip_rel = sample_store.sample_path("samples/clip", "ef34")
+    sample_store.write_clip(
+        clip_rel, frames=clip, frame_indices=np.arange(T), fps=8.0, mode="dynamic"
+    )
+    assert sample_store.read_grid(clip_rel).shape == (1, *clip.shape)
     fs.delete(rel)
     assert not fs.exists(rel)
     with pytest.raises(SampleError, match="sample ab12cd: file not found at s3://"):
@@ -59,7 +61,7 @@ def test_existing_lists_the_bucket_prefix(s3_home):
 
 def test_corrupt_object_names_the_sample(s3_home, rendered):
     rel = "samples/x/cafe01.zip"
-    st = store.write_rendered(rel, **rendered)
+    st = sample_store.write_rendered(rel, **rendered)
     data = fs.read_bytes(rel)
     fs.put_bytes(rel, data[: len(data) // 3])
     with pytest.raises(SampleError, match="sample cafe01: .*truncated or corrupt"):
@@ -104,7 +106,7 @@ def test_local_root_stays_the_default(monkeypatch, tmp_path, rendered):
     root = fs.check_home()
     assert root.is_local and root.uri == str(tmp_path / "home")
     assert fs.local_root() == tmp_path / "home"  # caches stay where they were
-    st = store.write_rendered("samples/a/abc.zip", **rendered)
+    st = sample_store.write_rendered("samples/a/abc.zip", **rendered)
     assert (tmp_path / "home" / "samples" / "a" / "abc.zip").stat().st_size == st.bytes
     monkeypatch.setenv("FOURREAL_HOME", "s3://bucket/prefix")
     assert fs.local_root().name == "data"  # remote home: local files go to ./data

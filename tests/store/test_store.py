@@ -8,8 +8,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from fourreal.core import store
-from fourreal.core.store import Quality, SampleError, open_sample
+from core import sample_store
+from core.sample_store import Quality, SampleError, open_sample
 from tests.store.conftest import H, T, V, W, psnr
 
 F16_REL = 2.0**-11  # float16: 10 mantissa bits, rounded to nearest
@@ -21,14 +21,21 @@ def _file_sha(path) -> str:
 
 def test_rendered_round_trip_default_quality(rendered, tmp_path):
     path = tmp_path / "ab" / "abc.zip"
-    st = store.write_rendered(path, **rendered, sample_id="abc")
+    st = sample_store.write_rendered(path, **rendered, sample_id="abc")
     assert st.bytes == path.stat().st_size and st.sha256 == _file_sha(path)
     raw = sum(a.nbytes for a in rendered.values())
     assert st.bytes < raw / 4, (st.bytes, raw)
     with open_sample(path) as s:
-        assert (s.kind, s.V, s.T, s.H, s.W, s.sample_id) == (store.RENDERED, V, T, H, W, "abc")
+        assert (s.kind, s.V, s.T, s.H, s.W, s.sample_id) == (
+            sample_store.RENDERED,
+            V,
+            T,
+            H,
+            W,
+            "abc",
+        )
         out = s.export()
-    assert sorted(out) == sorted(store.EXPORT_KEYS[store.RENDERED])
+    assert sorted(out) == sorted(sample_store.EXPORT_KEYS[sample_store.RENDERED])
     assert out["rgb"].dtype == np.uint8 and out["rgb"].shape == rendered["rgb"].shape
     assert psnr(out["rgb"], rendered["rgb"]) >= 50
     assert np.array_equal(out["alpha"], rendered["alpha"])
@@ -42,7 +49,7 @@ def test_rendered_round_trip_default_quality(rendered, tmp_path):
 
 def test_lossless_codec_and_float32_depth_are_exact(rendered, tmp_path):
     q = Quality(codec="h264rgb", depth="float32")
-    st = store.write_rendered(tmp_path / "x.zip", **rendered, quality=q)
+    st = sample_store.write_rendered(tmp_path / "x.zip", **rendered, quality=q)
     with open_sample(st.path) as s:
         out = s.export()
         assert s.manifest["quality"]["codec"] == "h264rgb"
@@ -51,17 +58,21 @@ def test_lossless_codec_and_float32_depth_are_exact(rendered, tmp_path):
 
 
 def test_quality_trades_bytes(rendered, tmp_path):
-    near = store.write_rendered(tmp_path / "a.zip", **rendered)
-    lossy = store.write_rendered(tmp_path / "b.zip", **rendered, quality={"crf": 28})
+    near = sample_store.write_rendered(tmp_path / "a.zip", **rendered)
+    lossy = sample_store.write_rendered(tmp_path / "b.zip", **rendered, quality={"crf": 28})
     assert lossy.bytes < near.bytes
     with open_sample(lossy.path) as s:
-        assert psnr(s.grid(), rendered["rgb"]) < psnr(store.read_grid(near.path), rendered["rgb"])
+        assert psnr(s.grid(), rendered["rgb"]) < psnr(
+            sample_store.read_grid(near.path), rendered["rgb"]
+        )
 
 
 def test_partial_reads_match_the_whole_grid(rendered, tmp_path):
-    st = store.write_rendered(tmp_path / "g.zip", **rendered, quality=Quality(codec="h264rgb"))
+    st = sample_store.write_rendered(
+        tmp_path / "g.zip", **rendered, quality=Quality(codec="h264rgb")
+    )
     whole = rendered["rgb"]  # lossless: every read must give back exactly the render
-    assert np.array_equal(store.read_grid(st.path), whole)
+    assert np.array_equal(sample_store.read_grid(st.path), whole)
     with open_sample(st.path) as s:
         for v in range(V):
             assert np.array_equal(s.view(v), whole[v])
@@ -78,7 +89,7 @@ def test_partial_reads_match_the_whole_grid(rendered, tmp_path):
 def test_odd_frame_sizes(tmp_path):
     rng = np.random.default_rng(0)
     grid = rng.integers(0, 256, (2, 3, 17, 33, 3), dtype=np.uint8)
-    st = store.write_generated(tmp_path / "odd.zip", grid=grid, times=np.arange(3.0))
+    st = sample_store.write_generated(tmp_path / "odd.zip", grid=grid, times=np.arange(3.0))
     with open_sample(st.path) as s:
         assert (s.H, s.W) == (17, 33)
         assert s.grid().shape == grid.shape and psnr(s.grid(), grid) > 40
@@ -86,7 +97,7 @@ def test_odd_frame_sizes(tmp_path):
 
 def test_clip_round_trip(clip, tmp_path):
     idx = np.arange(0, 2 * T, 2)
-    st = store.write_clip(
+    st = sample_store.write_clip(
         tmp_path / "c.zip",
         frames=clip,
         frame_indices=idx,
@@ -95,11 +106,11 @@ def test_clip_round_trip(clip, tmp_path):
         quality=Quality(codec="h264rgb"),
     )
     with open_sample(st.path) as s:
-        assert (s.kind, s.V, s.T) == (store.CLIP, 1, T)
+        assert (s.kind, s.V, s.T) == (sample_store.CLIP, 1, T)
         assert np.array_equal(s.frames(), clip)
         assert np.array_equal(s.grid(), clip[None])
         out = s.export()
-    assert sorted(out) == sorted(store.EXPORT_KEYS[store.CLIP])
+    assert sorted(out) == sorted(sample_store.EXPORT_KEYS[sample_store.CLIP])
     assert np.array_equal(out["frame_indices"], idx) and out["frame_indices"].dtype == np.int64
     assert float(out["fps"]) == 12.5 and str(out["mode"]) == "dynamic"
 
@@ -108,7 +119,7 @@ def test_generated_round_trip(clip, tmp_path):
     grid = np.stack([np.roll(clip, 3 * v, axis=2) for v in range(V)])  # [V, T, H, W, 3]
     known = np.zeros((V, T), bool)
     known[0], known[:, 0] = True, True
-    st = store.write_generated(
+    st = sample_store.write_generated(
         tmp_path / "gen.zip", grid=grid, times=np.linspace(0, 1, T), quality=Quality("h264rgb")
     )
     with open_sample(st.path) as s:
@@ -139,10 +150,10 @@ LEGACY = {
     },
 }
 LEGACY_KIND = {
-    "rendered": store.RENDERED,
-    "pseudo4d": store.PSEUDO4D,
-    "clip": store.CLIP,
-    "generated": store.GENERATED,
+    "rendered": sample_store.RENDERED,
+    "pseudo4d": sample_store.PSEUDO4D,
+    "clip": sample_store.CLIP,
+    "generated": sample_store.GENERATED,
 }
 
 
@@ -159,7 +170,7 @@ def test_legacy_npz_reads_through_the_same_api(name, rendered, clip, tmp_path):
         assert np.array_equal(s.grid(), grid)
         assert np.array_equal(s.time(1), grid[:, 1]) and np.array_equal(s.view(0), grid[0])
         out = s.export()
-    for key in store.EXPORT_KEYS[s.kind]:
+    for key in sample_store.EXPORT_KEYS[s.kind]:
         src = arrays.get(key, arrays.get("rgb") if key == "grid" else None)
         if src is not None:
             assert np.array_equal(out[key], src), key
@@ -168,7 +179,7 @@ def test_legacy_npz_reads_through_the_same_api(name, rendered, clip, tmp_path):
 # ------------------------------------------------------------------ faults
 @pytest.fixture
 def written(rendered, tmp_path):
-    st = store.write_rendered(tmp_path / "deadbeef.zip", **rendered, sample_id="deadbeef")
+    st = sample_store.write_rendered(tmp_path / "deadbeef.zip", **rendered, sample_id="deadbeef")
     return tmp_path / "deadbeef.zip", st
 
 
@@ -213,19 +224,19 @@ def test_missing_file_and_hash_mismatch(written):
     with pytest.raises(SampleError, match="sample deadbeef: sha256 mismatch"):
         open_sample(path, sha256="0" * 64)
     with open_sample(path, sha256=st.sha256) as s:  # the right hash opens it
-        assert s.kind == store.RENDERED
+        assert s.kind == sample_store.RENDERED
 
 
 def test_bad_input_is_refused_before_writing(rendered, tmp_path):
     path = tmp_path / "keep.zip"
-    before = store.write_rendered(path, **rendered)
+    before = sample_store.write_rendered(path, **rendered)
     bad = dict(rendered, rgb=rendered["rgb"].astype(np.float32))
     with pytest.raises(ValueError, match="rgb: must be uint8"):
-        store.write_rendered(path, **bad)
+        sample_store.write_rendered(path, **bad)
     with pytest.raises(ValueError, match="codec"):
-        store.write_rendered(path, **rendered, quality={"codec": "mjpeg"})
+        sample_store.write_rendered(path, **rendered, quality={"codec": "mjpeg"})
     with pytest.raises(ValueError, match="affine"):
-        store.write_pseudo4d(
+        sample_store.write_pseudo4d(
             path, frames=rendered["rgb"][0], affine=np.zeros((2, 3)), seed=0, frame_indices=[0]
         )
     assert _file_sha(path) == before.sha256  # the old file is untouched
@@ -235,8 +246,10 @@ def test_bad_input_is_refused_before_writing(rendered, tmp_path):
 def test_export_npz_writes_the_contract(written, tmp_path):
     path, _ = written
     out = tmp_path / "export" / "x.npz"
-    kind, keys = store.export_npz(path, out)
-    assert kind == store.RENDERED and keys == sorted(store.EXPORT_KEYS[store.RENDERED])
+    kind, keys = sample_store.export_npz(path, out)
+    assert kind == sample_store.RENDERED and keys == sorted(
+        sample_store.EXPORT_KEYS[sample_store.RENDERED]
+    )
     with np.load(out, allow_pickle=False) as z:
         assert sorted(z.files) == keys and z["rgb"].shape == (V, T, H, W, 3)
 
@@ -245,17 +258,17 @@ def test_readers_take_any_kind(rendered, clip, tmp_path):
     """clips_from_grid and contact sheets read rendered grids too (they read only `grid` before)."""
     from PIL import Image
 
-    from fourreal.core.sheets import write_contact_sheet
+    from core.sheets import write_contact_sheet
     from tasks.videos.clips import clips_from_grid
 
-    grid_path = store.write_rendered(tmp_path / "r.zip", **rendered).path
-    whole = store.read_grid(grid_path)
+    grid_path = sample_store.write_rendered(tmp_path / "r.zip", **rendered).path
+    whole = sample_store.read_grid(grid_path)
     clips = list(clips_from_grid(grid_path))
     assert [(m, i) for m, i, _ in clips] == [("freeze_time", t) for t in range(T)] + [
         ("dynamic", v) for v in range(V)
     ]
     assert np.array_equal(clips[2][2], whole[:, 2]) and np.array_equal(clips[-1][2], whole[-1])
-    clip_path = store.write_clip(
+    clip_path = sample_store.write_clip(
         tmp_path / "c.zip", frames=clip, frame_indices=range(T), fps=8, mode="dynamic"
     ).path
     legacy = tmp_path / "l.npz"

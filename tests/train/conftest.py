@@ -1,7 +1,7 @@
 """Fixtures for the training tests: real samples in the session catalog, one base run.
 
 Training data is written with ``synthetic.training`` (real rendered
-frames, npz files, sources/samples/runs rows, snapshots) into the session's
+frames, sample-store files, sources/samples/runs rows, snapshots) into the session's
 default catalog, which is the one the flows use. Torch runs one thread per
 process (``FOURREAL_TORCH_THREADS``): on a busy 2-core machine OpenMP
 spinning makes tiny models ~20x slower otherwise.

@@ -13,8 +13,8 @@ from pydantic import ValidationError
 
 from catalog.checkpoints import checkpoint_file, register_checkpoint
 from catalog.datasets import create_dataset, dataset_samples
-from fourreal.core.io import save_npz_atomic, sha256_file
-from fourreal.core.paths import data_root, relative_to_root
+from core.io import save_npz_atomic, sha256_file
+from core.paths import data_root, relative_to_root
 from synthetic.training import moving_shapes_grid
 from tasks.train.params import TrainBaseParams, TrainSyncParams, TrainUpsamplerParams
 

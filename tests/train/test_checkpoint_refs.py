@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from catalog.checkpoints import register_checkpoint
-from fourreal.core.io import sha256_file
+from core.io import sha256_file
 from model.checkpoint import save_model
 from model.config import base_preset, fourd_preset
 from model.dit import DiT

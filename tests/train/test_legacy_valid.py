@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fourreal.core.store import PSEUDO4D, open_sample
+from core.sample_store import PSEUDO4D, open_sample
 from tasks.train.data import SampleRef, load_sample
 
 V, T, H, W = 2, 3, 8, 12

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from fourreal.core.paths import REPO_ROOT
+from core.paths import REPO_ROOT
 
 
 @pytest.mark.timeout(600)

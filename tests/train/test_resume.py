@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from fourreal.core.paths import REPO_ROOT, data_root
+from core.paths import REPO_ROOT, data_root
 from model.checkpoint import load_model
 from tasks.train.callbacks import read_history
 from tasks.train.checkpointing import EMA_FILE, OPTIM_FILE, latest_checkpoint, load_tensors

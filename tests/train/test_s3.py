@@ -12,7 +12,7 @@ import pytest
 
 from catalog.checkpoints import checkpoint_file, get_checkpoint
 from catalog.store import Catalog
-from fourreal.core import fs
+from core import fs
 from synthetic.training import write_training_data
 from tasks.train.callbacks import read_history
 from tasks.train.data import StreamDataset

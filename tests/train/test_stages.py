@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from catalog.checkpoints import checkpoint_file, get_checkpoint
 from catalog.lineage import lineage
 from catalog.store import Catalog
-from fourreal.core.io import sha256_file
+from core.io import sha256_file
 from model.checkpoint import load_model, sidecar_path
 from model.config import base_preset, fourd_preset
 from model.dit import DiT
@@ -224,7 +224,7 @@ def test_fused_variant_trains_resumes_and_generates(base_run, train_data, tiny, 
 
     from flows.train import run_stage
     from model.fused import FusedModel
-    from model.generate import generate_grid
+    from model.sampling import generate_grid
     from tasks.train.params import TrainSyncParams
 
     params = TrainSyncParams(

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fourreal.core.grid import fixed_view_video, freeze_time_video
-from fourreal.core.resize import center_crop_box, crop_resize
-from fourreal.core.video import decode_frames, probe_video
+from core.grid import fixed_view_video, freeze_time_video
+from core.resize import center_crop_box, crop_resize
+from core.video import decode_frames, probe_video
 from synthetic.videos import render_frame
 from tasks.videos.clips import (
     ClipError,

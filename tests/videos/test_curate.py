@@ -15,8 +15,8 @@ import pytest
 from pydantic import ValidationError
 
 from catalog.store import Catalog
-from fourreal.core.paths import data_root
-from fourreal.core.store import open_sample
+from core.paths import data_root
+from core.sample_store import open_sample
 from synthetic.curation_videos import (
     letterbox,
     pan_shot,

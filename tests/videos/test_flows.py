@@ -11,10 +11,10 @@ import pytest
 from pydantic import ValidationError
 
 from catalog.store import Catalog
-from fourreal.core.io import sha256_file
-from fourreal.core.paths import data_root
-from fourreal.core.store import open_sample
-from fourreal.core.video import probe_video
+from core.io import sha256_file
+from core.paths import data_root
+from core.sample_store import open_sample
+from core.video import probe_video
 from synthetic.videos import BAD_INPUT_REASONS, write_bad_inputs
 from tasks.videos.build import discover_sources, grid_from_video
 from tasks.videos.clips import decode_clip

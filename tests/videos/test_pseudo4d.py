@@ -7,8 +7,8 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from fourreal.core.resize import crop_resize
-from fourreal.core.video import decode_frames, probe_video
+from core.resize import crop_resize
+from core.video import decode_frames, probe_video
 from tasks.videos.pseudo4d import (
     AffineBounds,
     camera_path,

@@ -56,7 +56,7 @@ def _etag(path: Path) -> str:
 
 
 def test_fetch_records_what_the_server_said_and_cleans_its_scratch(http, corpus):
-    from fourreal.core.fetch import FetchLimits, fetched, scratch_root
+    from core.fetch import FetchLimits, fetched, scratch_root
 
     with fetched(f"{http.url}/a.mp4", FetchLimits(timeout_s=5)) as got:
         assert got.path.read_bytes() == (corpus / "a.mp4").read_bytes()
@@ -76,7 +76,7 @@ def test_fetch_records_what_the_server_said_and_cleans_its_scratch(http, corpus)
     ],
 )
 def test_fetch_failures_are_one_line_reasons(http, route, reason, tries):
-    from fourreal.core.fetch import FetchError, FetchLimits, fetched, scratch_root
+    from core.fetch import FetchError, FetchLimits, fetched, scratch_root
 
     before = len(http.requests())
     limits = FetchLimits(timeout_s=1, retries=1, backoff_s=0.05)
@@ -89,7 +89,7 @@ def test_fetch_failures_are_one_line_reasons(http, route, reason, tries):
 
 
 def test_fetch_refuses_a_file_over_the_cap(http):
-    from fourreal.core.fetch import FetchError, FetchLimits, download
+    from core.fetch import FetchError, FetchLimits, download
 
     with pytest.raises(FetchError, match="larger than the cap"):
         download(f"{http.url}/a.mp4", Path(tempfile.mkdtemp()) / "x", FetchLimits(max_bytes=100))
@@ -185,8 +185,8 @@ def _frames_inside(rows: list[dict], segments: list[tuple[int, int]]) -> None:
 def test_build_clips_from_http_urls_with_spans(
     prefect_harness, ray_session, http, corpus, tmp_path
 ):
-    from fourreal.core.paths import data_root
-    from fourreal.core.store import open_sample
+    from core.paths import data_root
+    from core.sample_store import open_sample
 
     url = http.url
     manifest = _manifest(

@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from fourreal.core.video import VideoError, decode_frames, probe_video
+from core.video import VideoError, decode_frames, probe_video
 from synthetic.videos import BAD_INPUT_REASONS, render_frame
 
 

@@ -17,10 +17,10 @@ import rerun as rr
 from rerun.chunk import RrdReader
 from typer.testing import CliRunner
 
+from core.paths import REPO_ROOT, data_root
 from fourreal import viewer
 from fourreal.cli import app
 from fourreal.commands.view import free_port, port_open
-from fourreal.core.paths import REPO_ROOT, data_root
 from tests.view.rrd import components, decode, mat3, psnr, read_rrd, rerun_cli
 
 runner = CliRunner()
@@ -235,7 +235,7 @@ def test_bad_targets_are_one_line_errors(target, message, tmp_path):
     [(b"not a zip", "not an npz file"), (None, "not a sample file: arrays ['weights']")],
 )
 def test_unreadable_sample_file_is_one_line_and_writes_nothing(content, message, tmp_path):
-    from fourreal.core.io import save_npz_atomic
+    from core.io import save_npz_atomic
 
     bad = data_root() / "view_bad" / f"{tmp_path.name}.npz"
     bad.parent.mkdir(exist_ok=True)
@@ -328,7 +328,7 @@ def _cli_env() -> dict[str, str]:
 
 def test_full_size_recordings_stay_small(tmp_path, capsys):
     """8x8 grids at 288x512, rendered and pseudo-4D: each recording under the 20 MB budget."""
-    from fourreal.core.io import save_npz_atomic
+    from core.io import save_npz_atomic
     from renderers.job import RenderSpec, render_job
     from renderers.render import GridRenderer
     from synthetic.objects import write_demo_objects

@@ -9,10 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from catalog.store import Catalog
+from core import fs
+from core.paths import data_root
 from fourreal import viewer
 from fourreal.cli import app
-from fourreal.core import fs
-from fourreal.core.paths import data_root
 from tests.view.rrd import components, decode, psnr, read_rrd
 
 runner = CliRunner()
@@ -80,7 +80,7 @@ def test_a_sample_missing_from_the_bucket_is_one_line(s3_sample, tmp_path):
 def test_a_generated_grid_on_the_local_disk_of_an_s3_root(s3_sample, tmp_path):
     """Generation writes its grids on the local disk (FOURREAL_LOCAL) even on an S3 root,
     under the root-relative path its row records: the viewer finds them there."""
-    from tasks.generation.generate import register_grid, write_grid
+    from tasks.generation.pipeline import register_grid, write_grid
     from tests.generation.conftest import plane_grid
 
     grid = plane_grid(2, 3, 24, 32, seed=5)

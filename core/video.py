@@ -277,7 +277,7 @@ def write_mp4(
     """
     import av
 
-    from fourreal.core.io import atomic_path
+    from core.io import atomic_path
 
     path = Path(path)
     frames = np.stack([_even(f) for f in frames])

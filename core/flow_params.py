@@ -3,7 +3,7 @@
 Bad values fail at construction, before any work, with pydantic's message
 naming the field (``views: Input should be greater than or equal to 2``).
 The Prefect UI renders these models as forms (descriptions, bounds, Literals).
-Model-dependent checks (patch size of a preset) live in ``flows/params.py``.
+Model-dependent checks (patch size of a preset) live in ``flows/grid_params.py``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fourreal.core.paths import within_root
+from core.paths import within_root
 
 Preset = Literal["tiny", "small", "paper"]
 

@@ -1,6 +1,6 @@
 """The one data root (``FOURREAL_HOME``, default ``./data`` in the repo).
 
-``FOURREAL_HOME`` may also be ``s3://bucket/prefix`` (fourreal.core.fs):
+``FOURREAL_HOME`` may also be ``s3://bucket/prefix`` (core.fs):
 samples then live in the bucket and are reached through the sample store by
 their root-relative paths, while :func:`data_root` names the local folder
 (``FOURREAL_LOCAL``, default ``./data``) for what must stay on this disk.
@@ -11,9 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fourreal.core.fs import is_remote, local_root
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from core.fs import REPO_ROOT, is_remote, local_root
 
 
 def data_root() -> Path:

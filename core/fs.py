@@ -35,9 +35,10 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from fourreal.core.io import TMP_PREFIX, atomic_path
+from core.io import TMP_PREFIX, atomic_path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# core/ sits at the repository root; the default data root is <repo>/data
+REPO_ROOT = Path(__file__).resolve().parents[1]
 S3_SCHEME = "s3://"
 HOME_VAR = "FOURREAL_HOME"
 LOCAL_VAR = "FOURREAL_LOCAL"

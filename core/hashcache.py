@@ -21,8 +21,8 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from fourreal.core.fs import local_root
-from fourreal.core.io import sha256_file
+from core.fs import local_root
+from core.io import sha256_file
 
 FILENAME = "sha256.sqlite"
 SCHEMA = """

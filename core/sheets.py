@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fourreal.core.io import atomic_path
-from fourreal.core.store import open_sample
+from core.io import atomic_path
+from core.sample_store import open_sample
 
 GAP = 4
 

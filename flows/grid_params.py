@@ -1,6 +1,6 @@
 """Flow parameter pieces that depend on the model: grid sizes checked against a preset.
 
-Kept out of ``fourreal.core.params`` so the base layer imports nothing of the project.
+Kept out of ``core.flow_params`` so the base layer imports nothing of the project.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from fourreal.core.params import Height, Preset, Times, Views, Width
+from core.flow_params import Height, Preset, Times, Views, Width
 
 
 def patch_size(preset: str) -> int:
@@ -42,7 +42,7 @@ class GridSizeMixin(BaseModel):
 
 
 class StoreQualityMixin(BaseModel):
-    """How a build stores rgb (fourreal.core.store.Quality); empty = the builder's default."""
+    """How a build stores rgb (core.sample_store.Quality); empty = the builder's default."""
 
     video_codec: Literal["h264", "h264rgb"] | None = Field(
         None,

@@ -1,7 +1,7 @@
 """Generation: a grid from a sync checkpoint, a fixed-view and a freeze-time video.
 
 Inputs are video files (read as displayed, rotation honoured, by the builds'
-reader ``fourreal.core.video``) or a catalog grid sample (its
+reader ``core.video``) or a catalog grid sample (its
 ``grid[0, :]`` and ``grid[:, 0]``). Frames are fitted to the grid: a longer
 video is subsampled evenly and a frame of another size is centre-cropped to
 the aspect ratio and resized, each with a warning; a video too short for
@@ -9,7 +9,7 @@ the aspect ratio and resized, each with a warning; a video too short for
 
 Outputs (one folder per generation, every file written atomically)::
 
-    grid.zip            the generated grid, a sample of the store (fourreal.core.store):
+    grid.zip            the generated grid, a sample of the store (core.sample_store):
                         grid uint8 [V, T, H, W, 3], times [T], known bool [V, T]
                         (``fourreal sample export ID --out grid.npz`` writes the npz)
     grid_x4.zip         the same at the upsampler's resolution (with an upsampler)
@@ -39,12 +39,12 @@ from PIL import Image, ImageDraw
 
 from catalog.ids import sample_id as make_sample_id
 from catalog.store import Catalog
-from fourreal.core import store, video
-from fourreal.core.grid import check_disk_grid, to_model, to_uint8
-from fourreal.core.io import atomic_path, sha256_bytes, sha256_file
-from fourreal.core.paths import relative_to_root
-from fourreal.core.resize import crop_resize
-from fourreal.core.video import write_mp4
+from core import sample_store, video
+from core.grid import check_disk_grid, to_model, to_uint8
+from core.io import atomic_path, sha256_bytes, sha256_file
+from core.paths import relative_to_root
+from core.resize import crop_resize
+from core.video import write_mp4
 from tasks.grid_sampling import GenerationInputs, read_grid_npz, sample_grid_path
 
 KIND = "grid_generated"
@@ -181,7 +181,7 @@ def write_grid(path: Path, rgb: np.ndarray, times: np.ndarray) -> Path:
     known = np.zeros((V, T), bool)
     known[0, :] = known[:, 0] = True
     # lossless (libx264rgb): the conditioning frames stay exactly the inputs
-    store.write_generated(
+    sample_store.write_generated(
         path, grid=rgb, times=np.asarray(times, np.float64), known=known, quality=LOSSLESS
     )
     return path
@@ -260,7 +260,7 @@ def write_outputs(
     base-resolution grid (whose conditioning frames are exact); with an
     upsampler, ``mosaic_x4.mp4`` and ``contact_sheet_x4.png`` show its output."""
     folder.mkdir(parents=True, exist_ok=True)
-    grid_path = write_grid(folder / f"grid{store.SUFFIX}", grid, times)
+    grid_path = write_grid(folder / f"grid{sample_store.SUFFIX}", grid, times)
     mosaic = write_mp4(folder / "mosaic.mp4", mosaic_frames(grid), fps)
     views = [
         write_mp4(folder / "views" / f"view_{v:02d}.mp4", grid[v], fps)
@@ -270,7 +270,9 @@ def write_outputs(
     outputs = GenerationOutputs(folder, grid_path, None, mosaic, views, sheet)
     if grid_high is not None:
         scale = grid_high.shape[2] // grid.shape[2]
-        outputs.grid_high = write_grid(folder / f"grid_x{scale}{store.SUFFIX}", grid_high, times)
+        outputs.grid_high = write_grid(
+            folder / f"grid_x{scale}{sample_store.SUFFIX}", grid_high, times
+        )
         outputs.mosaic_high = write_mp4(
             folder / f"mosaic_x{scale}.mp4", mosaic_frames(grid_high), fps
         )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-from fourreal.core.env import configure_environment
-from fourreal.core.paths import REPO_ROOT
-from fourreal.core.reaper import install_reaper
+from core.env import configure_environment
+from core.paths import REPO_ROOT
+from core.reaper import install_reaper
 
 
 def runtime_env(ship_code: bool) -> dict:

@@ -19,7 +19,7 @@ Kinds and what is stored (``export`` gives the npz contract of each):
   ``K``, ``w2c``, ``times`` as float64.
 * ``grid_pseudo4d`` (virtual): the clip once plus ``affine [V, 2, 3]``, the
   seed that made the path, ``frame_indices`` and the warp backend; the V x T
-  grid is warped on read (:mod:`fourreal.core.warp`), so it is V times
+  grid is warped on read (:mod:`core.warp`), so it is V times
   smaller than the grid.
 * ``clip``: the frames, ``frame_indices``, ``fps`` and ``mode``.
 * ``grid_generated``: ``rgb`` as video, ``times``, ``known``.
@@ -40,7 +40,7 @@ sample: the first writer wins and later writers report the file that is there
 Files written by the previous version (plain ``np.savez`` npz, which is a
 ZIP too but has no ``sample.json``) are read through the same API. A file
 that is truncated or corrupt raises :class:`SampleError` naming the sample.
-Paths are relative to the data root (local or S3, :mod:`fourreal.core.fs`)
+Paths are relative to the data root (local or S3, :mod:`core.fs`)
 or absolute local paths.
 """
 
@@ -56,7 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fourreal.core import fs
+from core import fs
 
 FORMAT = "fourreal-sample"
 VERSION = 1
@@ -333,7 +333,7 @@ def write_pseudo4d(
     attrs: dict | None = None,
 ) -> Stored:
     """A virtual pseudo-4D grid: the clip once, its ``affine [V, 2, 3]`` maps and seed."""
-    from fourreal.core.warp import WARP_BACKENDS
+    from core.warp import WARP_BACKENDS
 
     _check_frames("frames", frames, 4)
     affine = np.asarray(affine, np.float64)
@@ -589,7 +589,7 @@ class Sample:
         frames = self.frames()[ts]
         affine = self.array("affine")[vs]
         backend = self.attrs.get("warp_backend", "torch")
-        from fourreal.core.warp import warp_frames, warp_tensor
+        from core.warp import warp_frames, warp_tensor
 
         if device is not None and backend == "torch":
             import torch
@@ -694,7 +694,7 @@ def export_npz(
 
     Returns ``(kind, array names)``; ``sha256`` checks the file first.
     """
-    from fourreal.core.io import save_npz_atomic
+    from core.io import save_npz_atomic
 
     with open_sample(path, sample_id, whole=True, sha256=sha256) as s:
         arrays = s.export()

@@ -12,7 +12,7 @@ when the block ends, whatever happens inside it; one download is at most
 Clients: HTTP(S) through ``requests`` (a streamed GET; ``Content-Length``
 checked against the bytes that arrived, so a truncated body is an error and
 never a short file), S3 through pyarrow.fs configured by the standard AWS
-variables (``fourreal.core.fs``). Nothing here speaks a protocol by hand.
+variables (``core.fs``). Nothing here speaks a protocol by hand.
 
 Errors are :class:`FetchError` with a one-line reason (``HTTP 404``, ``timed
 out after 2s``, ``truncated: 1200 of 5000 bytes``, ``larger than the cap``).
@@ -87,7 +87,7 @@ def is_url(value: str) -> bool:
 
 
 def scratch_root() -> Path:
-    from fourreal.core.fs import local_root
+    from core.fs import local_root
 
     return local_root() / "scratch" / "fetch"
 
@@ -177,7 +177,7 @@ def _http_get(url: str, dest: Path, limits: FetchLimits, deadline: float) -> Fet
 def _s3_get(url: str, dest: Path, limits: FetchLimits, deadline: float) -> Fetched:
     import pyarrow.fs as pafs
 
-    from fourreal.core.fs import s3_filesystem
+    from core.fs import s3_filesystem
 
     path = url[len("s3://") :]
     try:

@@ -13,7 +13,7 @@ command that started it (``fourreal down`` stops it). What the watcher cannot se
 a process that left the parent's session before the parent died; such a helper is
 the user's to stop.
 
-Run as ``python -m fourreal.core.reaper PARENT_PID PARENT_START_TICKS``; the parent
+Run as ``python -m core.reaper PARENT_PID PARENT_START_TICKS``; the parent
 keeps the write end of the watcher's stdin, so its death is also an EOF there.
 """
 
@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 
-from fourreal.core.procs import descendants, proc_stat, signal_if_same
+from core.procs import descendants, proc_stat, signal_if_same
 
 _INSTALLED_FOR: int | None = None  # the pid the watcher watches (a fork must install anew)
 _watcher: subprocess.Popen | None = None
@@ -44,7 +44,7 @@ def install_reaper() -> None:
     if st is None:
         return
     _watcher = subprocess.Popen(
-        [sys.executable, "-m", "fourreal.core.reaper", str(me), str(st[1])],
+        [sys.executable, "-m", "core.reaper", str(me), str(st[1])],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
