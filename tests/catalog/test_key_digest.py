@@ -35,9 +35,11 @@ def assert_digests_match_keys(cat: Catalog) -> None:
 
 
 def state(cat: Catalog) -> list[tuple]:
-    return cat.connect().execute(
-        "SELECT sample_id, status, supersedes FROM samples ORDER BY sample_id"
-    ).fetchall()
+    return (
+        cat.connect()
+        .execute("SELECT sample_id, status, supersedes FROM samples ORDER BY sample_id")
+        .fetchall()
+    )
 
 
 def test_every_write_path_stores_the_key_digest(catalog):
