@@ -21,6 +21,7 @@ import hashlib
 
 from catalog.ids import content_hash_of_ids, dataset_id
 from catalog.readonly import ReadOnlyQueryError, check_select_only, readonly_query
+from catalog.schema import SAMPLE_COLUMNS
 from catalog.store import Catalog
 
 SELECT_SAMPLES = (
@@ -32,8 +33,8 @@ ORDER BY created_at DESC LIMIT 1
 """
 
 
-SAMPLES_AT = """
-SELECT s.* FROM (SELECT * FROM samples AT (VERSION => $snapshot)) s
+SAMPLES_AT = f"""
+SELECT {SAMPLE_COLUMNS} FROM (SELECT * FROM samples AT (VERSION => $snapshot)) s
 JOIN (SELECT unnest($ids) AS sample_id) USING (sample_id)
 ORDER BY sample_id
 """

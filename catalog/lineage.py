@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from catalog.schema import SAMPLE_COLUMNS
 from catalog.store import Catalog
 
 ROW_BY_ID = {
     "checkpoint": "SELECT * FROM checkpoints WHERE checkpoint_id = ?",
     "dataset": "SELECT * FROM datasets WHERE dataset_id = ?",
-    "sample": "SELECT * FROM samples WHERE sample_id = ?",
+    "sample": f"SELECT {SAMPLE_COLUMNS} FROM samples WHERE sample_id = ?",
     "source": "SELECT * FROM sources WHERE source_id = ?",
     "run": "SELECT * FROM runs WHERE run_id = ?",
 }
-SAMPLES_IN = "SELECT * FROM samples WHERE list_contains(?, sample_id) ORDER BY sample_id"
+SAMPLES_IN = (
+    f"SELECT {SAMPLE_COLUMNS} FROM samples WHERE list_contains(?, sample_id) ORDER BY sample_id"
+)
 SOURCES_IN = "SELECT * FROM sources WHERE list_contains(?, source_id)"
 RUNS_IN = "SELECT * FROM runs WHERE list_contains(?, run_id)"
 

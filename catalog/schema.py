@@ -195,8 +195,8 @@ PRIMARY_KEYS: dict[str, str] = {
 }
 
 # Each table's rows are kept in this order in its data files (DuckLake's sorted
-# tables: on INSERT, on compaction and when inlined rows are flushed; what a
-# MERGE upsert writes waits for compaction). The columns are the ones builders, dataset
+# tables: on INSERT, upserts included, on compaction and when inlined rows are
+# flushed). The columns are the ones builders, dataset
 # predicates and training filter on; Parquet min/max statistics then skip every
 # row group but the few that hold the matching rows.
 CLUSTER_BY: dict[str, tuple[str, ...]] = {
@@ -204,6 +204,29 @@ CLUSTER_BY: dict[str, tuple[str, ...]] = {
     "shots": ("source_id",),
     "metrics": ("run_id", "step"),
 }
+
+# Keyed tables that grow to millions of rows keep a fixed-width digest of the
+# key beside it: an upsert finds the rows it replaces by joining 16-byte
+# digests instead of reading every 64-character id (10M samples: 160 MB instead
+# of 680 MB, a quarter of the time). The digest is the first 128 bits of the
+# key's SHA-256, written by the catalog on every insert (callers never pass it);
+# two different keys share one with probability n^2 / 2^129 (1e-21 for a
+# billion rows), far below that of two samples hashing to one sample_id.
+KEY_DIGEST = "key_digest"
+KEY_DIGEST_TYPE = "UUID"
+DIGESTED: frozenset[str] = frozenset({"samples"})
+
+
+def key_digest_sql(column: str) -> str:
+    """SQL for the digest of a key column (the first 32 hex digits of its SHA-256)."""
+    return f'CAST(substr(sha256("{column}"), 1, 32) AS {KEY_DIGEST_TYPE})'
+
+
+# The samples' columns without the digest, for rows handed to people and
+# programs (``*`` would add it; by name, a snapshot from before a column existed
+# would fail).
+SAMPLE_COLUMNS = f"COLUMNS(c -> c <> '{KEY_DIGEST}')"
+
 
 # One row per keyed table, bumped by every write to that table. Two concurrent
 # writers of one table both update its row, so DuckLake sees a conflict and

@@ -2,7 +2,9 @@
 
 Every write is a DuckLake transaction. Keyed tables hold the latest row per
 key (a write of an existing key replaces it, ``supersedes`` marks the new
-row); older rows stay reachable by time travel to earlier snapshots.
+row; large tables find the replaced rows by a fixed-width key digest, see
+``catalog.schema.DIGESTED``); older rows stay reachable by time travel to
+earlier snapshots.
 ``with catalog.transaction():`` groups several appends into one commit.
 Commits that conflict with another writer are retried with backoff.
 """
@@ -26,13 +28,24 @@ from catalog import retry
 from catalog.extensions import BY_PATH, SCANNER, extension_directory, installed_file
 from catalog.lake import LAKE, CatalogError, CatalogUnavailable, first_line, open_lake
 from catalog.location import LakeLocation, resolve
-from catalog.schema import CLUSTER_BY, PRIMARY_KEYS, TABLES, WRITE_GUARD, WRITE_GUARD_TABLE
+from catalog.schema import (
+    CLUSTER_BY,
+    DIGESTED,
+    KEY_DIGEST,
+    KEY_DIGEST_TYPE,
+    PRIMARY_KEYS,
+    TABLES,
+    WRITE_GUARD,
+    WRITE_GUARD_TABLE,
+    key_digest_sql,
+)
 from core.io import atomic_write_text
 from core.paths import catalog_dir
 
 ATTACH_SCRIPT = "attach.sql"
-# DuckLake's default data-inlining limit: inserts of up to this many rows are
-# stored in the metadata database until compaction flushes them to Parquet.
+# DuckLake's default data-inlining limit: inserts of up to this many rows (small
+# upserts included) are stored in the metadata database until compaction flushes
+# them to Parquet.
 INLINE_ROWS = 10
 
 __all__ = ["Catalog", "CatalogError", "CatalogUnavailable", "utcnow"]
@@ -334,7 +347,10 @@ def _missing(cur: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]
         have.setdefault(table, set()).add(column)
     out = {}
     for table, schema in _all_tables().items():
-        cols = [(n, t) for n, t in _duckdb_columns(schema) if n not in have.get(table, set())]
+        declared = _duckdb_columns(schema)
+        if table in DIGESTED:
+            declared.append((KEY_DIGEST, KEY_DIGEST_TYPE))
+        cols = [(n, t) for n, t in declared if n not in have.get(table, set())]
         if cols:
             out[table] = cols
     return out
@@ -351,7 +367,12 @@ def _ensure_tables(cur: duckdb.DuckDBPyConnection) -> None:
     """Create missing tables, columns and write-guard rows (older lakes gain new ones)."""
 
     def complete() -> bool:
-        return not _missing(cur) and not _missing_guard_rows(cur) and not _unclustered(cur)
+        return (
+            not _missing(cur)
+            and not _missing_guard_rows(cur)
+            and not _unclustered(cur)
+            and not _undigested(cur)
+        )
 
     # another process may be creating the lake right now: even the check can race it
     if retry.with_backoff(complete, what="catalog open"):
@@ -374,6 +395,11 @@ def _ensure_tables(cur: duckdb.DuckDBPyConnection) -> None:
             for table in _unclustered(cur):
                 keys = ", ".join(f'"{c}" ASC NULLS LAST' for c in CLUSTER_BY[table])
                 cur.execute(f'ALTER TABLE "{table}" SET SORTED BY ({keys})')
+            for table in _undigested(cur):  # rows of a lake made before the digest
+                digest = key_digest_sql(PRIMARY_KEYS[table])
+                cur.execute(
+                    f'UPDATE "{table}" SET "{KEY_DIGEST}" = {digest} WHERE "{KEY_DIGEST}" IS NULL'
+                )
             cur.execute("COMMIT")
         except BaseException:
             _rollback(cur)
@@ -404,6 +430,17 @@ def _unclustered(cur: duckdb.DuckDBPyConnection) -> list[str]:
     return sorted(t for t, keys in CLUSTER_BY.items() if have.get(t) != keys)
 
 
+def _undigested(cur: duckdb.DuckDBPyConnection) -> list[str]:
+    """Tables of ``DIGESTED`` with rows that lack their key digest (older lakes)."""
+    out = []
+    for table in sorted(DIGESTED & _existing_tables(cur)):
+        # file statistics count nulls: a lake whose rows all have one reads no data here
+        sql = f'SELECT 1 FROM "{table}" WHERE "{KEY_DIGEST}" IS NULL LIMIT 1'
+        if cur.execute(sql).fetchall():
+            out.append(table)
+    return out
+
+
 def _existing_tables(cur: duckdb.DuckDBPyConnection) -> set[str]:
     return {
         r[0]
@@ -414,44 +451,53 @@ def _existing_tables(cur: duckdb.DuckDBPyConnection) -> set[str]:
 
 
 # ---- commits -----------------------------------------------------------------
-def _merge_sql(table: str, batch: str) -> str:
-    """Upsert by key: update the matching row (``supersedes`` set), insert the rest."""
+def _insert_sql(table: str, batch: str, supersedes: str = '"supersedes"') -> str:
+    """Insert a batch: its declared columns (``supersedes`` as given) plus, where
+    the table keeps one, the key digest (computed here, never passed by callers)."""
+    columns = {n: f'"{n}"' for n in TABLES[table].names}
+    if "supersedes" in columns:
+        columns["supersedes"] = supersedes
+    if table in DIGESTED:
+        columns[KEY_DIGEST] = key_digest_sql(PRIMARY_KEYS[table])
+    names = ", ".join(f'"{n}"' for n in columns)
+    return f'INSERT INTO "{table}" ({names}) SELECT {", ".join(columns.values())} FROM {batch}'
+
+
+def _match_column(table: str) -> tuple[str, str]:
+    """(column of the table, the same computed from a batch) that find a key's row:
+    the fixed-width digest where the table keeps one, else the key itself."""
     key = PRIMARY_KEYS[table]
-    names = TABLES[table].names
-    sets = ", ".join(f'"{n}" = new."{n}"' for n in names if n not in (key, "supersedes"))
-    cols = ", ".join(f'"{n}"' for n in names)
-    vals = ", ".join("false" if n == "supersedes" else f'new."{n}"' for n in names)
-    return (
-        f'MERGE INTO "{table}" AS cur USING {batch} AS new ON cur."{key}" = new."{key}" '
-        f'WHEN MATCHED THEN UPDATE SET {sets}, "supersedes" = true '
-        f"WHEN NOT MATCHED THEN INSERT ({cols}) VALUES ({vals})"
+    if table in DIGESTED:
+        return KEY_DIGEST, key_digest_sql(key)
+    return key, f'"{key}"'
+
+
+def _upsert(cur: duckdb.DuckDBPyConnection, w: Write, batch: str) -> None:
+    """Upsert by key as DELETE + INSERT: rows whose key the table holds replace
+    them (``supersedes`` set), the rest are added.
+
+    Not ``MERGE INTO``: DuckLake's MERGE writes its rows unsorted and always as a
+    Parquet file; an INSERT is sorted by the table's clustering columns and, when
+    small, inlined in the metadata database. The key lookup is a hash join on
+    ``_match_column`` (one column read, not the whole rows).
+    """
+    column, from_batch = _match_column(w.table)
+    # the rows the batch replaces, by row id and key (a temp table keeps the
+    # digests' type; Arrow would hand them back as strings)
+    matched = f"temp.{batch}_matched"
+    cur.execute(
+        f"CREATE OR REPLACE TEMP TABLE {batch}_matched AS SELECT t.rowid AS row_id, b.m "
+        f'FROM (SELECT {from_batch} AS m FROM {batch}) b JOIN "{w.table}" t ON t."{column}" = b.m'
     )
-
-
-def _insert_sql(table: str, batch: str) -> str:
-    cols = ", ".join(f'"{n}"' for n in TABLES[table].names)
-    return f'INSERT INTO "{table}" ({cols}) SELECT {cols} FROM {batch}'
-
-
-def _small_upsert(cur: duckdb.DuckDBPyConnection, w: Write, batch: str) -> None:
-    """Upsert a few rows as DELETE + INSERT: DuckLake inlines them in the metadata
-    database (MERGE always writes a Parquet file), so many small commits do not
-    leave many small files behind."""
-    key = PRIMARY_KEYS[w.table]
-    existing = [
-        r[0]
-        for r in cur.execute(
-            f'SELECT "{key}" FROM "{w.table}" WHERE "{key}" IN (SELECT "{key}" FROM {batch})'
-        ).fetchall()
-    ]
-    if existing:
-        cur.execute(f'DELETE FROM "{w.table}" WHERE list_contains(?, "{key}")', [existing])
-    cols = ", ".join(f'"{n}"' for n in TABLES[w.table].names)
-    vals = ", ".join(
-        f'list_contains(?, "{key}")' if n == "supersedes" else f'"{n}"'
-        for n in TABLES[w.table].names
-    )
-    cur.execute(f'INSERT INTO "{w.table}" ({cols}) SELECT {vals} FROM {batch}', [existing])
+    try:
+        if cur.execute(f"SELECT count(*) FROM {matched}").fetchone()[0]:
+            # by row id: a second join on the key would read the key column again
+            cur.execute(f'DELETE FROM "{w.table}" WHERE rowid IN (SELECT row_id FROM {matched})')
+        replaced = f"({from_batch} IN (SELECT m FROM {matched}))"
+        cur.execute(_insert_sql(w.table, batch, supersedes=replaced))
+    finally:
+        with contextlib.suppress(duckdb.Error):  # an aborted transaction drops it itself
+            cur.execute(f"DROP TABLE IF EXISTS {matched}")
 
 
 def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
@@ -467,12 +513,10 @@ def _commit_once(cur: duckdb.DuckDBPyConnection, writes: list[Write]) -> int:
             name = f"_fourreal_batch_{i}"
             cur.register(name, w.data)
             batches.append(name)
-            if not w.keyed:
-                cur.execute(_insert_sql(w.table, name))
-            elif w.data.num_rows <= INLINE_ROWS:
-                _small_upsert(cur, w, name)
+            if w.keyed:
+                _upsert(cur, w, name)
             else:
-                cur.execute(_merge_sql(w.table, name))
+                cur.execute(_insert_sql(w.table, name))
         keyed = sorted({w.table for w in writes if w.keyed})
         if keyed:
             cur.execute(

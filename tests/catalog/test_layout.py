@@ -122,3 +122,12 @@ def test_compaction_reclusters_and_never_leaves_more_files(catalog):
         counts.append(compact(catalog, keep_days=0).files_after)
     assert counts[-1] <= counts[1], counts
     assert len(data_files(catalog, "table_versions")) == 1
+
+
+def test_an_upsert_lands_clustered_before_any_compaction(catalog):
+    """Upserts are a DELETE + a sorted INSERT (a MERGE would write its rows unsorted)."""
+    catalog.append("samples", rows(0, 3000), keys_are_new=True)
+    catalog.append("samples", rows(2500, 1000))  # half replace existing keys
+    files = data_files(catalog)
+    assert len(files) == 2, files
+    assert all(is_clustered(catalog, f) for f in files)

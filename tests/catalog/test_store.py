@@ -70,7 +70,7 @@ def test_later_row_replaces_earlier_one_with_same_key(catalog):
 
 
 def test_a_large_batch_upserts_existing_keys(catalog):
-    """Batches over ``INLINE_ROWS`` take the MERGE path (what builds write): a key already in
+    """Batches over ``INLINE_ROWS`` (what builds write; DuckLake does not inline them): a key already in
     the table is replaced, never duplicated, and only its row is marked ``supersedes``."""
     from catalog.store import INLINE_ROWS
 
