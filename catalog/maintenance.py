@@ -6,27 +6,33 @@ Compaction, in order (each step a DuckLake maintenance call, retried when it
 conflicts with a writer):
 
 1. flush inlined rows into Parquet files (sorted: see ``CLUSTER_BY``);
-2. merge adjacent small files, sorted by the table's clustering columns, so
+2. rewrite every data file that carries deletes (rows an upsert replaced):
+   its live rows move, sorted, to a new file and the old file leaves the
+   current snapshot, so no query after compaction reads a delete file or a
+   replaced row (DuckLake's merge never takes a file with deletes);
+3. merge adjacent small files, sorted by the table's clustering columns, so
    rows appended or upserted since the last compaction join a clustered file;
-3. rewrite the write-guard table without its deleted rows: every keyed commit
+4. rewrite the write-guard table without its deleted rows: every keyed commit
    updates it, so each flush would otherwise leave it one more data file and
    one more delete file, which no merge ever takes;
-4. expire snapshots older than the retention window, except those a dataset
+5. expire snapshots older than the retention window, except those a dataset
    pins (and the current one): time travel to a pinned snapshot keeps working;
-5. delete files no remaining snapshot needs, and orphans left by killed
+6. delete files no remaining snapshot needs, and orphans left by killed
    writers (only old ones: a live writer's files are not committed yet).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
 from dataclasses import asdict, dataclass
 
 import duckdb
 
 from catalog import retry
 from catalog.lake import LAKE
-from catalog.schema import WRITE_GUARD_TABLE
+from catalog.schema import PRIMARY_KEYS, WRITE_GUARD_TABLE
 from catalog.store import Catalog, utcnow
 
 DEFAULT_KEEP_DAYS = 7.0
@@ -42,6 +48,7 @@ class CompactReport:
     snapshots_after: int
     expired: list[int]
     pinned: list[int]
+    files_rewritten: int  # data files rewritten because they carried deletes
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -68,6 +75,71 @@ def _call(cur: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) 
     retry.with_backoff(lambda: cur.execute(sql, params).fetchall(), what="catalog compact")
 
 
+def files_with_deletes(cur: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[int, int]]]:
+    """Per table, the row-id range [first, last] of each live data file that has a
+    live delete file (the write guard's are left to its own rewrite)."""
+    meta = f"__ducklake_metadata_{LAKE}"
+    rows = cur.execute(
+        f"SELECT t.table_name, f.row_id_start, f.row_id_start + f.record_count - 1 "
+        f"FROM {meta}.ducklake_data_file f JOIN {meta}.ducklake_table t USING (table_id) "
+        "WHERE t.end_snapshot IS NULL AND f.end_snapshot IS NULL AND t.table_name <> ? "
+        f"AND EXISTS (SELECT 1 FROM {meta}.ducklake_delete_file d "
+        "WHERE d.data_file_id = f.data_file_id AND d.end_snapshot IS NULL) "
+        "ORDER BY t.table_name, f.row_id_start",
+        [WRITE_GUARD_TABLE],
+    ).fetchall()
+    out: dict[str, list[tuple[int, int]]] = {}
+    for table, first, last in rows:
+        out.setdefault(table, []).append((first, last))
+    return out
+
+
+def _rewrite_file(cur: duckdb.DuckDBPyConnection, table: str, first: int, last: int) -> None:
+    """Move the live rows of one data file (row ids ``first..last``) to a new,
+    sorted file: one transaction, so readers see the same rows before and after.
+
+    A plain DELETE + INSERT, not ``ducklake_rewrite_data_files`` (whose output,
+    with DuckLake 1.5.5, breaks time travel once snapshots expire): a file whose
+    rows are all deleted leaves the snapshot, and snapshots that still need it
+    (pinned ones) keep it until they expire. A keyed table's write guard is
+    bumped, so an upsert committing meanwhile conflicts and one of the two retries.
+    """
+    in_file = f"rowid BETWEEN {first} AND {last}"
+    cur.execute("BEGIN")
+    try:
+        cur.execute(
+            f'CREATE OR REPLACE TEMP TABLE _fourreal_moved AS SELECT * FROM "{table}" WHERE {in_file}'
+        )
+        cur.execute(f'DELETE FROM "{table}" WHERE {in_file}')
+        cur.execute(f'INSERT INTO "{table}" SELECT * FROM temp._fourreal_moved')
+        if table in PRIMARY_KEYS:
+            cur.execute(
+                f'UPDATE "{WRITE_GUARD_TABLE}" SET version = version + 1, updated_at = now() '
+                "WHERE table_name = ?",
+                [table],
+            )
+        cur.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            cur.execute("ROLLBACK")
+        raise
+    finally:
+        with contextlib.suppress(duckdb.Error):
+            cur.execute("DROP TABLE IF EXISTS temp._fourreal_moved")
+
+
+def rewrite_files_with_deletes(cur: duckdb.DuckDBPyConnection) -> int:
+    """Rewrite every data file that carries deletes; the number of files rewritten."""
+    done = 0
+    for table, ranges in files_with_deletes(cur).items():
+        for first, last in ranges:
+            retry.with_backoff(
+                functools.partial(_rewrite_file, cur, table, first, last), what="catalog compact"
+            )
+            done += 1
+    return done
+
+
 def expirable(catalog: Catalog, keep: dt.timedelta) -> tuple[list[int], list[int]]:
     """(snapshots to expire, snapshots pinned by datasets)."""
     pinned = sorted(r["snapshot_id"] for r in catalog.rows(PINNED))
@@ -90,9 +162,7 @@ def compact(catalog: Catalog, keep_days: float = DEFAULT_KEEP_DAYS) -> CompactRe
         files_before = data_file_count(cur)
         snapshots_before = catalog.snapshots().num_rows
         _call(cur, f"CALL ducklake_flush_inlined_data('{LAKE}')")
-        # Not ducklake_rewrite_data_files: with DuckLake 1.5.5, expiring snapshots
-        # after it corrupts time travel to a kept (pinned) snapshot (see
-        # tests/catalog/test_maintenance.py), so delete files stay until it is fixed.
+        rewritten = rewrite_files_with_deletes(cur)
         _call(cur, f"CALL ducklake_merge_adjacent_files('{LAKE}')")
         # Safe here although rewrite_data_files is not for the data tables: nothing
         # reads the guard table as of an earlier snapshot.
@@ -116,6 +186,7 @@ def compact(catalog: Catalog, keep_days: float = DEFAULT_KEEP_DAYS) -> CompactRe
             snapshots_after=catalog.snapshots().num_rows,
             expired=expired,
             pinned=pinned,
+            files_rewritten=rewritten,
         )
     finally:
         cur.close()

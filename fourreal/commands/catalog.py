@@ -133,7 +133,7 @@ def compact_cmd(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
 ) -> None:
-    """Merge small files, expire snapshots no dataset pins, delete unneeded files."""
+    """Rewrite files with deletes, merge small files, expire snapshots no dataset pins, delete unneeded files."""
     from catalog.maintenance import compact
     from catalog.store import Catalog
 
@@ -143,7 +143,8 @@ def compact_cmd(
         print(json.dumps(report.as_dict()))
         return
     console.print(
-        f"files {report.files_before} -> {report.files_after}; snapshots "
+        f"files {report.files_before} -> {report.files_after} "
+        f"({report.files_rewritten} rewritten for their deletes); snapshots "
         f"{report.snapshots_before} -> {report.snapshots_after} "
         f"({len(report.expired)} expired, pinned by datasets: {report.pinned})"
     )

@@ -93,14 +93,27 @@ def test_bulk_writes_land_clustered_so_a_filter_skips_row_groups(catalog):
         assert sum(may_hold(g, kind, "src007") for g in groups) <= 2 < len(groups), groups
 
 
+def groups_to_read(cat: Catalog) -> int:
+    """Row groups, over the samples table's live files, that QUERY cannot skip."""
+    return sum(may_hold(g, "clip", "src007") for f in data_files(cat) for g in row_groups(cat, f))
+
+
+def delete_files(cat: Catalog) -> int:
+    return cat.rows("SELECT count(delete_file) AS n FROM ducklake_list_files('lake', 'samples')")[
+        0
+    ]["n"]
+
+
 def test_compaction_reclusters_and_never_leaves_more_files(catalog):
     small_row_groups(catalog)
     catalog.append("samples", rows(0, 3000), keys_are_new=True)
     for k in range(3):  # upserts: half existing keys
-        catalog.append("samples", rows(2800 + 400 * k, 400))
+        catalog.append("samples", rows(2800 + 200 * k, 400))
     for i in range(5):  # single-row appends, inlined until compaction
         catalog.append("samples", rows(9000 + i, 1))
     expected = catalog.rows(QUERY)
+    to_read_before = groups_to_read(catalog)
+    assert delete_files(catalog) >= 2  # the upserts' replaced rows
     samples_before = catalog.rows(
         "SELECT count(*) + count(delete_file) AS n FROM ducklake_list_files('lake', 'samples')"
     )[0]["n"]
@@ -113,6 +126,11 @@ def test_compaction_reclusters_and_never_leaves_more_files(catalog):
     )[0]["n"]
     assert samples_after <= samples_before
     assert all(is_clustered(catalog, f) for f in data_files(catalog))
+    # files carrying deletes were rewritten: a query reads no replaced row, and
+    # no more row groups than before (the flushed single-row appends included)
+    assert delete_files(catalog) == 0
+    assert report.files_rewritten >= 2, report
+    assert groups_to_read(catalog) <= to_read_before
 
     # every further round of keyed writes + compaction: the file count does not grow
     counts = [report.files_after]
@@ -120,6 +138,7 @@ def test_compaction_reclusters_and_never_leaves_more_files(catalog):
         catalog.append("samples", rows(20_000 + 10 * r, 1))
         catalog.append("samples", rows(3 * r, 1))  # an existing key: a delete
         counts.append(compact(catalog, keep_days=0).files_after)
+        assert delete_files(catalog) == 0
     assert counts[-1] <= counts[1], counts
     assert len(data_files(catalog, "table_versions")) == 1
 
