@@ -169,8 +169,9 @@ def upsert_and_compact(rows: int, out: dict) -> None:
     cat = out["catalog"]
     cur = cat.connect()
     out["query_fresh"] = query_time(cur)
-    # 10k-row upserts: half the keys exist (replaced), half are new.
-    batches = iter(make_rows(BATCH, rows - BATCH // 2 + k * BATCH) for k in range(3))
+    # 10k-row upserts: half the keys exist (replaced), half are new. Each batch
+    # starts half a batch after the last, so it replaces the last one's new half.
+    batches = iter(make_rows(BATCH, rows - BATCH // 2 + k * (BATCH // 2)) for k in range(3))
     out["upsert"] = timed(lambda: cat.append("samples", next(batches)))
     out["query_upserted"] = query_time(cur)
     out["result"] = cur.execute(QUERY.format(src="samples")).fetchall()
@@ -180,6 +181,7 @@ def upsert_and_compact(rows: int, out: dict) -> None:
     out["query_compacted"] = query_time(cur)
     assert cur.execute(QUERY.format(src="samples")).fetchall() == out["result"]
     out["files"] = (report.files_before, report.files_after)
+    out["rewritten"] = report.files_rewritten
     out["samples_files"] = samples_files(cur)
 
 
@@ -222,7 +224,8 @@ def at_size(rows: int, tmp: Path) -> None:
         before, after = got[layout]["files"]
         print(
             f"compact      {layout:15s} {got[layout]['compact']:6.1f} s, "
-            f"files {before} -> {after} (all tables; samples now {got[layout]['samples_files']})"
+            f"files {before} -> {after} (all tables; samples now {got[layout]['samples_files']}; "
+            f"{got[layout]['rewritten']} rewritten for their deletes)"
         )
 
 

@@ -32,7 +32,7 @@ import duckdb
 
 from catalog import retry
 from catalog.lake import LAKE
-from catalog.schema import PRIMARY_KEYS, WRITE_GUARD_TABLE
+from catalog.schema import WRITE_GUARD_TABLE
 from catalog.store import Catalog, utcnow
 
 DEFAULT_KEEP_DAYS = 7.0
@@ -94,38 +94,37 @@ def files_with_deletes(cur: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[i
     return out
 
 
-def _rewrite_file(cur: duckdb.DuckDBPyConnection, table: str, first: int, last: int) -> None:
-    """Move the live rows of one data file (row ids ``first..last``) to a new,
-    sorted file: one transaction, so readers see the same rows before and after.
+def move_file_rows(cur: duckdb.DuckDBPyConnection, table: str, first: int, last: int) -> None:
+    """Inside an open transaction: move the live rows of one data file (row ids
+    ``first..last``) to a new, sorted file.
 
     A plain DELETE + INSERT, not ``ducklake_rewrite_data_files`` (whose output,
     with DuckLake 1.5.5, breaks time travel once snapshots expire): a file whose
     rows are all deleted leaves the snapshot, and snapshots that still need it
-    (pinned ones) keep it until they expire. A keyed table's write guard is
-    bumped, so an upsert committing meanwhile conflicts and one of the two retries.
+    (pinned ones) keep it until they expire. An upsert that replaces one of
+    these rows and commits first deletes from the same file, so DuckLake fails
+    this commit as a conflict (and compaction retries) instead of bringing the
+    moved copy of the replaced row back.
     """
     in_file = f"rowid BETWEEN {first} AND {last}"
+    cur.execute(
+        f'CREATE OR REPLACE TEMP TABLE _fourreal_moved AS SELECT * FROM "{table}" WHERE {in_file}'
+    )
+    cur.execute(f'DELETE FROM "{table}" WHERE {in_file}')
+    cur.execute(f'INSERT INTO "{table}" SELECT * FROM temp._fourreal_moved')
+    cur.execute("DROP TABLE temp._fourreal_moved")
+
+
+def _rewrite_file(cur: duckdb.DuckDBPyConnection, table: str, first: int, last: int) -> None:
+    """``move_file_rows`` as one transaction: readers see the same rows before and after."""
     cur.execute("BEGIN")
     try:
-        cur.execute(
-            f'CREATE OR REPLACE TEMP TABLE _fourreal_moved AS SELECT * FROM "{table}" WHERE {in_file}'
-        )
-        cur.execute(f'DELETE FROM "{table}" WHERE {in_file}')
-        cur.execute(f'INSERT INTO "{table}" SELECT * FROM temp._fourreal_moved')
-        if table in PRIMARY_KEYS:
-            cur.execute(
-                f'UPDATE "{WRITE_GUARD_TABLE}" SET version = version + 1, updated_at = now() '
-                "WHERE table_name = ?",
-                [table],
-            )
+        move_file_rows(cur, table, first, last)
         cur.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(duckdb.Error):
             cur.execute("ROLLBACK")
         raise
-    finally:
-        with contextlib.suppress(duckdb.Error):
-            cur.execute("DROP TABLE IF EXISTS temp._fourreal_moved")
 
 
 def rewrite_files_with_deletes(cur: duckdb.DuckDBPyConnection) -> int:

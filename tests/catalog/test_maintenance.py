@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from catalog.datasets import create_dataset, dataset_samples
@@ -65,8 +66,6 @@ def test_compact_keeps_pinned_rows_replaced_by_single_row_upserts(catalog):
 
 
 def test_compact_refuses_a_negative_retention(catalog):
-    import pytest
-
     with pytest.raises(ValueError, match="keep_days"):
         compact(catalog, keep_days=-1)
 
@@ -79,3 +78,37 @@ def test_compact_flow_records_its_run(prefect_harness):
     assert out["expired"] == [] and "files_after" in out  # keep_days=1: nothing old enough
     runs = Catalog().rows("SELECT status FROM runs WHERE flow = 'compact_catalog'")
     assert runs == [{"status": "completed"}]
+
+
+@pytest.mark.parametrize("metadata", ["sqlite", "postgres"])
+def test_a_file_rewrite_loses_to_an_upsert_committed_meanwhile(metadata, request, tmp_path):
+    """Compaction moves a file's rows in one transaction; an upsert of one of those
+    rows that commits first makes the move fail (and retry), never resurrect the old row."""
+    import duckdb
+
+    from catalog import retry
+    from catalog.maintenance import files_with_deletes, move_file_rows
+    from catalog.store import Catalog
+
+    url = None
+    if metadata == "postgres":
+        url = request.getfixturevalue("postgres_server").create_database("rewrite_race")
+    cat = Catalog(tmp_path / "catalog", metadata=url)
+    cat.init()
+    cat.append("samples", [sample(i, h=1) for i in range(30)], keys_are_new=True)
+    # above the inlining limit: the first file gets a delete file
+    cat.append("samples", [sample(i, h=2) for i in range(12)])
+    ((first, last),) = files_with_deletes(cat.connect())["samples"]
+
+    mover = cat.connect()
+    mover.execute("BEGIN")
+    move_file_rows(mover, "samples", first, last)
+    cat.append("samples", [sample(20, h=3)])  # replaces a row the mover holds a copy of
+    with pytest.raises(duckdb.Error) as lost:
+        mover.execute("COMMIT")
+    assert retry.is_retryable(lost.value), lost.value
+
+    compact(cat, keep_days=0)  # the real thing, retried, after the race
+    rows = cat.rows("SELECT sample_id, h FROM samples ORDER BY sample_id")
+    assert len(rows) == len({r["sample_id"] for r in rows}) == 30
+    assert {r["h"] for r in rows if r["sample_id"] == sample(20)["sample_id"]} == {3}
