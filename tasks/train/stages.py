@@ -446,14 +446,18 @@ def make_engine(
         resume=plan.params.get("resume", True) if resume is None else resume,
         record_stream=record_stream,
         base_ref=plan.base_ref,
-        validator=build_validator(plan, device),
+        validator=build_validator(plan, device, callbacks),
     )
 
 
-def build_validator(plan: StagePlan, device: str) -> Validator | None:
-    """The plan's validation sets in a :class:`Validator` (None, with a printed note, if none)."""
+def build_validator(
+    plan: StagePlan, device: str, callbacks: list[Callback] = ()
+) -> Validator | None:
+    """The plan's validation sets in a :class:`Validator`; None, with a note to the
+    callbacks' ``on_message``, if the plan has none."""
     if not plan.validation:
-        print(f"[train {plan.stage}] validation {plan.validation_note}", flush=True)
+        for cb in callbacks:
+            cb.on_message(f"[train {plan.stage}] validation {plan.validation_note}")
         return None
     p = plan.params
     cfg = ValidationConfig(

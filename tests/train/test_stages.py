@@ -269,3 +269,23 @@ def test_fused_variant_trains_resumes_and_generates(base_run, train_data, tiny, 
     assert torch.allclose(out[0], grid[0], atol=1 / 127) and torch.allclose(
         out[:, 0], grid[:, 0], atol=1 / 127
     )
+
+
+def test_a_plan_without_validation_says_why_through_the_callbacks():
+    from tasks.train.callbacks import Callback
+    from tasks.train.stages import StagePlan, build_validator
+
+    class Lines(Callback):
+        def __init__(self):
+            self.lines = []
+
+        def on_message(self, text: str) -> None:
+            self.lines.append(text)
+
+    plan = StagePlan(
+        stage="base", params={}, engine=None, model_config=None, phases=[], run_dir="",
+        run_id="r", catalog_dir="", validation_note="off: no held-out sources",
+    )  # fmt: skip
+    lines = Lines()
+    assert build_validator(plan, "cpu", [lines]) is None
+    assert lines.lines == ["[train base] validation off: no held-out sources"]
