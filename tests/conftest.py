@@ -54,6 +54,18 @@ def prefect_harness():
 
 
 @pytest.fixture(scope="session")
+def prefect_api_url(prefect_harness) -> str:
+    """The session harness's API URL, for CLI subprocesses that need not start a server.
+
+    A ``fourreal`` command without ``PREFECT_API_URL`` starts its own temporary API
+    (about 20 s on 2 busy cores); tests whose point is not that start give it this one.
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value()
+
+
+@pytest.fixture(scope="session")
 def ray_session():
     """One local Ray for the whole session (starting Ray costs seconds)."""
     from core.raycluster import ensure_ray

@@ -21,17 +21,22 @@ N_OBJECTS = 40
 SIZE = ["--views", "2", "--times", "2", "--height", "32", "--width", "32", "--min-motion", "0"]
 
 
-def _env(home: Path) -> dict:
+def _env(home: Path, api_url: str | None) -> dict:
     env = dict(os.environ, FOURREAL_HOME=str(home), PREFECT_HOME=str(home / "prefect"))
+    # the session's Prefect API when given: a temporary one per build costs ~20 s each
     env.pop("PREFECT_API_URL", None)
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
     env["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short unix socket paths
     return env
 
 
-def _build(home: Path, source: Path, *extra: str, **popen) -> subprocess.Popen:
+def _build(
+    home: Path, source: Path, *extra: str, api_url: str | None = None, **popen
+) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "fourreal.cli", "build", "objects", str(source), *SIZE]
     return subprocess.Popen(
-        [*cmd, "--workers", "1", "--json", *extra], env=_env(home), text=True, **popen
+        [*cmd, "--workers", "1", "--json", *extra], env=_env(home, api_url), text=True, **popen
     )
 
 
@@ -60,9 +65,12 @@ def objects(tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
-def test_kill_9_mid_build_loses_at_most_one_batch_and_the_rerun_does_the_rest(objects, tmp_path):
+def test_kill_9_mid_build_loses_at_most_one_batch_and_the_rerun_does_the_rest(
+    objects, prefect_api_url, tmp_path
+):
     home = tmp_path / "home"
-    proc = _build(home, objects, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    api = {"api_url": prefect_api_url}
+    proc = _build(home, objects, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **api)
     try:
         # the known point: the first batch is in the catalog, the build is still going
         deadline = time.monotonic() + 600
@@ -82,7 +90,7 @@ def test_kill_9_mid_build_loses_at_most_one_batch_and_the_rerun_does_the_rest(ob
     assert MAX_RESULTS <= len(recorded) < N_OBJECTS
     assert len(written) - len(recorded) <= MAX_RESULTS  # at most one batch not recorded
 
-    rerun = _build(home, objects, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    rerun = _build(home, objects, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **api)
     out, err = rerun.communicate(timeout=900)
     assert rerun.returncode == 0, err[-3000:]
     line = _json_line(out)
@@ -93,7 +101,7 @@ def test_kill_9_mid_build_loses_at_most_one_batch_and_the_rerun_does_the_rest(ob
     final = _ok_samples(home)
     assert len(final) == len(set(final)) == N_OBJECTS
 
-    again = _build(home, objects, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    again = _build(home, objects, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **api)
     out, err = again.communicate(timeout=900)
     assert again.returncode == 0, err[-3000:]
     assert _json_line(out) | {"run_id": None} == {

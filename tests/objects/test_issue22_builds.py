@@ -33,18 +33,19 @@ KEYS = {"run_id", "ok", "failed", "skipped", "sample_ids"}
 RESULT_LINE = re.compile(r"\b(\d+)/(\d+) (ok|failed) ")
 
 
-def _env(home: Path, tag: str, **extra: str) -> dict:
+def _env(home: Path, tag: str, api_url: str, **extra: str) -> dict:
     env = dict(os.environ, FOURREAL_HOME=str(home), PREFECT_HOME=str(home / f"prefect-{tag}"))
-    env.pop("PREFECT_API_URL", None)
+    # the session's Prefect API: a temporary one per build costs ~20 s each and is not the point
+    env["PREFECT_API_URL"] = api_url
     env["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short unix socket paths
     return env | extra
 
 
-def _build(home: Path, source: Path, *extra: str, tag: str = "a", env=None, **popen):
+def _build(home: Path, source: Path, api_url: str, *extra: str, tag: str = "a", env=None, **popen):
     cmd = [sys.executable, "-m", "fourreal.cli", "build", "objects", str(source), *SIZE]
     return subprocess.Popen(
         [*cmd, "--workers", "1", *extra],
-        env=_env(home, tag, **(env or {})),
+        env=_env(home, tag, api_url, **(env or {})),
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -69,7 +70,7 @@ def _sha256(path: Path) -> str:
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_three_concurrent_builds_record_the_file_that_is_there(
-    postgres_server, tmp_path, tmp_path_factory
+    postgres_server, prefect_api_url, tmp_path, tmp_path_factory
 ):
     count = 16
     objects = tmp_path_factory.mktemp("objects-race")
@@ -82,11 +83,13 @@ def test_three_concurrent_builds_record_the_file_that_is_there(
     options = (["--json"], ["--json", "--workers", "2"], [])
     zones = ("UTC", "Asia/Tokyo", "America/New_York")
     procs = [
-        _build(home, objects, *o, tag=str(k), env=catalog | {"TZ": z})
+        _build(home, objects, prefect_api_url, *o, tag=str(k), env=catalog | {"TZ": z})
         for k, (o, z) in enumerate(zip(options, zones, strict=True))
     ]
     # and a fourth build of the same folder into a data root of its own, elsewhere on Earth
-    procs.append(_build(alone, objects, tag="alone", env={"TZ": "Pacific/Auckland"}))
+    procs.append(
+        _build(alone, objects, prefect_api_url, tag="alone", env={"TZ": "Pacific/Auckland"})
+    )
     outs = [p.communicate(timeout=1500) for p in procs]
     for p, (_, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err[-3000:]
@@ -120,12 +123,14 @@ def _ok_rows(home: Path, run_id: str | None = None) -> list[dict]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
-def test_sigterm_records_what_finished_and_the_rerun_does_the_rest(tmp_path_factory, tmp_path):
+def test_sigterm_records_what_finished_and_the_rerun_does_the_rest(
+    prefect_api_url, tmp_path_factory, tmp_path
+):
     count = 40
     objects = tmp_path_factory.mktemp("objects-sigterm")
     write_demo_objects(objects, count=count, seed=3)
     home = tmp_path / "home"
-    proc = _build(home, objects, "--json")
+    proc = _build(home, objects, prefect_api_url, "--json")
     reported = 0
     stderr: list[str] = []
     try:
@@ -159,7 +164,7 @@ def test_sigterm_records_what_finished_and_the_rerun_does_the_rest(tmp_path_fact
     )
     assert run["status"] == "interrupted" and "SIGTERM" in run["error"]
 
-    rerun = _build(home, objects, "--json", tag="b")
+    rerun = _build(home, objects, prefect_api_url, "--json", tag="b")
     out, err = rerun.communicate(timeout=900)
     assert rerun.returncode == 0, err[-3000:]
     again = _json_line(out)

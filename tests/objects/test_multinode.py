@@ -41,7 +41,7 @@ DRIVER = textwrap.dedent(
 
 
 @pytest.mark.slow
-def test_two_node_build_writes_every_sample_to_s3(seaweedfs, tmp_path):
+def test_two_node_build_writes_every_sample_to_s3(seaweedfs, prefect_api_url, tmp_path):
     objects = tmp_path / "objects"
     write_demo_objects(objects, count=N_OBJECTS, seed=5)
     cluster = RayNodes()
@@ -55,8 +55,9 @@ def test_two_node_build_writes_every_sample_to_s3(seaweedfs, tmp_path):
             FOURREAL_HOME=f"s3://{seaweedfs.bucket}/{prefix}",
             FOURREAL_LOCAL=str(tmp_path / "local"),
             PREFECT_HOME=str(tmp_path / "prefect"),
+            # the session's API: a temporary server costs ~20 s; the cluster is the point
+            PREFECT_API_URL=prefect_api_url,
         )
-        run_env.pop("PREFECT_API_URL", None)
         res = subprocess.run(
             [sys.executable, "-c", DRIVER, str(objects), cluster.address],
             env=run_env,

@@ -23,10 +23,11 @@ PARAMS = dict(views=2, times=2, height=32, width=32, min_motion=0.0, num_workers
 CLI_SIZE = ["--views", "2", "--times", "2", "--height", "32", "--width", "32"]
 
 
-def _cli_rebuild(folder: Path, ray_tmp: Path) -> dict:
+def _cli_rebuild(folder: Path, ray_tmp: Path, api_url: str) -> dict:
     """``fourreal build objects --json`` in a fresh process whose Ray would live in ``ray_tmp``."""
     env = dict(os.environ, RAY_TMPDIR=str(ray_tmp))
-    env.pop("PREFECT_API_URL", None)  # its own ephemeral API, as a user's shell has
+    # the session's API (a temporary server per CLI run costs ~20 s; Ray is the point here)
+    env["PREFECT_API_URL"] = api_url
     cmd = [sys.executable, "-m", "fourreal.cli", "build", "objects", str(folder), *CLI_SIZE]
     cmd += ["--min-motion", "0", "--output-dir", OUT, "--json"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
@@ -34,7 +35,7 @@ def _cli_rebuild(folder: Path, ray_tmp: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_noop_rebuild_starts_no_ray_and_a_vanished_sample_is_rebuilt(tmp_path):
+def test_noop_rebuild_starts_no_ray_and_a_vanished_sample_is_rebuilt(prefect_api_url, tmp_path):
     from flows.build_objaverse import build_grids
 
     folder = tmp_path / "objects"
@@ -44,7 +45,7 @@ def test_noop_rebuild_starts_no_ray_and_a_vanished_sample_is_rebuilt(tmp_path):
 
     ray_tmp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
     try:
-        line = _cli_rebuild(folder, ray_tmp)
+        line = _cli_rebuild(folder, ray_tmp, prefect_api_url)
         assert (line["ok"], line["failed"], line["skipped"]) == (0, 0, 3)
         assert list(ray_tmp.iterdir()) == []  # a Ray start writes its session folder there
     finally:

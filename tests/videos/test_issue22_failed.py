@@ -53,9 +53,9 @@ def _run(what: str, source: Path, *options: str) -> tuple[dict, str]:
     return result, summary_line(result)
 
 
-def _cli_subprocess(home: Path, *args: str) -> subprocess.CompletedProcess:
+def _cli_subprocess(home: Path, api_url: str, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, FOURREAL_HOME=str(home), PREFECT_HOME=str(home / "prefect"))
-    env.pop("PREFECT_API_URL", None)
+    env["PREFECT_API_URL"] = api_url  # the session's API: a temporary server costs ~20 s
     env["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short socket paths
     cmd = [sys.executable, "-m", "fourreal.cli", *args]
     return subprocess.run(cmd, env=env, text=True, capture_output=True, timeout=900)
@@ -94,12 +94,13 @@ def test_video_builds_count_every_failed_input(prefect_harness, ray_session, mix
 
 
 @pytest.mark.slow
-def test_a_build_whose_every_input_failed_exits_non_zero(bad_dir, tmp_path):
+def test_a_build_whose_every_input_failed_exits_non_zero(bad_dir, prefect_api_url, tmp_path):
     folder = tmp_path / "only-truncated"
     folder.mkdir()
     shutil.copy(bad_dir / "truncated.mp4", folder / "truncated.mp4")
     home = tmp_path / "home"
-    done = _cli_subprocess(home, "build", "pseudo4d", str(folder), *VIDEO_SIZE, "--json")
+    args = ("build", "pseudo4d", str(folder), *VIDEO_SIZE, "--json")
+    done = _cli_subprocess(home, prefect_api_url, *args)
     assert done.returncode == 1, done.stderr[-3000:]
     line = _json_line(done.stdout)
     assert (line["ok"], line["failed"], line["skipped"]) == (0, 1, 0)
