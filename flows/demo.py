@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from prefect import flow, get_run_logger
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from catalog.datasets import dataset_samples
 from catalog.store import Catalog
@@ -66,6 +66,25 @@ class DemoParams(FlowParams):
         1.0, ge=0.0, le=20.0, description="Classifier-free guidance when generating (1 = off)"
     )
     seed: Seed = 0
+
+    @model_validator(mode="after")
+    def _fits_the_tiny_models(self):
+        """Grids and clips every tiny stage can train on, checked before any render:
+        at least the upsampler's high resolution, at most the models' frames."""
+        from model.config import base_preset, upsampler_preset
+
+        base, upsampler = base_preset("tiny"), upsampler_preset("tiny")
+        height, width = max(base.height, upsampler.height), max(base.width, upsampler.width)
+        if self.height < height or self.width < width:
+            raise ValueError(
+                f"height x width {self.height}x{self.width}: the demo trains the tiny "
+                f"upsampler at {upsampler.height}x{upsampler.width}, so it needs at least "
+                f"{height}x{width}"
+            )
+        frames = min(base.max_frames, upsampler.max_frames)
+        if self.times > frames:
+            raise ValueError(f"times {self.times}: the tiny models take at most {frames} frames")
+        return self
 
 
 @flow(name="demo", log_prints=True)

@@ -55,3 +55,22 @@ def test_demo_twice_reuses_what_exists(tmp_path):
     second = _run_demo(home)
     assert "generated grid" in second
     assert _counts(home) == made  # nothing rendered, built or trained again
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--height", "32", "--width", "64"], "needs at least 64x128"),
+        (["--times", "12"], "at most 8 frames"),
+    ],
+)
+def test_sizes_the_tiny_models_cannot_train_on_fail_before_any_work(tmp_path, args, reason):
+    from typer.testing import CliRunner
+
+    from fourreal.cli import app
+
+    home = tmp_path / "home"
+    out = CliRunner().invoke(app, ["demo", *args], env={"FOURREAL_HOME": str(home)})
+    assert out.exit_code == 2, out.output
+    assert reason in out.output and out.output.count("\n") == 1, out.output
+    assert not home.exists() or not any(home.rglob("*.glb"))  # nothing rendered or written
