@@ -14,6 +14,8 @@ from catalog.location import LakeLocation
 from catalog.retry import is_retryable
 
 LAKE = "lake"
+# DuckDB's name for the attached metadata database (its ducklake_* tables)
+METADATA = f"__ducklake_metadata_{LAKE}"
 NEW_LAKE_NEEDS_DATA_PATH = "data_path is not set"
 
 

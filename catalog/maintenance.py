@@ -23,7 +23,6 @@ conflicts with a writer):
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 from dataclasses import asdict, dataclass
@@ -31,9 +30,9 @@ from dataclasses import asdict, dataclass
 import duckdb
 
 from catalog import retry
-from catalog.lake import LAKE
+from catalog.lake import LAKE, METADATA
 from catalog.schema import WRITE_GUARD_TABLE
-from catalog.store import Catalog, utcnow
+from catalog.store import Catalog, rollback, utcnow
 
 DEFAULT_KEEP_DAYS = 7.0
 ORPHAN_AGE = dt.timedelta(hours=1)
@@ -78,12 +77,11 @@ def _call(cur: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) 
 def files_with_deletes(cur: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[int, int]]]:
     """Per table, the row-id range [first, last] of each live data file that has a
     live delete file (the write guard's are left to its own rewrite)."""
-    meta = f"__ducklake_metadata_{LAKE}"
     rows = cur.execute(
         f"SELECT t.table_name, f.row_id_start, f.row_id_start + f.record_count - 1 "
-        f"FROM {meta}.ducklake_data_file f JOIN {meta}.ducklake_table t USING (table_id) "
+        f"FROM {METADATA}.ducklake_data_file f JOIN {METADATA}.ducklake_table t USING (table_id) "
         "WHERE t.end_snapshot IS NULL AND f.end_snapshot IS NULL AND t.table_name <> ? "
-        f"AND EXISTS (SELECT 1 FROM {meta}.ducklake_delete_file d "
+        f"AND EXISTS (SELECT 1 FROM {METADATA}.ducklake_delete_file d "
         "WHERE d.data_file_id = f.data_file_id AND d.end_snapshot IS NULL) "
         "ORDER BY t.table_name, f.row_id_start",
         [WRITE_GUARD_TABLE],
@@ -122,8 +120,7 @@ def _rewrite_file(cur: duckdb.DuckDBPyConnection, table: str, first: int, last: 
         move_file_rows(cur, table, first, last)
         cur.execute("COMMIT")
     except BaseException:
-        with contextlib.suppress(duckdb.Error):
-            cur.execute("ROLLBACK")
+        rollback(cur)
         raise
 
 

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from catalog import retry
 from catalog.extensions import BY_PATH, SCANNER, extension_directory, installed_file
-from catalog.lake import LAKE, CatalogError, CatalogUnavailable, first_line, open_lake
+from catalog.lake import LAKE, METADATA, CatalogError, CatalogUnavailable, first_line, open_lake
 from catalog.location import LakeLocation, resolve
 from catalog.schema import (
     CLUSTER_BY,
@@ -402,7 +402,7 @@ def _ensure_tables(cur: duckdb.DuckDBPyConnection) -> None:
                 )
             cur.execute("COMMIT")
         except BaseException:
-            _rollback(cur)
+            rollback(cur)
             raise
 
     retry.with_backoff(once, what="catalog init")
@@ -410,11 +410,10 @@ def _ensure_tables(cur: duckdb.DuckDBPyConnection) -> None:
 
 def sort_orders(cur: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, ...]]:
     """Each lake table's current DuckLake sort order (its columns, in order)."""
-    meta = f"__ducklake_metadata_{LAKE}"
     rows = cur.execute(
-        f"SELECT t.table_name, e.expression FROM {meta}.ducklake_sort_info i "
-        f"JOIN {meta}.ducklake_sort_expression e USING (sort_id, table_id) "
-        f"JOIN {meta}.ducklake_table t USING (table_id) "
+        f"SELECT t.table_name, e.expression FROM {METADATA}.ducklake_sort_info i "
+        f"JOIN {METADATA}.ducklake_sort_expression e USING (sort_id, table_id) "
+        f"JOIN {METADATA}.ducklake_table t USING (table_id) "
         "WHERE i.end_snapshot IS NULL AND t.end_snapshot IS NULL "
         "ORDER BY t.table_name, e.sort_key_index"
     ).fetchall()
@@ -500,7 +499,7 @@ def _upsert(cur: duckdb.DuckDBPyConnection, w: Write, batch: str) -> None:
             cur.execute(f"DROP TABLE IF EXISTS {matched}")
 
 
-def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
+def rollback(cur: duckdb.DuckDBPyConnection) -> None:
     with contextlib.suppress(duckdb.Error):
         cur.execute("ROLLBACK")
 
@@ -526,7 +525,7 @@ def _commit_once(cur: duckdb.DuckDBPyConnection, writes: list[Write]) -> int:
             )
         cur.execute("COMMIT")
     except BaseException:
-        _rollback(cur)
+        rollback(cur)
         raise
     finally:
         for name in batches:

@@ -44,6 +44,10 @@ from tasks.train.params import BaseMaskProportions, TrainAllParams
 DEMO_BASE_MASKS = BaseMaskProportions(none=0.1, random=0.2, interpolate=0.2, extend=0.5)
 
 
+# every stage of the demo trains this model preset (CPU-sized)
+PRESET = "tiny"
+
+
 class DemoParams(FlowParams):
     objects: int = Field(6, ge=2, le=64, description="Procedural animated GLBs to train on")
     heldout_objects: int = Field(
@@ -73,7 +77,7 @@ class DemoParams(FlowParams):
         at least the upsampler's high resolution, at most the models' frames."""
         from model.config import base_preset, upsampler_preset
 
-        base, upsampler = base_preset("tiny"), upsampler_preset("tiny")
+        base, upsampler = base_preset(PRESET), upsampler_preset(PRESET)
         height, width = max(base.height, upsampler.height), max(base.width, upsampler.width)
         if self.height < height or self.width < width:
             raise ValueError(
@@ -140,7 +144,7 @@ def demo(params: DemoParams = DemoParams()) -> dict:
         started = time.perf_counter()
         trained = train_all(
             TrainAllParams(
-                preset="tiny",
+                preset=PRESET,
                 clips_dataset=ids["demo-base"]["dataset_id"],
                 pseudo4d_dataset=ids["demo-pseudo4d"]["dataset_id"],
                 objaverse_dataset=ids["demo-objaverse"]["dataset_id"],
