@@ -541,9 +541,10 @@ def _delete_by_digest(cur: duckdb.DuckDBPyConnection, table: str, batch: str, ma
     2. The DELETE checks the suffix of each candidate and reads only the files
        that hold one, where that saves work (``_only_files``).
     3. Only where it deleted fewer rows than there were candidates (a prefix
-       shared by two keys: about one 10k-row upsert in 10^8 at 10M rows) are the rows
-       still there read again, to drop them from the matches; one of them with
-       the batch key's suffix would be a replaced row left in place, and aborts.
+       shared by two keys: about one 10k-row upsert in 10^8 at 10M rows) are
+       the rows still there read again, to drop them from the matches; one of
+       them with the batch key's suffix would be a replaced row left in place,
+       and aborts the write.
     """
     cur.execute(
         f"CREATE OR REPLACE TEMP TABLE {matched} AS "
@@ -563,8 +564,10 @@ def _delete_by_digest(cur: duckdb.DuckDBPyConnection, table: str, batch: str, ma
     ).fetchone()[0]
     if deleted == candidates:
         return
-    left = f'SELECT c.row_id, c.s = t."{KEY_SUFFIX}" AS same FROM {matched} c JOIN "{table}" t ON t.rowid = c.row_id'
-    kept = cur.execute(left).fetchall()
+    kept = cur.execute(
+        f'SELECT c.row_id, c.s = t."{KEY_SUFFIX}" AS same '
+        f'FROM {matched} c JOIN "{table}" t ON t.rowid = c.row_id'
+    ).fetchall()
     if any(same for _, same in kept):
         raise CatalogError(
             f"{table}: an upsert left {sum(s for _, s in kept)} of the rows it replaces in place; "
