@@ -552,10 +552,11 @@ def _delete_by_digest(cur: duckdb.DuckDBPyConnection, table: str, batch: str, ma
         f'FROM (SELECT "{KEY_PREFIX}" AS p, "{KEY_SUFFIX}" AS s FROM {batch}) b '
         f'JOIN "{table}" t ON t."{KEY_PREFIX}" = b.p'
     )
-    files = [r[0] for r in cur.execute(f"SELECT DISTINCT file FROM {matched}").fetchall()]
-    if not files:
+    files, candidates = cur.execute(
+        f"SELECT list(DISTINCT file), count(*) FROM {matched}"
+    ).fetchone()
+    if not candidates:
         return
-    candidates = cur.execute(f"SELECT count(*) FROM {matched}").fetchone()[0]
     only, params = _only_files(cur, table, files, f'"{table}".filename')
     deleted = cur.execute(
         f'DELETE FROM "{table}" USING {matched} c WHERE c.row_id = "{table}".rowid '
